@@ -1,0 +1,113 @@
+"""The MLP's 20 input features and the aperture flux error model (Zhou et al. 2022, Sect. 3).
+
+One function builds the features for training and for prediction, so the two can never differ.
+This is our own code because the features are the paper's science (eq. 7), not a library's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_FEATURES = 20
+"""7 scaled fluxes + 6 adjacent-band flux ratios + 7 relative errors (paper eq. 7)."""
+
+
+def signed_log10(x: np.ndarray) -> np.ndarray:
+    """The paper's f(x): log10(x) for x > 0 and -log10(-x) otherwise (eq. 7).
+
+    Zero maps to 0 rather than infinity (the paper is silent; a zero flux is measure-zero for
+    real photometry and would otherwise poison a batch).
+
+    Parameters
+    ----------
+    x : ndarray, any shape
+
+    Returns
+    -------
+    ndarray, same shape, float64
+    """
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(x > 0, np.log10(np.abs(x)), -np.log10(np.abs(x)))
+    return np.where(x == 0, 0.0, out)
+
+
+def flux_features(flux: np.ndarray, flux_err: np.ndarray, limiting_flux: np.ndarray) -> np.ndarray:
+    """The 20 MLP inputs of paper eq. 7.
+
+    Parameters
+    ----------
+    flux : ndarray, shape (n_gal, 7), electrons
+        Aperture fluxes F_j in NUV u g r i z y; negative values allowed.
+    flux_err : ndarray, shape (n_gal, 7), electrons
+        Their 1-sigma errors sigma_j.
+    limiting_flux : ndarray, shape (7,), electrons
+        F_lim,j, the flux of a source at the band's 5-sigma limiting magnitude
+        (:meth:`photoz.instrument.Instrument.limiting_flux`).
+
+    Returns
+    -------
+    ndarray, shape (n_gal, 20), float32
+        Columns 0-6: f(F_j / F_lim,j); 7-12: f(F_j / F_j+1) for adjacent bands;
+        13-19: f(|sigma_j / F_j|), with f the :func:`signed_log10` of eq. 7.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree.
+    """
+    flux = np.asarray(flux, dtype=float)
+    flux_err = np.asarray(flux_err, dtype=float)
+    limiting_flux = np.asarray(limiting_flux, dtype=float)
+    if flux.ndim != 2 or flux.shape != flux_err.shape or flux.shape[1] != limiting_flux.shape[0]:
+        raise ValueError(
+            f"flux {flux.shape}, flux_err {flux_err.shape} and limiting_flux {limiting_flux.shape} "
+            "must be (n_gal, n_band), (n_gal, n_band) and (n_band,)"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = flux / limiting_flux
+        ratio = flux[:, :-1] / flux[:, 1:]
+        rel_err = np.abs(flux_err / flux)
+    feats = np.concatenate([signed_log10(scaled), signed_log10(ratio), signed_log10(rel_err)], axis=1)
+    # A zero flux gives an infinite ratio or relative error; clip to the float32-safe range.
+    feats = np.nan_to_num(feats, nan=0.0, posinf=10.0, neginf=-10.0)
+    return feats.astype(np.float32)
+
+
+def aperture_flux_error(flux: np.ndarray, npix: np.ndarray, background_per_pixel: np.ndarray,
+                        read_noise: float, n_exposures: np.ndarray) -> np.ndarray:
+    """1-sigma error of an aperture flux: the denominator of paper eq. 6.
+
+    sigma^2 = max(F, 0) + N_pix (B_sky + B_dark) t_exp N_exp + R_n^2 N_exp N_pix.
+
+    Parameters
+    ----------
+    flux : ndarray, shape (n_gal, 7), electrons
+        Aperture flux F (negative values contribute no source shot noise).
+    npix : ndarray, shape (n_gal,) or (n_gal, 1), pixels
+        Aperture area N_pix.
+    background_per_pixel : ndarray, shape (7,), electrons
+        (B_sky + B_dark) t_exp N_exp (:meth:`Instrument.background_per_pixel`).
+    read_noise : float, electrons per pixel per exposure
+    n_exposures : ndarray, shape (7,)
+
+    Returns
+    -------
+    ndarray, shape (n_gal, 7), electrons
+    """
+    flux = np.asarray(flux, dtype=float)
+    npix = np.asarray(npix, dtype=float).reshape(-1, 1)
+    var = (np.clip(flux, 0.0, None) + npix * np.asarray(background_per_pixel)
+           + read_noise**2 * np.asarray(n_exposures, dtype=float) * npix)
+    return np.sqrt(var)
+
+
+def snr(flux: np.ndarray, flux_err: np.ndarray) -> np.ndarray:
+    """Signal-to-noise ratio F / sigma (paper eq. 6 when ``flux_err`` is :func:`aperture_flux_error`).
+
+    Parameters
+    ----------
+    flux, flux_err : ndarray, same shape, electrons
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(flux, dtype=float) / np.asarray(flux_err, dtype=float)
