@@ -1,0 +1,109 @@
+"""The ``python -m photoz`` command line.
+
+Sub-commands
+------------
+instrument       print the CSST bands: pivot wavelength, zero point, background noise, 5-sigma limit
+validate-config  check a config file against the workflow's schema and print the filled-in result
+predict          apply a trained network to a photometry table and stamp shards
+benchmark        run a stage's speed benchmark (simulate, photometry, training) and print numbers
+
+The workflow itself runs with ``snakemake --cores all`` (README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from photoz import BANDS, __version__
+from photoz.errors import PhotozError
+
+
+def _cmd_instrument(args: argparse.Namespace) -> int:
+    from photoz.instrument import load_instrument
+
+    inst = load_instrument({"throughput": args.throughput, "pixel_scale": args.pixel_scale})
+    pivot, zp = inst.pivot_wavelength(), inst.zero_point()
+    sigma, flim = inst.background_sigma(), inst.limiting_flux()
+    print(f"CSST survey camera: throughput {args.throughput}, {inst.aperture_diameter:g} m aperture "
+          f"(area {inst.area:.0f} cm^2), {inst.pixel_scale:g} arcsec/pixel, "
+          f"{inst.exposure_time:g} s exposures")
+    print(f"{'band':>4} {'pivot[A]':>9} {'ZP[AB,1e-/s]':>13} {'N_exp':>5} {'N_bkg[e-]':>10} "
+          f"{'m_lim5':>7} {'F_lim[e-]':>10}")
+    for j, band in enumerate(BANDS):
+        print(f"{band:>4} {pivot[j]:9.0f} {zp[j]:13.2f} {inst.n_exposures[j]:5d} {sigma[j]:10.2f} "
+              f"{inst.limiting_mag[j]:7.1f} {flim[j]:10.1f}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    import yaml
+
+    from photoz.config import load_config
+
+    print(yaml.safe_dump(load_config(args.configfile), sort_keys=False), end="")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from photoz.predict import predict
+
+    table = predict(args.model, args.photometry, args.stamps, args.out, threads=args.threads,
+                    device=args.device)
+    print(f"wrote {len(table)} photo-z to {args.out}")
+    return 0
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    module = importlib.import_module(f"photoz.benchmarks.{args.stage}")
+    result = module.main(args.args)
+    return int(result) if isinstance(result, int) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-parser per sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m photoz",
+        description="CSST photometric redshifts (Zhou et al. 2022, MNRAS 512, 4593). "
+        "The pipeline runs with `snakemake --cores all`; these sub-commands serve single stages.",
+    )
+    parser.add_argument("--version", action="version", version=f"photoz {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("instrument", help="print each band's pivot wavelength, zero point and noise")
+    p.add_argument("--throughput", default="beamingfactor",
+                   help="'beamingfactor' (default) or a directory of <band>.fil curves")
+    p.add_argument("--pixel-scale", type=float, default=0.074, help="arcsec/pixel (default 0.074)")
+    p.set_defaults(func=_cmd_instrument)
+
+    p = sub.add_parser("validate-config", help="validate a config file and print it with defaults")
+    p.add_argument("configfile", help="YAML config, e.g. config/paper.yaml")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("predict", help="apply a trained network (results/models/<net>.pt)")
+    p.add_argument("--model", required=True, help="trained network, results/models/<net>.pt")
+    p.add_argument("--photometry", required=True, help="photometry table (parquet)")
+    p.add_argument("--stamps", nargs="*", default=[], help="stamp shards (HDF5); not needed by the MLP")
+    p.add_argument("--out", required=True, help="output parquet: object_id, z_true, z_pred, split")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("benchmark", help="speed benchmark of a stage; prints numbers")
+    p.add_argument("stage", choices=["simulate", "photometry", "training"])
+    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the stage's benchmark")
+    p.set_defaults(func=_cmd_benchmark)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (1 with a one-line message for a photoz error)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except PhotozError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

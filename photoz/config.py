@@ -1,0 +1,125 @@
+"""Loading and checking the workflow configuration.
+
+The schema (``workflow/schemas/config.schema.yaml``) types, describes and defaults every key; this
+module adds the checks a JSON Schema cannot express and loads a config outside Snakemake (tests,
+command line) with the same schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from photoz.errors import PhotozConfigError
+
+#: The JSON Schema shipped with the workflow, relative to the repository root.
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def validate_config(config: dict, source: str = "config") -> dict:
+    """Validate ``config`` against the schema, fill its defaults in place, and cross-check it.
+
+    Parameters
+    ----------
+    config : dict
+        The parsed YAML (Snakemake's ``config`` or :func:`load_config`'s).
+    source : str
+        Where the config came from, for the message (a file name).
+
+    Returns
+    -------
+    dict
+        ``config`` itself, every default filled in.
+
+    Raises
+    ------
+    PhotozConfigError
+        One line per problem, each naming the key path, e.g.
+        ``simulate.stampsize: unknown key (known: add_noise, gsparams, ...)`` or
+        ``simulate.stamp_size: 'a' is not of type 'integer'``.
+    """
+    import jsonschema
+    from snakemake.utils import validate
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    problems = []
+    for err in jsonschema.Draft202012Validator(schema).iter_errors(config):
+        where = ".".join(str(p) for p in err.absolute_path)
+        if err.validator == "additionalProperties":
+            known = sorted(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - set(known))
+            for key in extra:
+                name = f"{where}.{key}" if where else key
+                problems.append(f"{name}: unknown key (known here: {', '.join(known)})")
+        else:
+            problems.append(f"{where or '(top level)'}: {err.message}")
+    if problems:
+        raise PhotozConfigError(f"invalid {source}:\n  " + "\n  ".join(problems))
+    validate(config, str(SCHEMA_PATH), set_default=True)
+    check_config(config)
+    return config
+
+
+def check_config(config: dict) -> None:
+    """Cross-key checks on a schema-validated config.
+
+    Raises
+    ------
+    PhotozConfigError
+        Naming the key: ``train.networks`` holds hybrid_transfer without mlp and cnn, or
+        ``catalog.train_test_ratio`` has a zero side.
+    """
+    nets = config["train"]["networks"]
+    if "hybrid_transfer" in nets and not {"mlp", "cnn"} <= set(nets):
+        raise PhotozConfigError(
+            "train.networks: hybrid_transfer starts from the trained mlp and cnn; add both to the list"
+        )
+    if len(set(nets)) != len(nets):
+        raise PhotozConfigError(f"train.networks: duplicate entries in {nets}")
+    train, test = (int(x) for x in config["catalog"]["train_test_ratio"].split(":"))
+    if train == 0 or test == 0:
+        raise PhotozConfigError(
+            f"catalog.train_test_ratio: {config['catalog']['train_test_ratio']!r} needs both sides > 0"
+        )
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Read a YAML config, fill the schema's defaults, validate it and run :func:`check_config`.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        YAML file; ``None`` starts from an empty config (all defaults).
+    overrides : dict, optional
+        Nested values merged over the file before validation.
+
+    Returns
+    -------
+    dict
+        The full config with every default filled in.
+
+    Raises
+    ------
+    PhotozConfigError
+        If the file cannot be read or a key is unknown or of the wrong type (the message names it).
+    """
+    config: dict = {}
+    if path is not None:
+        try:
+            config = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise PhotozConfigError(f"cannot read config file {path}: {exc}") from exc
+    if not isinstance(config, dict):
+        raise PhotozConfigError(f"config file {path}: the top level must be a mapping of keys")
+    _merge(config, overrides or {})
+    return validate_config(config, source=f"config {path}" if path else "config")
+
+
+def _merge(base: dict, extra: dict) -> None:
+    """Recursively merge ``extra`` into ``base`` in place."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value

@@ -1,0 +1,29 @@
+"""The command line: sub-commands listed, instrument table against the data README's numbers."""
+
+import subprocess
+import sys
+
+from photoz.cli import main
+
+
+def test_help_lists_subcommands():
+    out = subprocess.run([sys.executable, "-m", "photoz", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for cmd in ("instrument", "validate-config", "predict", "benchmark"):
+        assert cmd in out
+
+
+def test_instrument_prints_galaxygenius_zero_points(shared_data, capsys):
+    assert main(["instrument", "--throughput", str(shared_data / "csst" / "throughput_galaxyGenius")]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]}
+    # ../shared/data/README.md: g 26.26, r 26.03, i 25.86, z 25.20; pivots 4783, 6175, 7633, 9020 A
+    for band, zp, pivot in (("g", 26.26, 4783), ("r", 26.03, 6175), ("i", 25.86, 7633), ("z", 25.20, 9020)):
+        assert abs(float(rows[band][2]) - zp) < 0.02
+        assert abs(float(rows[band][1]) - pivot) < 2
+
+
+def test_bad_config_is_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("simulate:\n  n_shards: zero\n")
+    assert main(["validate-config", str(bad)]) == 1
+    assert "simulate.n_shards" in capsys.readouterr().err

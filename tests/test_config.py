@@ -1,0 +1,66 @@
+"""The config schema: defaults, unknown keys and wrong types stop the run naming the key."""
+
+import pytest
+import yaml
+
+from photoz.config import SCHEMA_PATH, load_config
+from photoz.errors import PhotozConfigError
+
+
+def test_every_schema_key_is_typed_described_and_defaulted():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            where = f"{path}.{key}" if path else key
+            assert "type" in sub, where
+            assert sub.get("description"), where
+            assert "default" in sub, where
+            if sub["type"] == "object":
+                assert sub.get("additionalProperties") is False, where
+                walk(sub, where)
+
+    walk(schema, "")
+
+
+def test_defaults_are_the_paper_values():
+    cfg = load_config()
+    assert cfg["instrument"]["n_exposures"] == [4, 2, 2, 2, 2, 2, 4]
+    assert cfg["instrument"]["sky"] == [0.0023, 0.018, 0.142, 0.187, 0.187, 0.118, 0.035]
+    assert cfg["train"]["learning_rate"] == 1e-4
+    assert cfg["train"]["early_stopping_patience"] == 10
+    assert cfg["photometry"]["snr_threshold"] == 10
+
+
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/paper.yaml", ".test/config.yaml"])
+def test_shipped_configs_are_valid(repo_root, name):
+    load_config(repo_root / name)
+
+
+def test_config_readme_explains_every_key(repo_root):
+    text = (repo_root / "config" / "README.md").read_text()
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            where = f"{path}.{key}" if path else key
+            assert f"`{where}`" in text, f"config/README.md does not explain `{where}`"
+            if sub.get("type") == "object":
+                walk(sub, where)
+
+    walk(schema, "")
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(PhotozConfigError, match=r"simulate\.stampsize: unknown key"):
+        load_config(overrides={"simulate": {"stampsize": 32}})
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(PhotozConfigError, match=r"train\.max_epochs\.cnn: 'ten' is not of type 'integer'"):
+        load_config(overrides={"train": {"max_epochs": {"cnn": "ten"}}})
+
+
+def test_transfer_needs_its_parents():
+    with pytest.raises(PhotozConfigError, match="train.networks"):
+        load_config(overrides={"train": {"networks": ["hybrid_transfer"]}})

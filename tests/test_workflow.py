@@ -1,0 +1,123 @@
+"""End to end: the real workflow on the .test/ config, then the report; and snakemake --lint.
+
+This runs every stage's real code (no mocks) on a few hundred DC2 galaxies with one or two epochs.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from photoz import BANDS
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+NETWORKS = ("mlp", "cnn", "hybrid", "hybrid_transfer")
+FIGURES = (
+    "fig1_throughputs", "fig2_redshift_distribution", "fig3_example_stamps", "fig4_aperture_fluxes",
+    "fig5_architectures", "fig6_training_history", "fig7_zphot_vs_zspec", "fig8_outlier_fraction",
+)
+
+
+def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(REPO / ".test" / "config.yaml"), *args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def test_run(tmp_path_factory):
+    """Run `rule all` of the .test/ config once for this module; the working directory."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    proc = _snakemake(workdir, "--cores", "2")
+    if proc.returncode != 0:
+        logs = "\n".join(f"== {p}\n{p.read_text()[-3000:]}" for p in (workdir / "logs").rglob("*.log"))
+        pytest.fail(f"snakemake failed:\n{proc.stderr[-6000:]}\n{logs}")
+    return workdir
+
+
+@pytest.mark.slow
+def test_summary_has_finite_metrics_for_every_network(test_run):
+    summary = json.loads((test_run / "results/metrics/summary.json").read_text())
+    assert summary["n_selected"] > 0
+    for net in NETWORKS:
+        for key in ("sigma_nmad", "outlier_fraction", "mae", "bias", "n_test"):
+            assert math.isfinite(summary[net][key]), (net, key)
+        assert summary[net]["n_test"] > 0
+        assert 0 <= summary[net]["outlier_fraction"] <= 1
+    table = (test_run / "results/metrics/summary.md").read_text()
+    assert "sigma" in table.lower() and "0.023" in table  # the paper's MLP sigma_NMAD at 30k
+
+
+@pytest.mark.slow
+def test_every_figure_exists_in_png_and_pdf(test_run):
+    for fig in FIGURES:
+        for ext in ("png", "pdf"):
+            path = test_run / "results/figures" / f"{fig}.{ext}"
+            assert path.is_file() and path.stat().st_size > 1000, path
+
+
+@pytest.mark.slow
+def test_intermediate_products_hold_finite_numbers(test_run):
+    truth = pd.read_parquet(test_run / "results/catalog/truth.parquet")
+    assert len(truth) == 400
+    assert set(truth["split"]) <= {"train", "validation", "test", "unused"}
+    assert np.isfinite(truth[[f"flux_{b}" for b in BANDS]].to_numpy()).all()
+    n_images = 0
+    for shard in sorted((test_run / "results/images").glob("shard_*.h5")):
+        with h5py.File(shard) as f:
+            assert f["images"].shape[1:] == (7, 48, 48)
+            assert np.isfinite(f["images"][:]).all()
+            n_images += f["images"].shape[0]
+    assert n_images == len(truth)
+    phot = pd.read_parquet(test_run / "results/photometry/photometry.parquet")
+    sel = phot[phot["selected"]]
+    assert np.isfinite(sel[[f"flux_{b}" for b in BANDS]].to_numpy()).all()
+    for net in NETWORKS:
+        pred = pd.read_parquet(test_run / "results/predictions" / f"{net}.parquet")
+        assert np.isfinite(pred["z_pred"]).all()
+        assert set(pred["object_id"]) == set(sel["object_id"])
+        hist = pd.read_csv(test_run / "results/models" / f"{net}_history.csv")
+        assert len(hist) >= 1 and np.isfinite(hist["val_loss"]).all()
+        assert (test_run / "results/models" / f"{net}.pt").is_file()
+    for rule in ("prepare_catalog", "measure_photometry"):
+        assert (test_run / "logs" / f"{rule}.log").is_file()
+    assert (test_run / "benchmarks" / "simulate_images" / "shard_0.tsv").is_file()
+
+
+@pytest.mark.slow
+def test_report_has_every_figure(test_run):
+    proc = _snakemake(test_run, "--report", str(test_run / "report.html"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (test_run / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000
+
+
+@pytest.mark.slow
+def test_rerun_has_nothing_to_do(test_run):
+    proc = _snakemake(test_run, "--cores", "1", "--dry-run")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_bad_config_stops_with_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("simulate:\n  stampsize: 32\n")
+    proc = subprocess.run([SNAKEMAKE, "-n", "--configfile", str(bad), "--directory", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode != 0
+    assert "simulate.stampsize: unknown key" in proc.stdout + proc.stderr

@@ -1,0 +1,40 @@
+# Stage 1: source catalogue -> truth table (redshift, SED fit, CSST fluxes, morphology, split).
+
+
+rule download_cosmos:
+    output:
+        catalog=str(Path(config["catalog"]["cosmos"]["dir"]) / config["catalog"]["cosmos"]["file_name"]),
+    params:
+        directory=lambda wildcards, output: str(Path(output.catalog).parent),
+        sample=config["catalog"]["cosmos"]["sample"],
+    conda:
+        "../envs/photoz.yaml"
+    log:
+        "logs/download_cosmos.log",
+    script:
+        "../scripts/download_cosmos.py"
+
+
+rule prepare_catalog:
+    input:
+        cosmos_catalog_input,
+    output:
+        truth="results/catalog/truth.parquet",
+        report="results/catalog/fit_quality.json",
+    params:
+        catalog=config["catalog"],
+        instrument=config["instrument"],
+        seed=config["seed"],
+        data_dir=config["data_dir"],
+    conda:
+        "../envs/photoz.yaml"
+    log:
+        "logs/prepare_catalog.log",
+    benchmark:
+        "benchmarks/prepare_catalog.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/prepare_catalog.py"

@@ -1,0 +1,100 @@
+# Config validation first, then the helpers every stage uses (model: rna-seq-star-deseq2 common.smk).
+import sys
+from pathlib import Path
+
+
+sys.path.insert(0, str(Path(workflow.basedir).resolve()))
+
+from photoz.config import validate_config  # noqa: E402
+
+validate_config(config, source="config (config/config.yaml + --configfile + --config)")
+
+NETWORKS = list(config["train"]["networks"])
+SHARDS = list(range(config["simulate"]["n_shards"]))
+FIGURES = [
+    "fig1_throughputs",
+    "fig2_redshift_distribution",
+    "fig3_example_stamps",
+    "fig4_aperture_fluxes",
+    "fig5_architectures",
+    "fig6_training_history",
+    "fig7_zphot_vs_zspec",
+    "fig8_outlier_fraction",
+]
+
+
+wildcard_constraints:
+    shard=r"\d+",
+    net="|".join(["mlp", "cnn", "hybrid", "hybrid_transfer"]),
+    figure="|".join(FIGURES),
+
+
+def shard_files(wildcards=None):
+    """All stamp shards of this run."""
+    return expand("results/images/shard_{shard}.h5", shard=SHARDS)
+
+
+def all_targets():
+    """Every file `rule all` asks for (the foundation issue's list)."""
+    return [
+        "results/metrics/summary.json",
+        "results/metrics/summary.md",
+        *expand("results/figures/{figure}.png", figure=FIGURES),
+        *expand("results/figures/{figure}.pdf", figure=FIGURES),
+    ]
+
+
+def cosmos_catalog_input(wildcards):
+    """The COSMOS catalogue file, when the source is cosmos (downloaded if absent)."""
+    if config["catalog"]["source"] != "cosmos":
+        return []
+    cosmos = config["catalog"]["cosmos"]
+    return [str(Path(cosmos["dir"]) / cosmos["file_name"])]
+
+
+def training_inputs(wildcards):
+    """Photometry always; stamps for the image networks; the trained MLP and CNN for hybrid_transfer."""
+    inputs = {"photometry": "results/photometry/photometry.parquet"}
+    if wildcards.net != "mlp":
+        inputs["shards"] = shard_files()
+    if wildcards.net == "hybrid_transfer":
+        inputs["mlp"] = "results/models/mlp.pt"
+        inputs["cnn"] = "results/models/cnn.pt"
+    return inputs
+
+
+FIGURE_INPUTS = {
+    "fig1_throughputs": lambda: {},
+    "fig2_redshift_distribution": lambda: {"photometry": "results/photometry/photometry.parquet"},
+    "fig3_example_stamps": lambda: {
+        "photometry": "results/photometry/photometry.parquet",
+        "truth": "results/catalog/truth.parquet",
+        "shards": shard_files(),
+    },
+    "fig4_aperture_fluxes": lambda: {
+        "photometry": "results/photometry/photometry.parquet",
+        "truth": "results/catalog/truth.parquet",
+        "shards": shard_files(),
+    },
+    "fig5_architectures": lambda: {},
+    "fig6_training_history": lambda: {
+        "histories": expand("results/models/{net}_history.csv", net=NETWORKS)
+    },
+    "fig7_zphot_vs_zspec": lambda: {
+        "predictions": expand("results/predictions/{net}.parquet", net=NETWORKS)
+    },
+    "fig8_outlier_fraction": lambda: {
+        "predictions": expand("results/predictions/{net}.parquet", net=NETWORKS)
+    },
+}
+
+
+def figure_inputs(wildcards):
+    """The files one figure is drawn from."""
+    return FIGURE_INPUTS[wildcards.figure]()
+
+
+def figure_caption(wildcards):
+    """The figure's caption text, from workflow/report/<figure>.rst (the figure's name if absent)."""
+    path = Path(workflow.basedir) / "workflow" / "report" / f"{wildcards.figure}.rst"
+    return path.read_text() if path.is_file() else wildcards.figure

@@ -1,0 +1,27 @@
+# Stage 4: the four networks (paper Sects. 4-5). hybrid_transfer starts from the trained MLP and CNN.
+
+
+rule train_network:
+    input:
+        unpack(training_inputs),
+    output:
+        model="results/models/{net}.pt",
+        history="results/models/{net}_history.csv",
+        predictions="results/predictions/{net}.parquet",
+    params:
+        train=config["train"],
+        instrument=config["instrument"],
+        seed=config["seed"],
+    conda:
+        "../envs/photoz.yaml"
+    log:
+        "logs/train_network/{net}.log",
+    benchmark:
+        "benchmarks/train_network/{net}.tsv"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=config["train"]["gpus"],
+    script:
+        "../scripts/train_network.py"

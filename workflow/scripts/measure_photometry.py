@@ -1,0 +1,17 @@
+"""Rule measure_photometry: stamps -> Kron-aperture photometry and SNR selection (photoz.photometry)."""
+
+from photoz.logs import log_to_file
+
+log_to_file(snakemake.log[0])  # noqa: F821
+
+from photoz.instrument import load_instrument  # noqa: E402
+from photoz.photometry import measure_photometry  # noqa: E402
+
+measure_photometry(
+    truth_path=snakemake.input.truth,  # noqa: F821
+    shard_paths=list(snakemake.input.shards),  # noqa: F821
+    out_path=snakemake.output.photometry,  # noqa: F821
+    selection_path=snakemake.output.selection,  # noqa: F821
+    instrument=load_instrument(snakemake.params.instrument),  # noqa: F821
+    phot_cfg=snakemake.params.photometry,  # noqa: F821
+)

@@ -1,0 +1,25 @@
+"""Rule train_network: train one of the four networks and predict photo-z (photoz.training)."""
+
+from photoz.logs import log_to_file
+
+log_to_file(snakemake.log[0])  # noqa: F821
+
+from photoz.instrument import load_instrument  # noqa: E402
+from photoz.training import train_network  # noqa: E402
+
+inp, p = snakemake.input, snakemake.params  # noqa: F821
+net = snakemake.wildcards.net  # noqa: F821
+pretrained = {"mlp": inp.mlp, "cnn": inp.cnn} if net == "hybrid_transfer" else None
+train_network(
+    net=net,
+    photometry_path=inp.photometry,
+    shard_paths=list(inp.get("shards", [])),
+    out_model=snakemake.output.model,  # noqa: F821
+    out_history=snakemake.output.history,  # noqa: F821
+    out_predictions=snakemake.output.predictions,  # noqa: F821
+    train_cfg=p.train,
+    instrument=load_instrument(p.instrument),
+    seed=p.seed,
+    threads=snakemake.threads,  # noqa: F821
+    pretrained=pretrained,
+)
