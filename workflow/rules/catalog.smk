@@ -15,9 +15,25 @@ rule download_cosmos:
         "../scripts/download_cosmos.py"
 
 
+rule download_csst_data:
+    output:
+        str(Path(config["data_dir"]) / "csst" / "{kind}_galaxyGenius" / "{name}"),
+    params:
+        relative=lambda wildcards: f"csst/{wildcards.kind}_galaxyGenius/{wildcards.name}",
+    wildcard_constraints:
+        kind="throughput|psf",
+    conda:
+        "../envs/photoz.yaml"
+    log:
+        "logs/download_csst_data/{kind}_{name}.log",
+    script:
+        "../scripts/download_csst_data.py"
+
+
 rule prepare_catalog:
     input:
         cosmos_catalog_input,
+        csst_data_files("throughput"),
     output:
         truth="results/catalog/truth.parquet",
         report="results/catalog/fit_quality.json",

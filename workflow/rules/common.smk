@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir).resolve()))
 
+from photoz import BANDS  # noqa: E402
 from photoz.config import validate_config  # noqa: E402
 
 validate_config(config, source="config (config/config.yaml + --configfile + --config)")
@@ -98,3 +99,15 @@ def figure_caption(wildcards):
     """The figure's caption text, from workflow/report/<figure>.rst (the figure's name if absent)."""
     path = Path(workflow.basedir) / "workflow" / "report" / f"{wildcards.figure}.rst"
     return path.read_text() if path.is_file() else wildcards.figure
+
+
+def csst_data_files(kind):
+    """Files of ``data_dir`` the config reads (kind: throughput or psf), so download_csst_data can fetch them."""
+    root = Path(config["data_dir"]) / "csst" / f"{kind}_galaxyGenius"
+    if kind == "throughput":
+        used = Path(config["instrument"]["throughput"]) == root
+        names = [f"{band}.fil" for band in BANDS]
+    else:
+        used = config["simulate"]["psf"] == "images" and not config["simulate"]["psf_dir"]
+        names = [f"{band}.npy" for band in BANDS]
+    return [str(root / name) for name in names] if used else []

@@ -4,6 +4,7 @@
 rule simulate_images:
     input:
         truth="results/catalog/truth.parquet",
+        psf=csst_data_files("psf"),
     output:
         shard="results/images/shard_{shard}.h5",
     params:
