@@ -1,0 +1,469 @@
+"""Network inputs in memory: photometry -> eq. 7 features, stamps -> 32x32 tensors, augmentation.
+
+Everything a network sees is prepared here once, as whole arrays, so that the training loop only
+indexes tensors (no per-sample Python, no data loader workers): 8,000 stamps of 7 x 32 x 32
+float32 take 230 MB.
+
+- Features: :func:`photoz.features.flux_features` (Zhou et al. 2022, eq. 7).
+- Flux augmentation (paper Sect. 3): ``n`` Gaussian realisations F' = F + N(0, sigma_F) of every
+  training galaxy, with errors recomputed by :func:`photoz.features.aperture_flux_error`
+  (eq. 6 denominator), generated in one vectorised step (:func:`flux_realisations`).
+- Stamps: centre-cropped, or padded with Gaussian noise of the band's background sigma N_bkg
+  (eq. 4, :meth:`photoz.instrument.Instrument.background_sigma`), to 32 x 32 (paper Sect. 4.2).
+- Intensity scaling (:func:`scale_images`): the paper states none beyond electrons. We offer
+  ``"none"`` (electrons), ``"sigma"`` (electrons / N_bkg, i.e. per-pixel SNR units) and
+  ``"asinh"`` (asinh(electrons / N_bkg), a Lupton et al. 1999 stretch); the default config uses
+  ``"asinh"``, chosen by a measured comparison (see the training report in the README).
+- Image augmentation: the 8 elements of the dihedral group D4 (rotations by 0/90/180/270 degrees,
+  with and without a flip), applied per sample as one ``gather`` (:class:`D4`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+
+from photoz import BANDS
+from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.features import aperture_flux_error, flux_features
+
+log = logging.getLogger("photoz.datasets")
+
+IMAGE_SCALINGS: tuple[str, ...] = ("none", "sigma", "asinh")
+"""Accepted values of ``train.image_scaling`` (see :func:`scale_images`)."""
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+
+
+# --------------------------------------------------------------------------------------------
+# Photometry
+# --------------------------------------------------------------------------------------------
+def load_photometry(path: str | Path, require_truth: bool = True) -> pd.DataFrame:
+    """Read the photometry table (docs/data_products.md §3) and keep the selected galaxies.
+
+    Parameters
+    ----------
+    path : path-like
+        Parquet file with ``object_id``, ``flux_<b>``, ``flux_err_<b>``, ``npix`` and, for
+        training, ``redshift`` and ``split``; rows with ``selected == False`` are dropped (a table
+        without a ``selected`` column is used whole, e.g. a new catalogue to predict).
+    require_truth : bool
+        Require ``redshift`` and ``split`` (training); otherwise missing ones are filled with
+        NaN and ``""``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The selected rows, index reset, with the original row number in column ``_row``.
+
+    Raises
+    ------
+    PhotozDataError
+        If the file cannot be read, a column is missing, or a selected row has a non-finite
+        flux, error, npix or redshift, or an unknown split (the message names file, column, row).
+    """
+    path = Path(path)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types
+        raise PhotozDataError(f"cannot read photometry table {path}: {exc}") from exc
+    needed = ["object_id", "npix"] + [f"flux_{b}" for b in BANDS] + [f"flux_err_{b}" for b in BANDS]
+    if require_truth:
+        needed += ["redshift", "split"]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise PhotozDataError(f"photometry table {path}: missing columns {missing}")
+    df = df.assign(_row=np.arange(len(df)))
+    if "selected" in df.columns:
+        df = df[df["selected"].astype(bool).to_numpy()]
+    df = df.reset_index(drop=True)
+    if "redshift" not in df.columns:
+        df["redshift"] = np.nan
+    if "split" not in df.columns:
+        df["split"] = ""
+    numeric = ["npix"] + [f"flux_{b}" for b in BANDS] + [f"flux_err_{b}" for b in BANDS]
+    if require_truth:
+        numeric.append("redshift")
+    for col in numeric:
+        values = df[col].to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if col.startswith("flux_err") or col == "npix":
+            bad |= values <= 0
+        if bad.any():
+            row = int(df["_row"].iloc[int(np.flatnonzero(bad)[0])])
+            raise PhotozDataError(
+                f"photometry table {path}: column {col!r} row {row} (and {int(bad.sum()) - 1} more "
+                f"selected rows) is not finite{' and positive' if col in ('npix',) or 'err' in col else ''}"
+                f": {df[col].iloc[int(np.flatnonzero(bad)[0])]!r}"
+            )
+    if require_truth:
+        unknown = ~df["split"].isin(SPLITS).to_numpy()
+        if unknown.any():
+            i = int(np.flatnonzero(unknown)[0])
+            raise PhotozDataError(
+                f"photometry table {path}: column 'split' row {int(df['_row'].iloc[i])} is "
+                f"{df['split'].iloc[i]!r}; expected one of {list(SPLITS)}"
+            )
+    if df["object_id"].duplicated().any():
+        i = int(np.flatnonzero(df["object_id"].duplicated().to_numpy())[0])
+        raise PhotozDataError(
+            f"photometry table {path}: column 'object_id' row {int(df['_row'].iloc[i])} repeats "
+            f"id {int(df['object_id'].iloc[i])}"
+        )
+    return df
+
+
+def flux_arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fluxes, errors and aperture areas of a photometry table.
+
+    Returns
+    -------
+    flux : ndarray, shape (n_gal, 7), electrons
+    flux_err : ndarray, shape (n_gal, 7), electrons
+    npix : ndarray, shape (n_gal,), pixels
+    """
+    flux = df[[f"flux_{b}" for b in BANDS]].to_numpy(dtype=float)
+    flux_err = df[[f"flux_err_{b}" for b in BANDS]].to_numpy(dtype=float)
+    return flux, flux_err, df["npix"].to_numpy(dtype=float)
+
+
+def flux_realisations(flux: np.ndarray, flux_err: np.ndarray, npix: np.ndarray, instrument,
+                      n_realisations: int, rng: np.random.Generator) -> np.ndarray:
+    """MLP features of Gaussian flux realisations (paper Sect. 3 augmentation).
+
+    F' = F + N(0, sigma_F) per band, the error of F' recomputed with the eq. 6 noise model
+    (:func:`photoz.features.aperture_flux_error` with the galaxy's aperture area), then the 20
+    features of eq. 7. All realisations are drawn in one vectorised call.
+
+    Parameters
+    ----------
+    flux, flux_err : ndarray, shape (n_gal, 7), electrons
+        Measured fluxes and their errors.
+    npix : ndarray, shape (n_gal,), pixels
+        Aperture areas.
+    instrument : photoz.instrument.Instrument
+        Supplies background per pixel, read noise, exposures and the limiting flux.
+    n_realisations : int
+        Number of realisations (>= 1).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (n_realisations, n_gal, 20), float32
+    """
+    n_gal = flux.shape[0]
+    noisy = flux[None] + rng.standard_normal((n_realisations, n_gal, flux.shape[1])) * flux_err[None]
+    noisy = noisy.reshape(-1, flux.shape[1])
+    err = aperture_flux_error(noisy, np.tile(npix, n_realisations), instrument.background_per_pixel(),
+                              instrument.read_noise, np.asarray(instrument.n_exposures))
+    feats = flux_features(noisy, err, instrument.limiting_flux())
+    return feats.reshape(n_realisations, n_gal, -1)
+
+
+# --------------------------------------------------------------------------------------------
+# Stamps
+# --------------------------------------------------------------------------------------------
+def crop_or_pad(images: np.ndarray, size: int, noise_sigma: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray:
+    """Centre-crop or noise-pad stamps to ``size`` x ``size`` (paper Sect. 4.2).
+
+    Larger stamps keep their central ``size`` pixels; smaller ones are placed in the centre of a
+    field of Gaussian noise with the band's background sigma (the paper pads with noise).
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, 7, H, W), electrons
+    size : int
+    noise_sigma : ndarray, shape (7,), electrons
+        Background sigma per band (eq. 4).
+    rng : numpy.random.Generator
+        Used only when padding.
+
+    Returns
+    -------
+    ndarray, shape (n, 7, size, size), float32
+    """
+    images = np.asarray(images, dtype=np.float32)
+    n, nb, h, w = images.shape
+    # Crop each axis that is too large.
+    if h > size:
+        y0 = (h - size) // 2
+        images = images[:, :, y0:y0 + size, :]
+        h = size
+    if w > size:
+        x0 = (w - size) // 2
+        images = images[:, :, :, x0:x0 + size]
+        w = size
+    if h == size and w == size:
+        return np.ascontiguousarray(images)
+    sigma = np.asarray(noise_sigma, dtype=np.float32).reshape(1, nb, 1, 1)
+    out = (rng.standard_normal((n, nb, size, size), dtype=np.float32) * sigma).astype(np.float32)
+    y0, x0 = (size - h) // 2, (size - w) // 2
+    out[:, :, y0:y0 + h, x0:x0 + w] = images
+    return out
+
+
+def load_stamps(shard_paths: Sequence[str | Path], object_ids: np.ndarray, size: int,
+                noise_sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Stamps of the given galaxies from the simulation shards (docs/data_products.md §2).
+
+    Each shard is read once; only the wanted rows are kept, cropped or padded to ``size``
+    (:func:`crop_or_pad`) as they are read.
+
+    Parameters
+    ----------
+    shard_paths : sequence of path-like
+        HDF5 files with datasets ``images`` (N, 7, H, W) electrons and ``object_id`` (N,).
+    object_ids : ndarray, shape (n_gal,), int
+        The galaxies wanted, in the order of the output.
+    size : int
+        Output side, pixels (32 in the paper).
+    noise_sigma : ndarray, shape (7,), electrons
+        Padding noise per band.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (n_gal, 7, size, size), float32, electrons
+
+    Raises
+    ------
+    PhotozDataError
+        If a shard is unreadable or lacks a dataset, or a wanted object_id is in no shard.
+    """
+    object_ids = np.asarray(object_ids, dtype=np.int64)
+    position = pd.Series(np.arange(len(object_ids)), index=object_ids)
+    out = np.empty((len(object_ids), len(BANDS), size, size), dtype=np.float32)
+    found = np.zeros(len(object_ids), dtype=bool)
+    for path in shard_paths:
+        try:
+            with h5py.File(path, "r") as h5:
+                for key in ("images", "object_id"):
+                    if key not in h5:
+                        raise PhotozDataError(f"stamp shard {path}: no dataset {key!r}")
+                ids = h5["object_id"][()].astype(np.int64)
+                rows = np.flatnonzero(np.isin(ids, object_ids))
+                if rows.size == 0:
+                    continue
+                dset = h5["images"]
+                if dset.ndim != 4 or dset.shape[1] != len(BANDS):
+                    raise PhotozDataError(
+                        f"stamp shard {path}: 'images' has shape {dset.shape}; expected (N, 7, H, W)"
+                    )
+                block = dset[rows[0]:rows[-1] + 1][rows - rows[0]]
+        except OSError as exc:
+            raise PhotozDataError(f"cannot read stamp shard {path}: {exc}") from exc
+        if not np.all(np.isfinite(block)):
+            bad = int(np.flatnonzero(~np.isfinite(block).all(axis=(1, 2, 3)))[0])
+            raise PhotozDataError(
+                f"stamp shard {path}: dataset 'images' row {int(rows[bad])} "
+                f"(object_id {int(ids[rows[bad]])}) has non-finite pixels"
+            )
+        dest = position.loc[ids[rows]].to_numpy()
+        out[dest] = crop_or_pad(block, size, noise_sigma, rng)
+        found[dest] = True
+    if not found.all():
+        missing = object_ids[~found]
+        raise PhotozDataError(
+            f"no stamp for object_id {int(missing[0])} (and {len(missing) - 1} more) in the "
+            f"{len(shard_paths)} shard(s) {[str(p) for p in shard_paths][:3]}..."
+        )
+    return out
+
+
+def scale_images(images: np.ndarray, scaling: str, noise_sigma: np.ndarray) -> np.ndarray:
+    """Intensity scaling of stamps before the CNN.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, 7, H, W), electrons
+    scaling : str
+        ``"none"``: electrons, as the paper states; ``"sigma"``: electrons / N_bkg per band, so
+        the background has unit variance in every band; ``"asinh"``: asinh(electrons / N_bkg),
+        linear within the noise and logarithmic for bright cores (Lupton, Gunn & Szalay 1999).
+    noise_sigma : ndarray, shape (7,), electrons
+        N_bkg per band (paper eq. 4).
+
+    Returns
+    -------
+    ndarray, same shape, float32
+
+    Raises
+    ------
+    PhotozConfigError
+        For an unknown scaling (key ``train.image_scaling``).
+    """
+    if scaling not in IMAGE_SCALINGS:
+        raise PhotozConfigError(
+            f"train.image_scaling: {scaling!r} is not one of {list(IMAGE_SCALINGS)}"
+        )
+    images = np.asarray(images, dtype=np.float32)
+    if scaling == "none":
+        return images
+    sigma = np.asarray(noise_sigma, dtype=np.float32).reshape(1, -1, 1, 1)
+    scaled = images / sigma
+    if scaling == "asinh":
+        scaled = np.arcsinh(scaled)
+    return scaled.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# D4 augmentation
+# --------------------------------------------------------------------------------------------
+def d4_transform(images: torch.Tensor, k: int) -> torch.Tensor:
+    """Element ``k`` (0-7) of the dihedral group D4 applied to the last two axes.
+
+    k = 0-3: rotation by 90 k degrees; k = 4-7: the same rotations after a left-right flip.
+
+    Parameters
+    ----------
+    images : Tensor, shape (..., H, H)
+    k : int
+
+    Returns
+    -------
+    Tensor, same shape
+    """
+    if not 0 <= k < 8:
+        raise ValueError(f"D4 element must be 0-7, got {k}")
+    x = torch.flip(images, dims=(-1,)) if k >= 4 else images
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+
+class D4:
+    """Per-sample random D4 transforms of a batch as a single ``gather``.
+
+    The 8 pixel permutations of an ``size`` x ``size`` image are precomputed, so transforming a
+    batch is one indexed copy whatever mix of elements it holds.
+
+    Parameters
+    ----------
+    size : int
+        Image side.
+    device : torch.device or str
+    """
+
+    def __init__(self, size: int, device: torch.device | str = "cpu") -> None:
+        grid = torch.arange(size * size).reshape(size, size)
+        self.perms = torch.stack([d4_transform(grid, k).reshape(-1) for k in range(8)]).to(device)
+        self.size = size
+
+    def __call__(self, images: torch.Tensor, elements: torch.Tensor) -> torch.Tensor:
+        """Apply element ``elements[i]`` to ``images[i]``.
+
+        Parameters
+        ----------
+        images : Tensor, shape (B, C, size, size)
+        elements : Tensor, shape (B,), int64 in 0-7
+
+        Returns
+        -------
+        Tensor, shape (B, C, size, size)
+        """
+        b, c = images.shape[:2]
+        index = self.perms[elements].unsqueeze(1).expand(b, c, -1)
+        return torch.gather(images.reshape(b, c, -1), 2, index).reshape(images.shape)
+
+
+def check_image_size(size: int) -> int:
+    """Validate ``train.image_size`` (the CNN's global pooling accepts any multiple of 8 >= 8)."""
+    if not isinstance(size, (int, np.integer)) or size < 8 or size % 8:
+        raise PhotozConfigError(f"train.image_size: {size!r} must be a multiple of 8 (paper: 32)")
+    return int(size)
+
+
+# --------------------------------------------------------------------------------------------
+# Toy inputs (tests and benchmarks)
+# --------------------------------------------------------------------------------------------
+def write_toy_inputs(directory: str | Path, n_gal: int, instrument, seed: int,
+                     stamp_size: int = 40, n_shards: int = 2,
+                     fractions: tuple[float, float] = (0.7, 0.1)) -> tuple[Path, list[Path]]:
+    """Write a small photometry table and stamp shards that follow docs/data_products.md §2-3.
+
+    A stand-in for the simulation and photometry stages, used by the tests and the training
+    benchmark: redshift z ~ 0.05 + Gamma(2, 0.35), a 4000 A break (a factor 4 drop in flux
+    density blueward of 4000 A rest frame) moving through the bands, i-band AB mag 20-24.5,
+    circular Gaussian galaxies whose size shrinks with z, and the eq. 4/eq. 6 noise.
+    Not a science simulation; its only purpose is a learnable, contract-conforming input.
+
+    Parameters
+    ----------
+    directory : path-like
+        Created if needed; receives ``photometry.parquet`` and ``shard_<i>.h5``.
+    n_gal : int
+    instrument : photoz.instrument.Instrument
+    seed : int
+    stamp_size : int
+        Side of the stored stamps (40 exercises cropping, < 32 padding).
+    n_shards : int
+    fractions : (float, float)
+        Train and validation fractions; the rest is test.
+
+    Returns
+    -------
+    photometry_path : Path
+    shard_paths : list of Path
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    z = 0.05 + rng.gamma(2.0, 0.35, n_gal)
+    mag_i = rng.uniform(20.0, 24.5, n_gal)
+    pivot = instrument.pivot_wavelength()  # Angstrom
+    rest = pivot[None, :] / (1 + z[:, None])
+    # f_nu: red of the break 1, blue of it 0.25, smooth over ~300 A rest frame; plus a slope.
+    fnu = 0.25 + 0.75 / (1 + np.exp(-(rest - 4000.0) / 150.0))
+    fnu *= (pivot[None, :] / pivot[4]) ** rng.uniform(-0.5, 1.0, (n_gal, 1))
+    mag = mag_i[:, None] - 2.5 * np.log10(fnu / fnu[:, [4]])
+    true_flux = instrument.mag_to_electrons(mag)
+    sigma_pix = np.clip(3.0 / (1 + z) * rng.lognormal(0, 0.3, n_gal), 0.7, 6.0)
+    npix = np.pi * (2.5 * sigma_pix) ** 2
+    err = aperture_flux_error(true_flux, npix, instrument.background_per_pixel(),
+                              instrument.read_noise, np.asarray(instrument.n_exposures))
+    flux = true_flux + rng.standard_normal(true_flux.shape) * err
+    err = aperture_flux_error(flux, npix, instrument.background_per_pixel(),
+                              instrument.read_noise, np.asarray(instrument.n_exposures))
+    u = rng.uniform(size=n_gal)
+    split = np.where(u < fractions[0], "train",
+                     np.where(u < fractions[0] + fractions[1], "validation", "test"))
+    object_id = 1000 + rng.permutation(n_gal * 3)[:n_gal].astype(np.int64)
+    snr = flux / err
+    table = {"object_id": object_id, "redshift": z, "split": split}
+    for j, b in enumerate(BANDS):
+        table[f"flux_{b}"] = flux[:, j]
+        table[f"flux_err_{b}"] = err[:, j]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table[f"mag_{b}"] = instrument.electrons_to_mag(flux)[:, j]
+        table[f"mag_err_{b}"] = 1.0857 / snr[:, j]
+        table[f"snr_{b}"] = snr[:, j]
+    table.update({"kron_radius": np.full(n_gal, 2.5), "a": sigma_pix, "b": sigma_pix,
+                  "theta": np.zeros(n_gal), "npix": npix, "flag": [""] * n_gal,
+                  "selected": (snr[:, 2] > 10) | (snr[:, 4] > 10)})
+    photometry_path = directory / "photometry.parquet"
+    pd.DataFrame(table).to_parquet(photometry_path, index=False)
+
+    c = (stamp_size - 1) / 2.0
+    yy, xx = np.mgrid[:stamp_size, :stamp_size]
+    r2 = (yy - c) ** 2 + (xx - c * 0.9) ** 2  # slightly off-centre: an asymmetric test image
+    noise = instrument.background_sigma().astype(np.float32)
+    shard_paths = []
+    for i, rows in enumerate(np.array_split(np.arange(n_gal), n_shards)):
+        s = sigma_pix[rows][:, None, None]
+        profile = np.exp(-r2[None] / (2 * s**2)) / (2 * np.pi * s**2)
+        images = true_flux[rows][:, :, None, None] * profile[:, None]
+        images = images + rng.standard_normal(images.shape) * noise[None, :, None, None]
+        path = directory / f"shard_{i}.h5"
+        with h5py.File(path, "w") as h5:
+            h5.create_dataset("images", data=images.astype(np.float32))
+            h5.create_dataset("object_id", data=object_id[rows])
+            h5.create_dataset("noise_sigma", data=np.tile(noise, (len(rows), 1)))
+            h5.attrs.update({"bands": list(BANDS), "pixel_scale": instrument.pixel_scale,
+                             "seed": seed, "psf": "none", "stamp_size": stamp_size})
+        shard_paths.append(path)
+    return photometry_path, shard_paths

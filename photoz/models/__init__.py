@@ -1,0 +1,115 @@
+"""The four networks of Zhou et al. 2022 (MNRAS 512, 4593), Sect. 4, as pure ``nn.Module`` s.
+
+``build_model(name)`` for ``"mlp"``, ``"cnn"``, ``"hybrid"``, ``"hybrid_transfer"``;
+``count_parameters`` counts them the way the paper's Keras did (BatchNorm running mean and
+variance included): 9,881 / 38,449 / 89,129 (trainable 9,481 / 37,809 / 87,129; the frozen hybrid-transfer trains 44,561).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from photoz.errors import PhotozConfigError
+from photoz.models.cnn import CNN, CNNFeatures, InceptionBlock
+from photoz.models.hybrid import Hybrid, HybridTransfer
+from photoz.models.mlp import MLP, MLPFeatures
+
+NETWORKS: tuple[str, ...] = ("mlp", "cnn", "hybrid", "hybrid_transfer")
+"""The network names, in the order the paper presents them."""
+
+#: Parameter counts of the paper (Sect. 4), BatchNorm moving statistics included.
+PAPER_PARAMETER_COUNTS = {"mlp": 9881, "cnn": 38449, "hybrid": 89129, "hybrid_transfer": 89129}
+
+_CLASSES = {"mlp": MLP, "cnn": CNN, "hybrid": Hybrid, "hybrid_transfer": HybridTransfer}
+
+
+def keras_init_(model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Re-initialise weights as the paper's Keras did: Glorot-uniform kernels, zero biases.
+
+    Keras ``Dense`` and ``Conv2D`` default to ``glorot_uniform`` / ``zeros``; BatchNorm starts
+    at gamma = 1, beta = 0, mean 0, variance 1 (PyTorch's defaults already).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Modified in place.
+    generator : torch.Generator, optional
+        Source of randomness (seeded by the caller); default the global generator.
+
+    Returns
+    -------
+    nn.Module
+        ``model``.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(module.weight, generator=generator)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
+def build_model(name: str, seed: int | None = None) -> nn.Module:
+    """Build one of the paper's networks.
+
+    Parameters
+    ----------
+    name : str
+        ``"mlp"``, ``"cnn"``, ``"hybrid"`` or ``"hybrid_transfer"``.
+    seed : int, optional
+        Seed of the Keras-style weight initialisation (:func:`keras_init_`); without it the
+        global torch generator is used.
+
+    Returns
+    -------
+    nn.Module
+        ``MLP`` (forward(flux (B, 20))), ``CNN`` (forward(images (B, 7, 32, 32))), ``Hybrid`` or
+        ``HybridTransfer`` (forward(flux, images)); each returns photo-z of shape (B,). Attribute
+        ``inputs`` names the inputs in call order. A ``HybridTransfer`` comes unfrozen; call its
+        ``load_pretrained`` to load and freeze the trained branches.
+
+    Raises
+    ------
+    PhotozConfigError
+        For an unknown name.
+    """
+    try:
+        cls = _CLASSES[name]
+    except KeyError:
+        raise PhotozConfigError(f"unknown network {name!r}; choose one of {list(NETWORKS)}") from None
+    model = cls()
+    generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+    return keras_init_(model, generator)
+
+
+def count_parameters(model: nn.Module, include_buffers: bool = True,
+                     trainable_only: bool = False) -> int:
+    """Number of parameters, counted as the paper's Keras summary did.
+
+    Parameters
+    ----------
+    model : nn.Module
+    include_buffers : bool
+        Add BatchNorm running mean and variance (Keras's non-trainable "moving" weights);
+        ``num_batches_tracked`` (a PyTorch-only counter) is never counted.
+    trainable_only : bool
+        Count only parameters with ``requires_grad`` (and no buffers).
+
+    Returns
+    -------
+    int
+    """
+    if trainable_only:
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n = sum(p.numel() for p in model.parameters())
+    if include_buffers:
+        n += sum(b.numel() for name, b in model.named_buffers()
+                 if name.endswith(("running_mean", "running_var")))
+    return n
+
+
+__all__ = [
+    "CNN", "CNNFeatures", "Hybrid", "HybridTransfer", "InceptionBlock", "MLP", "MLPFeatures",
+    "NETWORKS", "PAPER_PARAMETER_COUNTS", "build_model", "count_parameters", "keras_init_",
+]

@@ -1,0 +1,104 @@
+"""Tests of photoz.models: the paper's architectures (Zhou et al. 2022, Sect. 4)."""
+
+import pytest
+import torch
+
+from photoz.errors import PhotozConfigError
+from photoz.models import (
+    NETWORKS,
+    PAPER_PARAMETER_COUNTS,
+    build_model,
+    count_parameters,
+)
+
+# Trainable counts: the paper's totals minus 2 x (BatchNorm channels), counted by hand:
+# MLP 5 BN x 40 ch; CNN 32 + 3 x (16+16+32+8+16+8) = 320 ch; hybrid 200 + 320 + 6 x 80 = 1000 ch.
+TRAINABLE = {"mlp": 9881 - 2 * 200, "cnn": 38449 - 2 * 320, "hybrid": 89129 - 2 * 1000}
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_parameter_counts_match_paper(name):
+    model = build_model(name)
+    assert count_parameters(model) == PAPER_PARAMETER_COUNTS[name]
+    assert PAPER_PARAMETER_COUNTS[name] == {"mlp": 9881, "cnn": 38449, "hybrid": 89129,
+                                            "hybrid_transfer": 89129}[name]
+    expected = TRAINABLE["hybrid" if name == "hybrid_transfer" else name]
+    assert count_parameters(model, trainable_only=True) == expected
+    assert count_parameters(model, include_buffers=False) == expected
+
+
+def test_cnn_feature_map_shapes_follow_paper():
+    model = build_model("cnn").eval()
+    shapes = {}
+    for name in ("stem", "inception1", "inception2", "inception3"):
+        getattr(model.features, name).register_forward_hook(
+            lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:])))
+    out = model(torch.randn(2, 7, 32, 32))
+    assert out.shape == (2,)
+    assert shapes == {"stem": (32, 16, 16), "inception1": (72, 8, 8),
+                      "inception2": (72, 4, 4), "inception3": (72, 2, 2)}
+
+
+def test_forward_shapes_and_keras_defaults():
+    x, img = torch.randn(4, 20), torch.randn(4, 7, 32, 32)
+    assert build_model("mlp")(x).shape == (4,)
+    assert build_model("hybrid")(x, img).shape == (4,)
+    cnn = build_model("cnn", seed=0)
+    bn = cnn.features.stem.batchnorm
+    assert bn.eps == 1e-3 and bn.momentum == pytest.approx(0.01)
+    assert cnn.features.stem.leaky_relu.negative_slope == pytest.approx(0.3)
+    # Glorot-uniform kernels (|w| <= sqrt(6 / (fan_in + fan_out))) and zero biases, as Keras.
+    w = cnn.features.dense.dense.weight
+    assert w.abs().max() <= (6 / (72 + 40)) ** 0.5
+    assert torch.all(cnn.features.dense.dense.bias == 0)
+
+
+def test_seeded_init_is_reproducible():
+    a, b, c = build_model("mlp", seed=5), build_model("mlp", seed=5), build_model("mlp", seed=6)
+    wa, wb, wc = (m.features.dense_in.dense.weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_unknown_network():
+    with pytest.raises(PhotozConfigError, match="unknown network"):
+        build_model("resnet")
+
+
+def _train_briefly(model, inputs, steps=3):
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.train()
+    for _ in range(steps):
+        loss = (model(*inputs) - 1.0).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_hybrid_transfer_freezes_what_the_paper_freezes():
+    torch.manual_seed(0)
+    x, img = torch.randn(16, 20), torch.randn(16, 7, 32, 32)
+    mlp, cnn = build_model("mlp", seed=1), build_model("cnn", seed=2)
+    _train_briefly(mlp, (x,))
+    _train_briefly(cnn, (img,))
+    model = build_model("hybrid_transfer", seed=3)
+    model.load_pretrained(mlp.state_dict(), cnn.state_dict())
+    assert count_parameters(model, trainable_only=True) == 44561
+    # Loaded exactly.
+    assert torch.equal(model.mlp.hidden5.dense.weight, mlp.features.hidden5.dense.weight)
+    assert torch.equal(model.cnn.stem.batchnorm.running_var, cnn.features.stem.batchnorm.running_var)
+
+    frozen_names = ["mlp.dense_in", "mlp.hidden1", "mlp.hidden2", "mlp.hidden3", "mlp.hidden4",
+                    "cnn.stem", "cnn.inception1", "cnn.inception2", "cnn.inception3"]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    assert not model.cnn.stem.batchnorm.training  # frozen BatchNorm in inference mode
+    assert model.mlp.hidden5.batchnorm.training
+    _train_briefly(model, (x, img), steps=1)
+    after = model.state_dict()
+    for k in before:
+        if k.endswith("num_batches_tracked"):
+            continue
+        if any(k.startswith(f + ".") for f in frozen_names):
+            assert torch.equal(before[k], after[k]), f"frozen {k} changed"
+        elif k.endswith(("weight", "bias")) or "running" in k:
+            assert not torch.equal(before[k], after[k]), f"trainable {k} did not change"

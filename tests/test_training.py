@@ -1,0 +1,174 @@
+"""Tests of photoz.training and photoz.predict on small contract-conforming toy inputs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from photoz.datasets import write_toy_inputs
+from photoz.errors import PhotozConfigError
+from photoz.instrument import load_instrument
+from photoz.predict import predict
+from photoz.training import (
+    HISTORY_COLUMNS,
+    PREDICTION_COLUMNS,
+    PlateauSchedule,
+    load_checkpoint,
+    train_network,
+)
+
+NETS = ("mlp", "cnn", "hybrid", "hybrid_transfer")
+
+
+def small_cfg(epochs=2, **over):
+    cfg = {
+        "device": "cpu",
+        "batch_size": {n: 64 for n in NETS},
+        "max_epochs": {n: epochs for n in NETS},
+        "learning_rate": 1.0e-4, "lr_factor": 0.1, "lr_patience": 5,
+        "early_stopping_patience": 10, "n_flux_realisations": 5, "augment_fluxes": True,
+        "augment_images": True, "image_size": 32, "image_scaling": "asinh",
+    }
+    cfg.update(over)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def instrument():
+    return load_instrument({})
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory, instrument):
+    d = tmp_path_factory.mktemp("toy")
+    phot, shards = write_toy_inputs(d / "in", 400, instrument, seed=11, stamp_size=40)
+    return d, phot, shards
+
+
+@pytest.fixture(scope="module")
+def trained(toy, instrument):
+    """All four networks trained for 2 epochs, in the workflow's order."""
+    d, phot, shards = toy
+    out = d / "results"
+    summaries = {}
+    for net in NETS:
+        pre = ({"mlp": out / "models/mlp.pt", "cnn": out / "models/cnn.pt"}
+               if net == "hybrid_transfer" else None)
+        summaries[net] = train_network(
+            net, phot, shards, out / f"models/{net}.pt", out / f"models/{net}_history.csv",
+            out / f"predictions/{net}.parquet", small_cfg(), instrument, seed=7, threads=1,
+            pretrained=pre)
+    return out, summaries
+
+
+def test_outputs_follow_the_contract(trained, toy):
+    out, summaries = trained
+    _, phot, _ = toy
+    selected = pd.read_parquet(phot).query("selected")
+    for net in NETS:
+        hist = pd.read_csv(out / f"models/{net}_history.csv")
+        assert list(hist.columns) == HISTORY_COLUMNS
+        assert len(hist) == summaries[net]["epochs_run"] == 2
+        assert hist["learning_rate"].iloc[0] == pytest.approx(1e-4)
+        assert hist[["train_accuracy", "val_accuracy"]].stack().between(0, 1).all()
+        pred = pd.read_parquet(out / f"predictions/{net}.parquet")
+        assert list(pred.columns) == PREDICTION_COLUMNS
+        assert sorted(pred["object_id"]) == sorted(selected["object_id"])
+        merged = pred.merge(selected, on="object_id")
+        np.testing.assert_allclose(merged["z_true"], merged["redshift"])
+        assert (merged["split_x"] == merged["split_y"]).all()
+        assert np.isfinite(pred["z_pred"]).all()
+        ckpt = load_checkpoint(out / f"models/{net}.pt")
+        assert ckpt["net"] == net and ckpt["input_scaling"]["image_scaling"] == "asinh"
+        assert summaries[net]["samples_per_second"] > 0
+
+
+def test_validation_accuracy_in_history_is_recomputable(trained, toy):
+    """The best epoch's validation accuracy equals the one from the written predictions."""
+    out, summaries = trained
+    pred = pd.read_parquet(out / "predictions/cnn.parquet").query("split == 'validation'")
+    acc = np.mean(np.abs(pred.z_pred - pred.z_true) / (1 + pred.z_true) < 0.15)
+    assert acc == pytest.approx(summaries["cnn"]["best_val_accuracy"], abs=1e-9)
+    mae = np.mean(np.abs(pred.z_pred - pred.z_true))
+    assert mae == pytest.approx(summaries["cnn"]["best_val_loss"], rel=1e-5)
+
+
+def test_transfer_keeps_pretrained_frozen_layers(trained):
+    out, _ = trained
+    mlp = load_checkpoint(out / "models/mlp.pt")["state_dict"]
+    cnn = load_checkpoint(out / "models/cnn.pt")["state_dict"]
+    tr = load_checkpoint(out / "models/hybrid_transfer.pt")["state_dict"]
+    assert torch.equal(tr["mlp.hidden4.dense.weight"], mlp["features.hidden4.dense.weight"])
+    assert torch.equal(tr["mlp.hidden4.batchnorm.running_mean"],
+                       mlp["features.hidden4.batchnorm.running_mean"])
+    assert torch.equal(tr["cnn.inception3.branch3.conv5x5.conv.weight"],
+                       cnn["features.inception3.branch3.conv5x5.conv.weight"])
+    assert not torch.equal(tr["mlp.hidden5.dense.weight"], mlp["features.hidden5.dense.weight"])
+    assert not torch.equal(tr["cnn.dense.dense.weight"], cnn["features.dense.dense.weight"])
+
+
+@pytest.mark.parametrize("net", ["mlp", "hybrid"])
+def test_predict_reproduces_training_predictions(trained, toy, net, tmp_path):
+    out, _ = trained
+    _, phot, shards = toy
+    frame = predict(out / f"models/{net}.pt", phot, shards, tmp_path / "p.parquet")
+    ref = pd.read_parquet(out / f"predictions/{net}.parquet")
+    np.testing.assert_allclose(frame["z_pred"], ref["z_pred"], atol=1e-6)
+    assert pd.read_parquet(tmp_path / "p.parquet").shape == ref.shape
+
+
+def test_same_seed_same_predictions_on_cpu(toy, instrument, tmp_path):
+    _, phot, shards = toy
+    preds = []
+    for i, seed in enumerate((3, 3, 4)):
+        train_network("cnn", phot, shards, tmp_path / f"m{i}.pt", tmp_path / f"h{i}.csv",
+                      tmp_path / f"p{i}.parquet", small_cfg(epochs=1), instrument, seed=seed)
+        preds.append(pd.read_parquet(tmp_path / f"p{i}.parquet")["z_pred"].to_numpy())
+    np.testing.assert_allclose(preds[0], preds[1], atol=1e-6, rtol=0)
+    assert np.abs(preds[0] - preds[2]).max() > 1e-4
+
+
+def test_mlp_learns_the_toy_redshifts(toy, instrument, tmp_path):
+    """Enough epochs on the toy colours must beat predicting the median redshift by far."""
+    _, phot, shards = toy
+    cfg = small_cfg(epochs=25, n_flux_realisations=20)
+    cfg["batch_size"]["mlp"] = 128
+    cfg["learning_rate"] = 1e-3
+    s = train_network("mlp", phot, [], tmp_path / "m.pt", tmp_path / "h.csv",
+                      tmp_path / "p.parquet", cfg, instrument, seed=0)
+    pred = pd.read_parquet(tmp_path / "p.parquet").query("split == 'test'")
+    baseline = np.mean(np.abs(pred.z_true - pred.z_true.median()))
+    assert np.mean(np.abs(pred.z_pred - pred.z_true)) < 0.5 * baseline
+    assert s["best_val_accuracy"] > 0.6
+
+
+def test_plateau_schedule_counts_like_keras():
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
+    sched = PlateauSchedule(opt, 0.1, lr_patience=5, stop_patience=10)
+    losses = [1.0, 0.9] + [0.95] * 20
+    lrs, stop_epoch, best = [], None, []
+    for epoch, loss in enumerate(losses, start=1):
+        lrs.append(opt.param_groups[0]["lr"])
+        improved, stop = sched.step(loss)
+        best.append(improved)
+        if stop:
+            stop_epoch = epoch
+            break
+    # Best at epoch 2; epochs 3-7 are five without improvement -> lr / 10 used from epoch 8;
+    # five more (8-12) -> / 100 from epoch 13; ten bad epochs (3-12) -> stop after epoch 12.
+    assert stop_epoch == 12
+    assert best[:2] == [True, True] and not any(best[2:])
+    np.testing.assert_allclose(lrs, [1e-4] * 7 + [1e-5] * 5)
+
+
+def test_config_errors(toy, instrument, tmp_path):
+    _, phot, shards = toy
+    args = (phot, shards, tmp_path / "m.pt", tmp_path / "h.csv", tmp_path / "p.parquet")
+    bad = small_cfg()
+    del bad["image_scaling"]
+    with pytest.raises(PhotozConfigError, match="image_scaling"):
+        train_network("mlp", *args, bad, instrument, seed=0)
+    with pytest.raises(PhotozConfigError, match="pretrained"):
+        train_network("hybrid_transfer", *args, small_cfg(), instrument, seed=0)
+    with pytest.raises(PhotozConfigError, match="train.device"):
+        train_network("mlp", *args, small_cfg(device="tpu"), instrument, seed=0)
