@@ -1,0 +1,554 @@
+"""Galaxy input catalogues -> the truth table (docs/data_products.md §1).
+
+Reproduces the input stage of Zhou et al. 2022 (MNRAS 512, 4593, Sect. 2; PAPER_SPEC §1-2): real
+galaxies with a true redshift, an SED fitted at that redshift, the CSST fluxes it predicts
+(paper eqs. 1-2) and a morphology. Two sources:
+
+``dc2`` (default)
+    The LSST DESC DC2 training + validation catalogues shipped in pz-rail-base (true redshift, LSST
+    ugrizy magnitudes and errors; 10,225 + 20,449 galaxies). The SED is fitted to the LSST
+    photometry through GalSim's LSST bandpasses; shapes come from :mod:`photoz.morphology`.
+``cosmos``
+    GalSim's COSMOS real-galaxy catalogue (:mod:`photoz.cosmos`), ``zphot`` as the true redshift,
+    Sersic fits or real HST stamps for the morphology. The SED is fitted to the catalogue's HSC
+    grizy photometry where it has some (the BlendingToolKit sample; speclite's ``hsc2017``
+    curves). Otherwise the template follows GalSim's own rule for chromatic COSMOS galaxies
+    (``COSMOSCatalog._buildParametric``: Sersic n < 1.5 disc, 1.5-3 intermediate, >= 3 bulge; here
+    Sd_A_0 / Sb_A_0 / Ell3_A_0 of the COSMOS library or Scd/Sbc/El of CWW) with E(B-V) = 0, scaled to
+    the F814W magnitude.
+
+Split (seeded, a column of the table): with ratio a:b, n_test = test_size or round(n b/(a+b));
+n_train = min(n - n_test, round(n_test a/b)); the first round(validation_fraction n_train) of the
+train draw are ``validation``; galaxies left over are ``unused``.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import galsim
+import h5py
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from photoz import BANDS
+from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.instrument import Instrument
+from photoz.morphology import COSMOLOGY, assign_morphology, is_early_type
+from photoz.sed import build_flux_grid, fit_templates, template_names
+
+log = logging.getLogger("photoz.catalog")
+
+LSST_BANDS = ("u", "g", "r", "i", "z", "y")
+#: Systematic error added in quadrature to every input magnitude error in the SED fit, mag
+#: (template mismatch; LePhare-style fits of COSMOS use a few per cent, Ilbert et al. 2006).
+SYS_ERR_MAG = 0.03
+#: HSC Wide 5-sigma point-source depths g r i z y, AB (Aihara et al. 2018, PASJ 70, S4, Table 2):
+#: the BlendingToolKit catalogue gives magnitudes without errors, so sigma_F = F(depth)/5.
+HSC_DEPTH_5SIG = {"g": 26.5, "r": 26.1, "i": 25.9, "z": 25.1, "y": 24.4}
+#: Magnitudes at or above this are non-detections (DC2 and COSMOS use 99).
+NONDETECTION_MAG = 90.0
+#: Minimum number of usable bands for an SED fit.
+MIN_FIT_BANDS = 3
+#: Templates of GalSim's COSMOS colour rule (bulge, intermediate, disc) per library.
+GALSIM_RULE_TEMPLATES = {"cosmos": ("Ell3_A_0", "Sb_A_0", "Sd_A_0"),
+                         "cww": ("El_B2004a", "Sbc_B2004a", "Scd_B2004a")}
+#: E(B-V) grid of the fit when fit_ebv is true, mag.
+EBV_GRID = np.round(np.arange(0.0, 0.501, 0.05), 3)
+
+DEFAULTS = {
+    "source": "dc2", "n_galaxies": 0, "sed_library": "cosmos", "fit_ebv": True, "test_size": 0,
+    "train_test_ratio": "3:1", "validation_fraction": 0.1,
+    "cosmos": {"dir": "", "file_name": "real_galaxy_catalog_25.2.fits", "use_real_images": False},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration and split
+
+
+def parse_ratio(ratio: str) -> tuple[float, float]:
+    """Parse ``"a:b"`` (train:test) into two positive numbers.
+
+    Raises
+    ------
+    PhotozConfigError
+        If it is not two positive numbers separated by a colon.
+    """
+    try:
+        a, b = (float(x) for x in str(ratio).split(":"))
+    except ValueError:
+        raise PhotozConfigError(
+            f"catalog.train_test_ratio: {ratio!r} is not of the form 'a:b', e.g. '3:1'"
+        ) from None
+    if not (a > 0 and b > 0):
+        raise PhotozConfigError(f"catalog.train_test_ratio: {ratio!r} needs two positive numbers")
+    return a, b
+
+
+def split_sizes(n: int, test_size: int, ratio: str, validation_fraction: float) -> dict[str, int]:
+    """Numbers of train, validation, test and unused galaxies (rule in the module notes).
+
+    Paper: 40,000 galaxies, 10,000 test, 30,000 train (3:1), 20,000 (1:1), 10,000 (1:3); 10% of
+    train held out for validation (PAPER_SPEC §1).
+
+    Raises
+    ------
+    PhotozConfigError
+        If ``test_size`` exceeds ``n`` or ``validation_fraction`` is outside [0, 1).
+    """
+    a, b = parse_ratio(ratio)
+    if not 0.0 <= validation_fraction < 1.0:
+        raise PhotozConfigError(
+            f"catalog.validation_fraction: {validation_fraction} is not in [0, 1)"
+        )
+    n_test = int(test_size) if test_size else int(round(n * b / (a + b)))
+    if n_test < 0 or n_test > n:
+        raise PhotozConfigError(f"catalog.test_size: {test_size} is not in [0, {n}] (galaxies)")
+    n_pool = min(n - n_test, int(round(n_test * a / b)))
+    n_val = int(round(validation_fraction * n_pool))
+    return {"train": n_pool - n_val, "validation": n_val, "test": n_test,
+            "unused": n - n_test - n_pool}
+
+
+def assign_split(n: int, test_size: int, ratio: str, validation_fraction: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Seeded train/validation/test/unused labels.
+
+    Parameters
+    ----------
+    n : int
+    test_size, ratio, validation_fraction
+        As in :func:`split_sizes`.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of str, shape (n,)
+        ``"train"``, ``"validation"``, ``"test"`` or ``"unused"``; a random permutation assigns
+        the first n_test to test, the next n_validation to validation, then train.
+    """
+    sizes = split_sizes(n, test_size, ratio, validation_fraction)
+    labels = np.empty(n, dtype=object)
+    order = rng.permutation(n)
+    edges = np.cumsum([0, sizes["test"], sizes["validation"], sizes["train"]])
+    for name, lo, hi in zip(("test", "validation", "train"), edges[:-1], edges[1:], strict=True):
+        labels[order[lo:hi]] = name
+    labels[order[edges[-1]:]] = "unused"
+    return labels.astype(str)
+
+
+def _check_cfg(cfg: dict) -> dict:
+    """Fill defaults and check types of the ``catalog`` config section."""
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise PhotozConfigError(f"catalog: unknown keys {sorted(unknown)}")
+    out = {**DEFAULTS, **cfg}
+    out["cosmos"] = {**DEFAULTS["cosmos"], **(cfg.get("cosmos") or {})}
+    if out["source"] not in ("dc2", "cosmos"):
+        raise PhotozConfigError(f"catalog.source: {out['source']!r} is not 'dc2' or 'cosmos'")
+    if out["sed_library"] not in GALSIM_RULE_TEMPLATES:
+        raise PhotozConfigError(
+            f"catalog.sed_library: {out['sed_library']!r} is not 'cosmos' or 'cww'"
+        )
+    for key in ("n_galaxies", "test_size"):
+        if not isinstance(out[key], (int, np.integer)) or out[key] < 0:
+            raise PhotozConfigError(f"catalog.{key}: {out[key]!r} is not an integer >= 0")
+    parse_ratio(out["train_test_ratio"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# sources
+
+
+def dc2_files() -> list[Path]:
+    """The DC2 training and validation catalogues shipped in pz-rail-base."""
+    root = importlib.resources.files("rail") / "examples_data" / "testdata"
+    return [Path(str(root / f"test_dc2_{part}_9816.hdf5")) for part in ("training", "validation")]
+
+
+def read_dc2(paths: list[Path] | None = None) -> pd.DataFrame:
+    """Read DC2 catalogues (group ``photometry``: id, redshift, mag[_err]_<b>_lsst).
+
+    Parameters
+    ----------
+    paths : list of path, optional
+        Default :func:`dc2_files`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``object_id``, ``redshift``, ``mag_lsst_<b>``, ``mag_err_lsst_<b>`` for u g r i z y, and
+        ``file`` / ``row`` (where each galaxy came from).
+
+    Raises
+    ------
+    PhotozDataError
+        Unreadable file, missing column, or NaN redshift (file, column and row named).
+    """
+    frames = []
+    for path in paths or dc2_files():
+        try:
+            with h5py.File(path, "r") as f:
+                if "photometry" not in f:
+                    raise PhotozDataError(f"{path}: no group 'photometry'")
+                grp = f["photometry"]
+                cols = {}
+                for name, key in [("object_id", "id"), ("redshift", "redshift")] + [
+                    (f"{p}lsst_{b}", f"{p}{b}_lsst") for b in LSST_BANDS
+                    for p in ("mag_", "mag_err_")
+                ]:
+                    if key not in grp:
+                        raise PhotozDataError(f"{path}: missing column 'photometry/{key}'")
+                    cols[name] = np.asarray(grp[key][:])
+        except OSError as exc:
+            raise PhotozDataError(f"cannot read DC2 catalogue {path}: {exc}") from exc
+        df = pd.DataFrame(cols)
+        df["object_id"] = df["object_id"].astype(np.int64)
+        df["redshift"] = df["redshift"].astype(float)
+        bad = np.flatnonzero(~np.isfinite(df["redshift"].to_numpy()))
+        if bad.size:
+            raise PhotozDataError(
+                f"{path}: column 'photometry/redshift' is not finite in row {bad[0]} "
+                f"({bad.size} rows in all)"
+            )
+        df["file"] = str(path)
+        df["row"] = np.arange(len(df))
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _resolve_cosmos_dir(directory: str, data_dir) -> Path:
+    """``catalog.cosmos.dir`` as given, else relative to ``data_dir``."""
+    path = Path(directory)
+    if path.is_dir() or path.is_absolute() or data_dir is None:
+        return path
+    alt = Path(data_dir) / directory
+    return alt if alt.is_dir() else path
+
+
+def _hsc_bandpasses() -> dict[str, galsim.Bandpass]:
+    """HSC g r i z y total throughputs (speclite ``hsc2017``, Kawanomoto et al. 2018)."""
+    import speclite.filters
+
+    out = {}
+    for b in HSC_DEPTH_5SIG:
+        filt = speclite.filters.load_filter(f"hsc2017-{b}")
+        wave = np.asarray(filt.wavelength, dtype=float)
+        thr = np.clip(np.asarray(filt.response, dtype=float), 0.0, None)
+        table = galsim.LookupTable(wave, thr, interpolant="linear")
+        out[f"hsc_{b}"] = galsim.Bandpass(table, wave_type="Angstrom").withZeropoint("AB")
+    return out
+
+
+def _mags_to_maggies(mag: np.ndarray, err: np.ndarray | None, depth: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """AB magnitudes (N, B) -> maggies and errors, SYS_ERR_MAG added; NaN for non-detections."""
+    mag = np.asarray(mag, dtype=float)
+    ok = np.isfinite(mag) & (mag < NONDETECTION_MAG)
+    f = np.where(ok, 10.0 ** (-0.4 * np.where(ok, mag, 0.0)), np.nan)
+    if err is not None:
+        err = np.asarray(err, dtype=float)
+        ok &= np.isfinite(err) & (err > 0) & (err < NONDETECTION_MAG)
+        stat = 0.4 * np.log(10.0) * np.where(ok, err, 0.0) * f
+    else:
+        stat = 10.0 ** (-0.4 * np.asarray(depth, dtype=float)) / 5.0 * np.ones_like(f)
+    sig = np.sqrt(stat**2 + (0.4 * np.log(10.0) * SYS_ERR_MAG * f) ** 2)
+    return np.where(ok, f, np.nan), np.where(ok, sig, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------
+# the truth table
+
+
+def _write_parquet(df: pd.DataFrame, out_path: Path, metadata: dict) -> None:
+    """Write ``df`` atomically (temp file in the same directory + os.replace)."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta.update({k.encode(): json.dumps(v).encode() for k, v in metadata.items()})
+    table = table.replace_schema_metadata(meta)
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(obj: dict, out_path: Path) -> None:
+    """Write JSON atomically."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=2)
+    os.replace(tmp, out_path)
+
+
+def _load_source(cfg: dict, data_dir) -> tuple[pd.DataFrame, dict, dict]:
+    """Read the configured source; return (table, input bands {name: (mag col, err col)}, info)."""
+    if cfg["source"] == "dc2":
+        df = read_dc2()
+        bands = {f"lsst_{b}": (f"mag_lsst_{b}", f"mag_err_lsst_{b}") for b in LSST_BANDS}
+        return df, bands, {"files": [str(p) for p in dc2_files()]}
+    from photoz.cosmos import read_cosmos_catalog
+
+    c = cfg["cosmos"]
+    directory = _resolve_cosmos_dir(str(c["dir"]), data_dir)
+    df, info = read_cosmos_catalog(directory, str(c["file_name"]), bool(c["use_real_images"]))
+    df["file"] = info["file"]
+    bands = {f"hsc_{b}": (f"mag_hsc_{b}", None) for b in HSC_DEPTH_5SIG if f"mag_hsc_{b}" in df}
+    return df, bands, {"files": [info["file"]], "morphology": info["morphology"],
+                       "bad_fit": info["bad_fit"]}
+
+
+def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
+             ) -> tuple[pd.DataFrame, dict, dict]:
+    """Everything of :func:`build_truth_table` except writing; also returns extra per-galaxy columns.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The truth table (docs/data_products.md §1).
+    extra : dict of ndarray
+        ``mag_F814W`` (model ACS F814W AB mag) and ``abs_mag_r`` per row of ``table``.
+    report : dict
+        What the JSON report holds.
+    """
+    cfg = _check_cfg(dict(catalog_cfg))
+    lib = cfg["sed_library"]
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)]
+    rng_subset, rng_morph, rng_split = streams
+
+    df, in_bands, info = _load_source(cfg, data_dir)
+    n_read = len(df)
+    log.info("read %d galaxies from %s", n_read, ", ".join(info["files"]))
+    dup = df["object_id"].duplicated().to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise PhotozDataError(
+            f"{df['file'].iloc[i]}: column object_id/IDENT value {df['object_id'].iloc[i]} is "
+            f"repeated (row {df['row'].iloc[i]})"
+        )
+
+    dropped: dict[str, int] = {}
+
+    def drop(mask: np.ndarray, reason: str) -> None:
+        nonlocal df
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            dropped[reason] = dropped.get(reason, 0) + int(mask.sum())
+            log.warning("dropping %d galaxies: %s (first: file %s row %d)", int(mask.sum()),
+                        reason, df["file"].iloc[int(np.flatnonzero(mask)[0])],
+                        df["row"].iloc[int(np.flatnonzero(mask)[0])])
+            df = df.loc[~mask].reset_index(drop=True)
+
+    drop(df["redshift"].to_numpy() <= 0, "redshift <= 0")
+    if "bad_fit" in info:
+        bad = info["bad_fit"][df["row"].to_numpy()]
+        if not cfg["cosmos"]["use_real_images"]:
+            drop(bad, "no usable COSMOS parametric fit")
+
+    # photometry for the SED fit
+    names = list(in_bands)
+    if names:
+        mag = np.column_stack([df[m].to_numpy(float) for m, _ in in_bands.values()])
+        if cfg["source"] == "dc2":
+            err = np.column_stack([df[e].to_numpy(float) for _, e in in_bands.values()])
+            maggies, sig = _mags_to_maggies(mag, err)
+        else:
+            depth = np.array([HSC_DEPTH_5SIG[n.split("_")[1]] for n in names])
+            maggies, sig = _mags_to_maggies(mag, None, depth)
+        n_good = np.sum(np.isfinite(maggies), axis=1)
+        if cfg["source"] == "dc2":
+            keep = n_good >= MIN_FIT_BANDS
+            drop(~keep, f"fewer than {MIN_FIT_BANDS} usable LSST bands")
+            maggies, sig = maggies[keep], sig[keep]
+            use_fit = np.ones(len(df), dtype=bool)
+        else:
+            use_fit = n_good >= MIN_FIT_BANDS
+    else:
+        maggies = sig = np.zeros((len(df), 0))
+        use_fit = np.zeros(len(df), dtype=bool)
+    if cfg["source"] == "cosmos":
+        bad814 = ~np.isfinite(df["mag_F814W"].to_numpy()) & ~use_fit
+        keep = ~bad814
+        drop(bad814, "no usable photometry (no HSC fit and no finite F814W magnitude)")
+        maggies, sig, use_fit = maggies[keep], sig[keep], use_fit[keep]
+
+    # seeded subset
+    n_avail = len(df)
+    if cfg["n_galaxies"] and cfg["n_galaxies"] < n_avail:
+        pick = np.sort(rng_subset.choice(n_avail, size=cfg["n_galaxies"], replace=False))
+        df = df.iloc[pick].reset_index(drop=True)
+        maggies, sig, use_fit = maggies[pick], sig[pick], use_fit[pick]
+        log.info("kept a seeded random subset of %d of %d galaxies", len(df), n_avail)
+    elif cfg["n_galaxies"] > n_avail:
+        log.warning("catalog.n_galaxies = %d but only %d usable galaxies: using all",
+                    cfg["n_galaxies"], n_avail)
+    n = len(df)
+    if n == 0:
+        raise PhotozDataError(f"no usable galaxies left in {', '.join(info['files'])}")
+    z = df["redshift"].to_numpy(float)
+
+    # template flux grid: input bands + CSST + F814W
+    bandpasses = dict(instrument.bandpasses)
+    bandpasses["F814W"] = galsim.Bandpass("ACS_wfc_F814W.dat", "nm").withZeropoint("AB")
+    if cfg["source"] == "dc2":
+        for b in LSST_BANDS:
+            bandpasses[f"lsst_{b}"] = galsim.Bandpass(f"LSST_{b}.dat", "nm").withZeropoint("AB")
+    else:
+        bandpasses.update({k: v for k, v in _hsc_bandpasses().items() if k in names})
+    ebv_grid = EBV_GRID if cfg["fit_ebv"] else np.array([0.0])
+    z_max = max(0.1, float(np.ceil((z.max() + 0.02) * 10) / 10))
+    grid = build_flux_grid(bandpasses, library=lib, z_max=z_max, ebv=ebv_grid)
+
+    t_idx = np.zeros(n, dtype=int)
+    e_idx = np.zeros(n, dtype=int)
+    amp = np.zeros(n)
+    model = np.full(maggies.shape, np.nan)
+    if use_fit.any():
+        fit = fit_templates(grid, z[use_fit], maggies[use_fit], sig[use_fit], names)
+        t_idx[use_fit], e_idx[use_fit], amp[use_fit] = fit.template_index, fit.ebv_index, fit.amplitude
+        model[use_fit] = fit.model_maggies
+    rule = ~use_fit
+    if rule.any():  # GalSim's COSMOS colour rule, scaled to F814W
+        tmpl = GALSIM_RULE_TEMPLATES[lib]
+        nser = df["sersic_n"].to_numpy(float)[rule]
+        choice = np.where(nser >= 3.0, 0, np.where(nser >= 1.5, 1, 2))
+        t_idx[rule] = [grid.templates.index(tmpl[c]) for c in choice]
+        e_idx[rule] = 0
+        g814 = grid.to_maggies(grid.at(z[rule], ["F814W"]), ["F814W"])[:, :, 0, 0]
+        g814 = g814[np.arange(rule.sum()), t_idx[rule]]
+        amp[rule] = 10.0 ** (-0.4 * df["mag_F814W"].to_numpy(float)[rule]) / g814
+    failed = ~(amp > 0) | ~np.isfinite(amp)
+    if failed.any():
+        keep = ~failed
+        drop(failed, "no template with a positive amplitude")
+        z, t_idx, e_idx, amp = z[keep], t_idx[keep], e_idx[keep], amp[keep]
+        maggies, model, use_fit = maggies[keep], model[keep], use_fit[keep]
+        n = len(df)
+
+    # CSST fluxes (paper eqs. 1-2) and model F814W
+    rows = np.arange(n)
+    csst = grid.at(z, list(instrument.bands))[rows, t_idx, e_idx] * amp[:, None]  # photons/s/cm2
+    flux_e = csst * instrument.area * instrument.total_exposure_time
+    mag_csst = instrument.electrons_to_mag(flux_e)
+    f814 = grid.to_maggies(grid.at(z, ["F814W"]), ["F814W"])[rows, t_idx, e_idx, 0] * amp
+    mag814 = -2.5 * np.log10(f814)
+
+    # fit quality
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dmag = -2.5 * np.log10(model / maggies)
+    quality = {}
+    for j, b in enumerate(names):
+        d = np.abs(dmag[:, j])
+        d = d[np.isfinite(d)]
+        quality[b] = {"median_abs_dmag": float(np.median(d)) if d.size else None,
+                      "n": int(d.size)}
+        log.info("SED fit %s: median |dmag| = %s over %d galaxies", b,
+                 quality[b]["median_abs_dmag"], d.size)
+
+    # rest-frame r absolute magnitude (for sizes): M = m_rest[A F] - DM - 2.5 log10(1+z)
+    rest = build_flux_grid({"lsst_r": galsim.Bandpass("LSST_r.dat", "nm").withZeropoint("AB")},
+                           library=lib, z_max=0.01, dz=0.01, ebv=ebv_grid)
+    rest_r = rest.to_maggies(rest.flux[:, :, 0, :])[t_idx, e_idx, 0] * amp
+    abs_r = -2.5 * np.log10(rest_r) - COSMOLOGY.distmod(z).value - 2.5 * np.log10(1.0 + z)
+
+    templates = np.asarray(grid.templates)[t_idx]
+    if cfg["source"] == "dc2":
+        morph = assign_morphology(z, abs_r, is_early_type(templates), rng_morph)
+        real_index = np.full(n, -1, dtype=np.int64)
+    else:
+        morph = df[["sersic_n", "half_light_radius", "axis_ratio", "position_angle"]]
+        morph = morph.reset_index(drop=True)
+        real_index = df["real_image_index"].to_numpy(np.int64)
+
+    split = assign_split(n, cfg["test_size"], cfg["train_test_ratio"],
+                         cfg["validation_fraction"], rng_split)
+    table = pd.DataFrame({
+        "object_id": df["object_id"].to_numpy(np.int64), "redshift": z, "split": split,
+        "sed_template": templates, "sed_amplitude": amp, "ebv": grid.ebv[e_idx],
+    })
+    for j, b in enumerate(instrument.bands):
+        table[f"mag_{b}"] = mag_csst[:, j]
+    for j, b in enumerate(instrument.bands):
+        table[f"flux_{b}"] = flux_e[:, j]
+    for col in morph.columns:
+        table[col] = morph[col].to_numpy(float)
+    table["real_image_index"] = real_index
+
+    counts = {k: int(np.sum(split == k)) for k in ("train", "validation", "test", "unused")}
+    report = {
+        "source": cfg["source"], "seed": int(seed), "sed_library": lib,
+        "fit_ebv": bool(cfg["fit_ebv"]), "files": info["files"], "n_read": n_read,
+        "n_dropped": dropped, "n_usable": n_avail, "n_galaxies": n,
+        "n_sed_fitted": int(use_fit.sum()), "n_sed_rule": int((~use_fit).sum()),
+        "sed_fit": quality, "split": counts, "morphology": info.get("morphology", "shen03"),
+    }
+    log.info("split: %s", counts)
+    extra = {"mag_F814W": mag814, "abs_mag_r": abs_r}
+    return table, extra, report
+
+
+def build_truth_table(catalog_cfg: dict, instrument: Instrument, out_path, seed: int,
+                      data_dir=None, report_path=None) -> pd.DataFrame:
+    """Turn a source catalogue into the truth table the simulation reads.
+
+    Parameters
+    ----------
+    catalog_cfg : dict
+        The ``catalog`` config section: ``source`` ("dc2" | "cosmos"), ``n_galaxies`` (0 = all,
+        else a seeded random subset), ``sed_library`` ("cosmos" | "cww"), ``fit_ebv``,
+        ``test_size`` (0 = from the ratio), ``train_test_ratio`` ("3:1"), ``validation_fraction``
+        (0.1), ``cosmos`` ({dir, file_name, use_real_images[, sample]}; a relative ``dir`` that
+        does not exist is looked up under ``data_dir``).
+    instrument : photoz.instrument.Instrument
+        CSST bands, area and exposures (:func:`photoz.instrument.load_instrument`).
+    out_path : path
+        Parquet file to write (docs/data_products.md §1), atomically.
+    seed : int
+        Seeds the subset, the morphology draws and the split (independent streams).
+    data_dir : path, optional
+        Base directory for a relative ``cosmos.dir``.
+    report_path : path, optional
+        JSON with the SED-fit quality (median |dmag| per input band), counts read / dropped (with
+        reasons) and the split sizes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written: ``object_id, redshift, split, sed_template, sed_amplitude, ebv,
+        mag_<band>, flux_<band>`` (electrons, F = C t_exp N_exp, paper eqs. 1-2), ``sersic_n,
+        half_light_radius, axis_ratio, position_angle, real_image_index``.
+
+    Raises
+    ------
+    PhotozConfigError
+        Bad config value (key named).
+    PhotozDataError
+        Unreadable file, missing column, NaN redshift, repeated id (file, column, row named).
+    """
+    table, _, report = _prepare(catalog_cfg, instrument, seed, data_dir)
+    _write_parquet(table, Path(out_path), {"source": report["source"], "seed": int(seed),
+                                            "sed_library": report["sed_library"]})
+    log.info("wrote %d galaxies to %s", len(table), out_path)
+    if report_path is not None:
+        _write_json(report, Path(report_path))
+    return table
+
+
+__all__ = ["BANDS", "assign_split", "build_truth_table", "parse_ratio", "read_dc2",
+           "split_sizes", "template_names"]
