@@ -19,7 +19,8 @@ What is drawn
   N_exp exposures, added with ``galsim.CCDNoise`` on the image with the background level added and
   then subtracted, so blank-sky pixels have sigma N_bkg = sqrt((B_sky + B_dark) t_exp N_exp +
   R_n^2 N_exp). Real galaxies carry their own HST noise: it is whitened with GalSim's
-  correlated-noise tools and topped up to N_bkg (paper eq. 3: sigma_add^2 = N_bkg^2 - sigma_HST^2).
+  correlated-noise tools and topped up to N_bkg (paper eq. 3: sigma_add^2 = N_bkg^2 - sigma_HST^2)
+  with ``galsim.VariableGaussianNoise`` (source + sky Poisson in the Gaussian limit).
 
 Speed
 -----
@@ -444,23 +445,30 @@ class StampSimulator:
                    rng: galsim.BaseDeviate) -> float:
         """Add eq. 4 noise in place, less the white noise the image already carries.
 
+        Parametric galaxies (noiseless image, ``carried_var == 0``):
         ``galsim.CCDNoise(sky_level=s, gain=1, read_noise=r)`` adds Poisson noise of (image + s),
-        subtracts s again, and adds Gaussian read noise r: blank-sky variance s + r^2. With no
-        carried noise, s = (B_sky + B_dark) t_exp N_exp and r^2 = R_n^2 N_exp give eq. 4. A real
-        galaxy's whitened HST noise (variance v) takes the place of part of the sky term first,
-        then of the read term (paper eq. 3, sigma_add^2 = N_bkg^2 - v).
+        subtracts s again and adds Gaussian read noise r, with s = (B_sky + B_dark) t_exp N_exp
+        and r^2 = R_n^2 N_exp: blank-sky variance N_bkg^2 of eq. 4.
+
+        Real galaxies carry whitened HST noise of variance v (in e-^2 after scaling to the band's
+        flux). Paper eq. 3 tops it up: sigma_add^2 = N_bkg^2 - v. A Poisson draw on a noisy image
+        is biased (GalSim clips negative expectations to 0, which at v ~ sky adds ~ +2 e- per
+        pixel in NUV), so here the source and sky Poisson terms take their Gaussian limit:
+        ``galsim.VariableGaussianNoise`` with per-pixel variance max(image, 0) + N_bkg^2 - v.
 
         Returns
         -------
         float
             The resulting background sigma, electrons: N_bkg, or sqrt(v) if v > N_bkg^2.
         """
-        sky, read2 = band.sky, band.read_noise**2
-        if carried_var > 0:
-            take = min(carried_var, sky)
-            sky -= take
-            read2 = max(read2 - (carried_var - take), 0.0)
-        image.addNoise(galsim.CCDNoise(rng, sky_level=sky, gain=1.0, read_noise=np.sqrt(read2)))
+        if carried_var <= 0:
+            image.addNoise(galsim.CCDNoise(rng, sky_level=band.sky, gain=1.0,
+                                           read_noise=band.read_noise))
+            return band.sigma
+        top_up = max(band.sigma**2 - carried_var, 0.0)
+        variance = galsim.Image(np.maximum(image.array, 0.0) + top_up, bounds=image.bounds,
+                                scale=image.scale)
+        image.addNoise(galsim.VariableGaussianNoise(rng, variance))
         return float(np.sqrt(max(band.sigma**2, carried_var)))
 
 
