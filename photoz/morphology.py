@@ -9,10 +9,10 @@ profile from published relations:
 - Half-light radius: Shen et al. 2003, eqs. 14-16 with their Table 1 r-band fits for the Sersic-n
   classification (early: a = 0.65, b = -5.06, sigma1 = 0.45, sigma2 = 0.27, M0 = -20.91; late:
   alpha = 0.21, beta = 0.53, gamma = -1.31, M0 = -20.52, sigma1 = 0.48, sigma2 = 0.25), R in kpc
-  for h = 0.7, log-normal scatter sigma_lnR. Redshift evolution at fixed luminosity: R ∝ (1+z)^beta_z
-  with beta_z = -1.0 for late and -1.3 for early types (Shibuya, Ouchi & Harikane 2015, ApJS 219, 15,
-  Sect. 4: r_e ∝ (1+z)^(-1.0..-1.3) at fixed luminosity/mass; van der Wel et al. 2014, ApJ 788, 28,
-  find -0.75 and -1.48 at fixed stellar mass).
+  for h = 0.7, log-normal scatter sigma_lnR, M the rest-frame r absolute magnitude of the fitted SED.
+  Redshift evolution: R ∝ (1+z)^beta_z with beta_z = -0.75 for late and -1.48 for early types
+  (van der Wel et al. 2014, ApJ 788, 28, Sect. 4; measured at fixed stellar mass, applied here at
+  fixed luminosity: an approximation, checked against COSMOS F814W sizes in the tests).
 - Axis ratio: late types are oblate discs of intrinsic thickness q0 = 0.2 seen at random
   inclination, q^2 = cos^2 i + q0^2 sin^2 i (Holmberg 1946; q0 ~ 0.2 from Padilla & Strauss 2008,
   MNRAS 388, 1321); early types q ~ N(0.75, 0.15) clipped to [0.3, 1] (the apparent axis-ratio
@@ -40,8 +40,8 @@ COSMOLOGY = FlatLambdaCDM(H0=70.0, Om0=0.3)
 SHEN03_EARLY = {"a": 0.65, "b": -5.06, "sigma1": 0.45, "sigma2": 0.27, "M0": -20.91}
 SHEN03_LATE = {"alpha": 0.21, "beta": 0.53, "gamma": -1.31, "sigma1": 0.48, "sigma2": 0.25,
                "M0": -20.52}
-#: Size evolution at fixed luminosity, R ∝ (1+z)^beta_z (Shibuya et al. 2015).
-BETA_Z = {"early": -1.3, "late": -1.0}
+#: Size evolution R ∝ (1+z)^beta_z (van der Wel et al. 2014).
+BETA_Z = {"early": -1.48, "late": -0.75}
 #: Smallest half-light radius assigned, arcsec (one HST ACS pixel).
 MIN_HLR_ARCSEC = 0.03
 #: Template-name prefixes of early-type SEDs (COSMOS: Ell*, S0; CWW: El_).
