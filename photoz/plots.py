@@ -1,0 +1,1306 @@
+"""The eight figures of Zhou et al. 2022 (MNRAS 512, 4593), drawn from this pipeline's files.
+
+``plot_figure(name, out_png, out_pdf, **inputs)`` draws one figure of :data:`FIGURES` (PAPER_SPEC
+§7) and writes it atomically as PNG and PDF. ``make_figure(name, **inputs)`` returns the
+``matplotlib.figure.Figure`` itself (the tests inspect it). Figures are built with the
+object-oriented matplotlib API on the Agg canvas, never through pyplot's global state.
+
+Colours: one per network (:data:`NET_COLORS`: MLP blue, CNN orange, Hybrid green,
+Hybrid-transfer red) and one per band (:data:`BAND_COLORS`, violet to dark red), used in every
+figure.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import h5py
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import AsinhNorm, LogNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+from tqdm import tqdm
+
+from photoz import BANDS
+from photoz import metrics as pzm
+from photoz.errors import PhotozConfigError, PhotozDataError, PhotozError
+
+matplotlib.use("Agg", force=False)
+
+#: The figures, in the paper's order (PAPER_SPEC §7).
+FIGURES: tuple[str, ...] = (
+    "fig1_throughputs",
+    "fig2_redshift_distribution",
+    "fig3_example_stamps",
+    "fig4_aperture_fluxes",
+    "fig5_architectures",
+    "fig6_training_history",
+    "fig7_zphot_vs_zspec",
+    "fig8_outlier_fraction",
+)
+
+#: One colour per network, used in every figure.
+NET_COLORS: dict[str, str] = {
+    "mlp": "#1f77b4",  # blue
+    "cnn": "#ff7f0e",  # orange
+    "hybrid": "#2ca02c",  # green
+    "hybrid_transfer": "#d62728",  # red
+}
+#: The density colour map of each network in Fig. 7 (same hue as :data:`NET_COLORS`).
+NET_CMAPS: dict[str, str] = {
+    "mlp": "Blues",
+    "cnn": "Oranges",
+    "hybrid": "Greens",
+    "hybrid_transfer": "Reds",
+}
+NET_LABELS = pzm.NETWORK_LABELS
+#: One colour per band, blue to red.
+BAND_COLORS: dict[str, str] = {
+    "NUV": "#6a3d9a",
+    "u": "#1f4e9c",
+    "g": "#1b9e77",
+    "r": "#b8a000",
+    "i": "#ff7f00",
+    "z": "#e31a1c",
+    "y": "#7f0000",
+}
+
+#: Planck constant, erg s (CODATA 2018), for photon flux -> f_nu.
+_H_ERG_S = 6.62607015e-27
+#: AB magnitude of 1 microjansky: m_AB = 23.9 - 2.5 log10(f / uJy) (Oke & Gunn 1983).
+_AB_UJY = 23.9
+
+_RC = {
+    "font.size": 9,
+    "axes.labelsize": 9,
+    "axes.titlesize": 10,
+    "legend.fontsize": 8,
+    "xtick.direction": "in",
+    "ytick.direction": "in",
+    "xtick.top": True,
+    "ytick.right": True,
+    "savefig.dpi": 150,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Input helpers
+# --------------------------------------------------------------------------------------------
+def _need(inputs: Mapping, name: str, key: str):
+    if key not in inputs or inputs[key] is None:
+        raise PhotozConfigError(f"plot_figure({name!r}): missing input {key!r}")
+    return inputs[key]
+
+
+def _read_parquet(path, columns: Sequence[str], what: str) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types
+        raise PhotozDataError(f"cannot read {what} {path}: {exc}") from exc
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise PhotozDataError(f"{what} {path}: missing column(s) {missing}")
+    return df
+
+
+def _ordered_nets(mapping: Mapping[str, object]) -> list[str]:
+    unknown = sorted(set(mapping) - set(pzm.NETWORKS))
+    if unknown:
+        raise PhotozConfigError(f"unknown network(s) {unknown}; known {list(pzm.NETWORKS)}")
+    return [n for n in pzm.NETWORKS if n in mapping]
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path, fmt: str) -> None:
+    """Save ``fig`` to ``path`` atomically (temporary file in the same directory + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
+    os.close(fd)
+    try:
+        meta = (
+            {"Creator": "photoz"} if fmt == "png" else {"Creator": "photoz", "CreationDate": None}
+        )
+        fig.savefig(tmp, format=fmt, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 1: throughputs
+# --------------------------------------------------------------------------------------------
+def fig1_throughputs(instrument_cfg: Mapping | None = None) -> Figure:
+    """Fig. 1: total throughput of the seven CSST bands versus wavelength.
+
+    Parameters
+    ----------
+    instrument_cfg : dict, optional
+        The ``instrument`` config section for :func:`photoz.instrument.load_instrument`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axis: throughput (filter x detector QE x mirrors, dimensionless) vs wavelength (nm),
+        each band labelled at its peak, pivot wavelengths marked. The paper also shows the
+        filter-only curves; the public curves we use are total-system only.
+    """
+    from photoz.instrument import load_instrument
+
+    inst = load_instrument(dict(instrument_cfg or {}))
+    pivots = inst.pivot_wavelength() / 10.0  # Angstrom -> nm
+    fig = _new_figure(7.0, 3.6)
+    ax = fig.add_subplot()
+    for band, pivot in zip(inst.bands, pivots, strict=True):
+        bp = inst.bandpasses[band]
+        wave = np.asarray(bp.wave_list, dtype=float)
+        thr = np.asarray(bp(wave), dtype=float)
+        color = BAND_COLORS.get(band, "k")
+        ax.fill_between(wave, thr, color=color, alpha=0.18, lw=0)
+        ax.plot(wave, thr, color=color, lw=1.4, label=band)
+        peak = int(np.argmax(thr))
+        ax.text(
+            wave[peak],
+            thr[peak] + 0.02,
+            band,
+            color=color,
+            ha="center",
+            va="bottom",
+            fontsize=10,
+            fontweight="bold",
+        )
+        ax.axvline(pivot, color=color, lw=0.6, ls=":")
+    ax.set_xlabel("Wavelength [nm]")
+    ax.set_ylabel("Total throughput\n(filter × detector QE × mirrors)")
+    ax.set_xlim(200, 1100)
+    ax.set_ylim(0, None)
+    top = ax.get_ylim()[1]
+    ax.set_ylim(0, top * 1.12)
+    ax.set_title("CSST survey-camera bands (dotted: pivot wavelengths)")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 2: redshift distribution
+# --------------------------------------------------------------------------------------------
+def fig2_redshift_distribution(photometry) -> Figure:
+    """Fig. 2: histogram of the true redshift of the selected galaxies.
+
+    Parameters
+    ----------
+    photometry : path
+        ``results/photometry/photometry.parquet``; rows with ``selected`` True are counted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Counts per 0.1 in redshift, with the median and mean marked and the test split outlined.
+
+    Raises
+    ------
+    PhotozDataError
+        If the file lacks ``redshift`` or ``selected`` or no galaxy is selected.
+    """
+    df = _read_parquet(photometry, ("redshift", "selected"), "photometry")
+    sel = df[df["selected"].astype(bool)]
+    if sel.empty:
+        raise PhotozDataError(f"photometry {photometry}: no row has selected == True")
+    z = sel["redshift"].to_numpy(dtype=float)
+    top = max(4.0, float(np.ceil(np.nanmax(z))))
+    bins = np.arange(0.0, top + 0.05, 0.1)
+    fig = _new_figure(6.0, 3.8)
+    ax = fig.add_subplot()
+    ax.hist(z, bins=bins, color="0.55", edgecolor="0.3", lw=0.5, label=f"selected (N = {z.size:,})")
+    if "split" in sel.columns and (sel["split"] == "test").any():
+        zt = sel.loc[sel["split"] == "test", "redshift"].to_numpy(dtype=float)
+        ax.hist(zt, bins=bins, histtype="step", color="k", lw=1.2, label=f"test (N = {zt.size:,})")
+    med, mean = float(np.median(z)), float(np.mean(z))
+    ax.axvline(med, color="C3", ls="--", lw=1.2, label=f"median z = {med:.2f}")
+    ax.axvline(mean, color="C0", ls=":", lw=1.4, label=f"mean z = {mean:.2f}")
+    ax.set_xlabel("True redshift $z$")
+    ax.set_ylabel("Galaxies per $\\Delta z = 0.1$")
+    ax.set_xlim(0, top)
+    ax.legend(frameon=False)
+    ax.set_title("Redshift distribution of the selected sample (paper: median ~0.8, mean ~0.9)")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Figs. 3 and 4: six example galaxies
+# --------------------------------------------------------------------------------------------
+def _shard_ids(shards: Sequence) -> np.ndarray:
+    ids = []
+    for path in shards:
+        try:
+            with h5py.File(path, "r") as fh:
+                ids.append(np.asarray(fh["object_id"][:], dtype=np.int64))
+        except (OSError, KeyError) as exc:
+            raise PhotozDataError(
+                f"cannot read dataset 'object_id' of shard {path}: {exc}"
+            ) from exc
+    return np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
+
+
+def select_examples(
+    photometry: pd.DataFrame,
+    available_ids: np.ndarray | None = None,
+    n: int = 6,
+    z_min: float = 0.25,
+    n_candidates: int = 5,
+) -> pd.DataFrame:
+    """Pick ``n`` example galaxies spanning z_min to the highest available redshift (Figs. 3-4).
+
+    Targets are ``n`` redshifts evenly spaced from ``z_min`` to the largest selected redshift
+    (the paper shows z = 0.25 to 3.95). For each target the ``n_candidates`` nearest unused
+    selected galaxies are taken and the one with the highest i-band SNR (else g, else any) is
+    kept, so the stamps show clear galaxies. Deterministic: no randomness.
+
+    Parameters
+    ----------
+    photometry : pandas.DataFrame
+        The photometry table (``object_id``, ``redshift``, ``selected``; ``snr_i`` optional).
+    available_ids : ndarray of int, optional
+        Only these object ids are eligible (those with stamps).
+    n : int
+    z_min : float
+    n_candidates : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``n`` rows (fewer if fewer galaxies qualify) of ``photometry``, sorted by redshift.
+
+    Raises
+    ------
+    PhotozDataError
+        If no galaxy qualifies.
+    """
+    df = photometry
+    if "selected" in df.columns:
+        df = df[df["selected"].astype(bool)]
+    if available_ids is not None:
+        df = df[df["object_id"].isin(available_ids)]
+    df = df[np.isfinite(df["redshift"].to_numpy(dtype=float))]
+    if df.empty:
+        raise PhotozDataError(
+            "no selected galaxy with stamps to show: check photometry 'selected' and the shards"
+        )
+    z = df["redshift"].to_numpy(dtype=float)
+    snr_col = next((c for c in ("snr_i", "snr_g", "snr_r") if c in df.columns), None)
+    snr = df[snr_col].to_numpy(dtype=float) if snr_col else np.zeros(z.size)
+    snr = np.where(np.isfinite(snr), snr, -np.inf)
+    lo = min(z_min, float(z.max()))
+    targets = np.linspace(lo, float(z.max()), n)
+    used: set[int] = set()
+    picks = []
+    for target in targets:
+        order = [i for i in np.argsort(np.abs(z - target), kind="stable") if i not in used]
+        if not order:
+            break
+        cand = order[:n_candidates]
+        best = max(cand, key=lambda i: (snr[i], -abs(z[i] - target)))
+        used.add(best)
+        picks.append(best)
+    return df.iloc[picks].sort_values("redshift", kind="stable")
+
+
+def _read_stamps(
+    shards: Sequence, ids: np.ndarray
+) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
+    """object_id -> (images (7, H, W) e-, noise_sigma (7,) e-, pixel scale arcsec)."""
+    out = {}
+    wanted = set(int(i) for i in ids)
+    for path in shards:
+        try:
+            with h5py.File(path, "r") as fh:
+                sid = np.asarray(fh["object_id"][:], dtype=np.int64)
+                rows = np.flatnonzero(np.isin(sid, list(wanted)))
+                if rows.size == 0:
+                    continue
+                images = fh["images"][np.sort(rows)]
+                noise = (
+                    fh["noise_sigma"][np.sort(rows)]
+                    if "noise_sigma" in fh
+                    else np.full((rows.size, images.shape[1]), np.nan)
+                )
+                scale = float(fh.attrs.get("pixel_scale", np.nan))
+                for k, r in enumerate(np.sort(rows)):
+                    out[int(sid[r])] = (np.asarray(images[k], float), np.asarray(noise[k]), scale)
+        except (OSError, KeyError) as exc:
+            raise PhotozDataError(f"cannot read stamps from shard {path}: {exc}") from exc
+    return out
+
+
+def _examples(photometry, shards) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The photometry table and its six example rows (shared by Figs. 3 and 4)."""
+    phot = _read_parquet(photometry, ("object_id", "redshift"), "photometry")
+    ids = _shard_ids(shards)
+    return phot, select_examples(phot, ids)
+
+
+def _truth_rows(truth, ids) -> pd.DataFrame:
+    df = _read_parquet(truth, ("object_id",), "truth table")
+    return df.set_index("object_id").reindex(ids)
+
+
+def fig3_example_stamps(photometry, shards: Sequence, truth) -> Figure:
+    """Fig. 3: the 7-band stamps of six galaxies from z ~ 0.25 to the highest available.
+
+    Parameters
+    ----------
+    photometry : path
+        Photometry parquet (chooses the galaxies, :func:`select_examples`).
+    shards : list of path
+        Stamp HDF5 shards (``images`` (N, 7, H, W) in electrons).
+    truth : path
+        Truth parquet (``mag_i`` for the row labels, when present).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per galaxy, one column per band; each row on a common asinh stretch (linear
+        within the row's background sigma), so colours compare across bands.
+    """
+    _, ex = _examples(photometry, shards)
+    ids = ex["object_id"].to_numpy(dtype=np.int64)
+    stamps = _read_stamps(shards, ids)
+    tr = _truth_rows(truth, ids)
+    n_rows, n_bands = len(ids), len(BANDS)
+    fig = _new_figure(1.25 * n_bands + 0.9, 1.3 * n_rows + 0.5)
+    grid = fig.add_gridspec(
+        n_rows, n_bands, wspace=0.04, hspace=0.06, left=0.13, right=0.99, top=0.94, bottom=0.02
+    )
+    for r, oid in enumerate(ids):
+        img, noise, scale = stamps[int(oid)]
+        sigma = float(np.nanmedian(noise)) if np.isfinite(noise).any() else float(np.std(img))
+        sigma = sigma if sigma > 0 else 1.0
+        vmax = max(float(np.nanmax(img)), 5 * sigma)
+        norm = AsinhNorm(linear_width=sigma, vmin=-3 * sigma, vmax=vmax)
+        for b in range(n_bands):
+            ax = fig.add_subplot(grid[r, b])
+            ax.imshow(img[b], origin="lower", cmap="gray", norm=norm, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(BANDS[b], color=BAND_COLORS[BANDS[b]], fontweight="bold")
+            if b == 0:
+                label = f"z = {ex['redshift'].iloc[r]:.2f}"
+                if "mag_i" in tr.columns and np.isfinite(tr["mag_i"].iloc[r]):
+                    label += f"\ni = {tr['mag_i'].iloc[r]:.1f}"
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+            if r == n_rows - 1 and b == 0 and np.isfinite(scale) and scale > 0:
+                npx = 1.0 / scale  # 1 arcsec
+                h, w = img.shape[1:]
+                ax.plot([0.08 * w, 0.08 * w + npx], [0.1 * h, 0.1 * h], color="w", lw=2)
+                ax.text(
+                    0.08 * w + npx / 2,
+                    0.14 * h,
+                    '1"',
+                    color="w",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    fig.suptitle(
+        "Example stamps (electrons, background-subtracted; asinh stretch per row)", fontsize=10
+    )
+    return fig
+
+
+def _load_observed_sed() -> Callable | None:
+    """``photoz.sed.observed_sed`` if that module is importable, else None."""
+    try:
+        from photoz.sed import observed_sed
+    except ImportError:
+        return None
+    return observed_sed
+
+
+def electrons_to_ujy(
+    flux: np.ndarray, zero_point: np.ndarray, total_time: np.ndarray
+) -> np.ndarray:
+    """Convert band fluxes in electrons to flux density in microjansky at the pivot wavelength.
+
+    f_nu [uJy] = F / (t_exp N_exp) x 10^(-0.4 (ZP - 23.9)), ZP the AB magnitude giving 1 e-/s
+    (paper eqs. 1-2; :meth:`photoz.instrument.Instrument.zero_point`). Linear, so negative fluxes
+    and errors convert the same way.
+
+    Parameters
+    ----------
+    flux : ndarray, shape (..., 7), electrons
+    zero_point : ndarray, shape (7,), AB mag
+    total_time : ndarray, shape (7,), s
+
+    Returns
+    -------
+    ndarray, shape (..., 7), microjansky
+    """
+    return np.asarray(flux, float) / total_time * 10.0 ** (-0.4 * (zero_point - _AB_UJY))
+
+
+def sed_to_ujy(sed, wave_nm: np.ndarray) -> np.ndarray:
+    """f_nu in microjansky of a galsim.SED in photon units (photons/s/cm^2/nm) at ``wave_nm``.
+
+    f_nu = N_lambda h lambda (N_lambda in photons/s/cm^2/nm, lambda in nm gives erg/s/cm^2/Hz,
+    since f_nu = f_lambda lambda^2 / c and f_lambda = N_lambda h c / lambda); 1 uJy = 1e-29 cgs.
+    """
+    wave_nm = np.asarray(wave_nm, float)
+    return np.asarray(sed(wave_nm), float) * _H_ERG_S * wave_nm / 1e-29
+
+
+def fig4_aperture_fluxes(
+    photometry,
+    truth,
+    shards: Sequence,
+    instrument_cfg: Mapping | None = None,
+    sed_library: str = "cosmos",
+) -> Figure:
+    """Fig. 4: measured aperture fluxes of the Fig. 3 galaxies with the scaled best-fit SED.
+
+    Parameters
+    ----------
+    photometry : path
+        Photometry parquet (``flux_<band>``, ``flux_err_<band>`` in electrons).
+    truth : path
+        Truth parquet (``sed_template``, ``sed_amplitude``, ``ebv``, ``redshift``,
+        ``flux_<band>``).
+    shards : list of path
+        Stamp shards (only to pick the same galaxies as Fig. 3).
+    instrument_cfg : dict, optional
+        ``instrument`` config section (zero points, exposure times, bandpasses).
+    sed_library : str
+        Template library for ``photoz.sed.observed_sed``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        2 x 3 panels, flux density (uJy) vs wavelength (nm): measured fluxes with 1-sigma errors
+        at the pivot wavelengths, the truth's band fluxes and the best-fit SED, both scaled by
+        the inverse-variance weighted least-squares factor s = sum(F m / sigma^2) / sum(m^2 /
+        sigma^2) that matches the model to the aperture fluxes (an aperture of 1 Kron radius
+        misses part of the light). Where ``photoz.sed`` is not importable only the points are drawn.
+    """
+    from photoz.instrument import load_instrument
+
+    inst = load_instrument(dict(instrument_cfg or {}))
+    zp, ttot = inst.zero_point(), inst.total_exposure_time
+    pivots = inst.pivot_wavelength() / 10.0
+    flux_cols = [f"flux_{b}" for b in BANDS]
+    err_cols = [f"flux_err_{b}" for b in BANDS]
+    phot, ex = _examples(photometry, shards)
+    missing = [c for c in flux_cols + err_cols if c not in phot.columns]
+    if missing:
+        raise PhotozDataError(f"photometry {photometry}: missing column(s) {missing}")
+    ids = ex["object_id"].to_numpy(dtype=np.int64)
+    tr = _truth_rows(truth, ids)
+    observed_sed = _load_observed_sed()
+    if observed_sed is None:
+        warnings.warn("photoz.sed is not importable: Fig. 4 shows no SED curves", stacklevel=2)
+    wave = np.linspace(200.0, 1100.0, 451)
+    fig = _new_figure(10.0, 5.6)
+    axes = fig.subplots(2, 3, sharex=True).ravel()
+    for k, ax in enumerate(axes):
+        if k >= len(ids):
+            ax.set_visible(False)
+            continue
+        row = ex.iloc[k]
+        flux = row[flux_cols].to_numpy(dtype=float)
+        err = row[err_cols].to_numpy(dtype=float)
+        f_uj = electrons_to_ujy(flux, zp, ttot)
+        e_uj = electrons_to_ujy(err, zp, ttot)
+        sed = None
+        model = None
+        t = tr.iloc[k]
+        if observed_sed is not None and {"sed_template", "sed_amplitude"} <= set(tr.columns):
+            try:
+                sed = observed_sed(
+                    t["sed_template"],
+                    float(t["sed_amplitude"]),
+                    float(t.get("ebv", 0.0) if np.isfinite(t.get("ebv", 0.0)) else 0.0),
+                    float(t.get("redshift", row["redshift"])),
+                    sed_library,
+                )
+                model = np.array([sed.calculateFlux(inst.bandpasses[b]) for b in BANDS])
+                model = model * inst.area * ttot
+            except (PhotozError, ValueError, KeyError) as exc:
+                warnings.warn(f"no SED for object {ids[k]}: {exc}", stacklevel=2)
+                sed = None
+        if model is None and all(c in tr.columns for c in flux_cols):
+            model = t[flux_cols].to_numpy(dtype=float)
+        scale = np.nan
+        if model is not None and np.all(np.isfinite(model)):
+            w = np.where((err > 0) & np.isfinite(flux), 1.0 / np.maximum(err, 1e-30) ** 2, 0.0)
+            denom = np.sum(w * model**2)
+            scale = float(np.sum(w * flux * model) / denom) if denom > 0 else np.nan
+        if sed is not None and np.isfinite(scale):
+            ax.plot(
+                wave,
+                scale * sed_to_ujy(sed, wave),
+                color="0.45",
+                lw=1.0,
+                label=f"best-fit SED × {scale:.2f}",
+            )
+        if model is not None and np.isfinite(scale):
+            ax.plot(
+                pivots,
+                scale * electrons_to_ujy(model, zp, ttot),
+                "s",
+                mfc="none",
+                color="0.3",
+                ms=6,
+                label="model band flux (scaled)",
+            )
+        for j, b in enumerate(BANDS):
+            ax.errorbar(
+                pivots[j],
+                f_uj[j],
+                yerr=e_uj[j],
+                fmt="o",
+                color=BAND_COLORS[b],
+                ms=4,
+                capsize=2,
+                lw=1.2,
+                zorder=3,
+            )
+        ax.axhline(0, color="0.7", lw=0.6, zorder=0)
+        good = np.isfinite(f_uj)
+        lo = min(0.0, float(np.min((f_uj - e_uj)[good]))) if good.any() else 0.0
+        hi = float(np.max((f_uj + e_uj)[good])) if good.any() else 1.0
+        ax.set_ylim(lo - 0.08 * (hi - lo), hi + 0.25 * (hi - lo))
+        ax.set_xlim(200, 1100)
+        ax.text(
+            0.03,
+            0.95,
+            f"z = {row['redshift']:.2f}\nID {ids[k]}",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8,
+        )
+        if k % 3 == 0:
+            ax.set_ylabel(r"$f_\nu$ [$\mu$Jy]")
+        if k >= 3:
+            ax.set_xlabel("Wavelength [nm]")
+        if k == 0:
+            ax.errorbar([], [], yerr=[], fmt="o", color="k", ms=4, label="aperture flux ± 1σ")
+            ax.legend(loc="upper right", frameon=False, fontsize=7)
+        elif sed is not None:
+            ax.legend(loc="upper right", frameon=False, fontsize=7, handles=ax.lines[:1])
+    fig.suptitle(
+        "Aperture fluxes of the Fig. 3 galaxies (coloured: measured; grey: scaled model)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 5: architectures, drawn from the models themselves
+# --------------------------------------------------------------------------------------------
+_STARTS_GROUP = (
+    "Linear",
+    "Conv1d",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+)
+_SHORT = {
+    "BatchNorm1d": "BN",
+    "BatchNorm2d": "BN",
+    "ReLU": "ReLU",
+    "LeakyReLU": "LeakyReLU",
+    "Flatten": None,
+    "Dropout": "Dropout",
+    "Identity": None,
+    "Sigmoid": "Sigmoid",
+    "Tanh": "Tanh",
+}
+#: Dummy inputs for the forward pass that records shapes, by ``model.inputs`` entry.
+_DUMMY_SHAPES = {"flux": (2, 20), "image": (2, 7, 32, 32)}
+
+
+def _is_parallel(module) -> bool:
+    """A block whose children run side by side (an inception block).
+
+    Our own heuristic, since PyTorch modules do not declare their graph: the class name contains
+    "Inception", or at least two children are named ``branch*``.
+    """
+    names = [n for n, _ in module.named_children()]
+    return "inception" in type(module).__name__.lower() or (
+        sum(n.startswith("branch") for n in names) >= 2
+    )
+
+
+def _leaves(module, prefix: str = ""):
+    """Yield (qualified name, module) for leaf layers and parallel blocks, in registration order."""
+    for name, child in module.named_children():
+        full = f"{prefix}{name}"
+        if _is_parallel(child) or not list(child.children()):
+            yield full, child
+        else:
+            yield from _leaves(child, full + ".")
+
+
+def _describe(layer) -> str | None:
+    kind = type(layer).__name__
+    if _is_parallel(layer):
+        return "Inception block" if "inception" in kind.lower() else f"{kind} (parallel)"
+    if kind == "Linear":
+        return f"Dense {layer.out_features}"
+    if kind.startswith("Conv"):
+        k = layer.kernel_size[0] if isinstance(layer.kernel_size, tuple) else layer.kernel_size
+        s = layer.stride[0] if isinstance(layer.stride, tuple) else layer.stride
+        return f"Conv {k}×{k}/{layer.out_channels}" + (f", stride {s}" if s != 1 else "")
+    if kind in ("AdaptiveAvgPool2d", "AdaptiveAvgPool1d"):
+        return "Global average pool"
+    if kind in ("MaxPool2d", "AvgPool2d"):
+        k = layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[0]
+        s = layer.stride if isinstance(layer.stride, int) else layer.stride[0]
+        return f"{'Max' if kind.startswith('Max') else 'Avg'} pool {k}×{k}" + (
+            f", stride {s}" if s != 1 else ""
+        )
+    return _SHORT.get(kind, kind)
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return ""
+    dims = list(shape[1:])
+    if len(dims) == 3:  # (C, H, W) -> Keras's H x W x C
+        return f"{dims[1]}×{dims[2]}×{dims[0]}"
+    return "×".join(str(d) for d in dims)
+
+
+def _record_shapes(model) -> dict[int, tuple]:
+    """Output shape of every leaf/parallel module from one forward pass on zeros (id -> shape)."""
+    import torch
+
+    shapes: dict[int, tuple] = {}
+    hooks = [
+        m.register_forward_hook(lambda mod, _i, out: shapes.__setitem__(id(mod), tuple(out.shape)))
+        for _, m in _leaves(model)
+    ]
+    inputs = getattr(model, "inputs", None)
+    was_training = model.training
+    try:
+        model.eval()
+        if inputs:
+            args = [torch.zeros(_DUMMY_SHAPES[i]) for i in inputs]
+        else:
+            args = [torch.zeros(_DUMMY_SHAPES["flux"])]
+        with torch.no_grad():
+            model(*args)
+    except Exception as exc:  # noqa: BLE001 - a diagram without shapes beats no diagram
+        warnings.warn(
+            f"fig5: forward pass of {type(model).__name__} failed ({exc}); drawing without shapes",
+            stacklevel=2,
+        )
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return shapes
+
+
+def layer_groups(module, shapes: Mapping[int, tuple] | None = None) -> list[dict]:
+    """Group a module's layers the way the paper's Fig. 5 draws them.
+
+    A new group starts at every Dense/Conv/pooling layer and every parallel (inception) block;
+    BatchNorm and activations join the group before them. Consecutive identical groups are
+    merged into one with a repeat count.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    shapes : mapping, optional
+        ``id(layer) -> output shape`` from a forward pass (:func:`_record_shapes`).
+
+    Returns
+    -------
+    list of dict
+        Each ``{"label": str, "shape": str, "repeat": int, "modules": list, "parallel": bool}``.
+    """
+    shapes = shapes or {}
+    groups: list[dict] = []
+    for _, layer in _leaves(module):
+        desc = _describe(layer)
+        kind = type(layer).__name__
+        starts = _is_parallel(layer) or kind in _STARTS_GROUP or not groups
+        if starts:
+            groups.append(
+                {
+                    "parts": [desc] if desc else [],
+                    "modules": [layer],
+                    "parallel": _is_parallel(layer),
+                }
+            )
+        else:
+            if desc:
+                groups[-1]["parts"].append(desc)
+            groups[-1]["modules"].append(layer)
+    out: list[dict] = []
+    for g in groups:
+        label = " + ".join(g["parts"]) if g["parts"] else "(reshape)"
+        shape = ""
+        for m in reversed(g["modules"]):
+            if id(m) in shapes:
+                shape = _shape_text(shapes[id(m)])
+                break
+        if out and out[-1]["label"] == label and out[-1]["shape_key"] == (label, g["parallel"]):
+            out[-1]["repeat"] += 1
+            out[-1]["shape"] = shape or out[-1]["shape"]
+            out[-1]["modules"] += g["modules"]
+            continue
+        out.append(
+            {
+                "label": label,
+                "shape": shape,
+                "repeat": 1,
+                "modules": list(g["modules"]),
+                "parallel": g["parallel"],
+                "shape_key": (label, g["parallel"]),
+            }
+        )
+    for g in out:
+        g.pop("shape_key")
+    return out
+
+
+def _group_text(g: dict) -> str:
+    text = g["label"] if g["repeat"] == 1 else f"{g['repeat']} × [{g['label']}]"
+    return text + (f"  → {g['shape']}" if g["shape"] else "")
+
+
+def _count_parameters(model) -> int:
+    """Parameters plus BatchNorm running mean and variance, as the paper's Keras counted."""
+    try:
+        from photoz.models import count_parameters
+
+        return int(count_parameters(model))
+    except ImportError:
+        n = sum(p.numel() for p in model.parameters())
+        return n + sum(
+            b.numel()
+            for name, b in model.named_buffers()
+            if name.endswith(("running_mean", "running_var"))
+        )
+
+
+def _box(ax, x, y, w, h, text, color, fontsize=7.5, alpha=0.18, bold=False):
+    patch = FancyBboxPatch(
+        (x - w / 2, y - h / 2),
+        w,
+        h,
+        boxstyle="round,pad=0.004,rounding_size=0.012",
+        fc=matplotlib.colors.to_rgba(color, alpha),
+        ec=color,
+        lw=1.0,
+    )
+    ax.add_patch(patch)
+    ax.text(
+        x,
+        y,
+        text,
+        ha="center",
+        va="center",
+        fontsize=fontsize,
+        fontweight="bold" if bold else "normal",
+    )
+    return patch
+
+
+def _arrow(ax, x0, y0, x1, y1):
+    ax.annotate(
+        "",
+        xy=(x1, y1),
+        xytext=(x0, y0),
+        arrowprops={"arrowstyle": "-|>", "color": "0.3", "lw": 0.8, "shrinkA": 0, "shrinkB": 0},
+    )
+
+
+def _draw_stack(
+    ax,
+    items: list[tuple[str, str]],
+    x: float,
+    y_top: float,
+    y_bottom: float,
+    width: float,
+    max_step: float = 0.11,
+) -> list[float]:
+    """Draw boxes (text, colour) top to bottom with arrows between; return their centres."""
+    n = len(items)
+    step = min(max_step, (y_top - y_bottom) / max(n, 1))
+    h = step * 0.68
+    ys = [y_top - step * (k + 0.5) for k in range(n)]
+    for k, (text, color) in enumerate(items):
+        _box(ax, x, ys[k], width, h, text, color)
+        if k:
+            _arrow(ax, x, ys[k - 1] - h / 2, x, ys[k] + h / 2)
+    return ys
+
+
+def _input_text(model, which: str) -> str:
+    return {"flux": "Input: 20 flux features", "image": "Input: 7×32×32 stamp"}.get(which, which)
+
+
+def _draw_sequential(ax, model, name: str, color: str) -> None:
+    shapes = _record_shapes(model)
+    groups = layer_groups(model, shapes)
+    inputs = getattr(model, "inputs", ("flux",))
+    items = [(_input_text(model, inputs[0]), "0.5")]
+    items += [(_group_text(g), color) for g in groups]
+    items[-1] = (items[-1][0] + "\n(photo-z)", color)
+    _draw_stack(ax, items, 0.5, 0.93, 0.0, 0.92)
+    ax.set_title(f"{name}: {_count_parameters(model):,} parameters", color=color, fontweight="bold")
+
+
+def _draw_inception(ax, block, shapes: Mapping[int, tuple], color: str) -> None:
+    """The parallel branches of one inception block side by side, then the concatenation."""
+    branches = list(block.named_children())
+    n = len(branches)
+    in_shape = ""
+    _box(ax, 0.5, 0.9, 0.6, 0.07, "Previous layer" + (f" {in_shape}" if in_shape else ""), "0.5")
+    width = 0.96 / n
+    tops = []
+    for k, (bname, branch) in enumerate(branches):
+        x = 0.02 + width * (k + 0.5)
+        groups = (
+            layer_groups(branch, shapes)
+            if list(branch.children())
+            else layer_groups(_Wrap(branch), shapes)
+        )
+        items = [(_group_text(g).replace("  → ", "\n→ "), color) for g in groups]
+        ys = _draw_stack(ax, items, x, 0.8, 0.3, width * 0.92, max_step=0.2)
+        ax.text(x, 0.81, bname, ha="center", va="bottom", fontsize=7, color="0.3")
+        _arrow(ax, 0.5, 0.9 - 0.035, x, 0.8)
+        tops.append((x, ys[-1] - 0.2 * 0.68 / 2 if ys else 0.8))
+    out_shape = _shape_text(shapes.get(id(block)))
+    _box(ax, 0.5, 0.12, 0.6, 0.08, "Concatenate" + (f" → {out_shape}" if out_shape else ""), color)
+    for x, yb in tops:
+        _arrow(ax, x, yb, 0.5, 0.16)
+    ax.set_title("Inception block (CNN)", color=color, fontweight="bold")
+
+
+class _Wrap:
+    """Make a single layer look like a module with one child, for :func:`layer_groups`."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def named_children(self):
+        yield "layer", self.layer
+
+
+def _draw_hybrid(ax, model, name: str, color: str) -> None:
+    """Hybrid: its input branches side by side (collapsed), concatenated, then the head."""
+    shapes = _record_shapes(model)
+    inputs = list(getattr(model, "inputs", ()))
+    children = list(model.named_children())
+    branch_kids = [(n, c) for n, c in children if list(c.children())][: max(len(inputs), 2)]
+    rest = [(n, c) for n, c in children if all(c is not b for _, b in branch_kids)]
+    xs = np.linspace(0.27, 0.73, len(branch_kids)) if len(branch_kids) > 1 else [0.5]
+    bottoms = []
+    for k, (bname, branch) in enumerate(branch_kids):
+        groups = layer_groups(branch, shapes)
+        text = f"{bname.upper()} branch\n" + "\n".join(_group_text(g) for g in groups)
+        which = inputs[k] if k < len(inputs) else ""
+        branch_color = (
+            NET_COLORS["mlp"]
+            if "mlp" in bname.lower()
+            else (NET_COLORS["cnn"] if "cnn" in bname.lower() else color)
+        )
+        _box(ax, xs[k], 0.9, 0.44, 0.06, _input_text(model, which), "0.5")
+        nlines = text.count("\n") + 1
+        h = 0.034 * nlines + 0.02
+        yc = 0.85 - 0.02 - h / 2
+        _box(ax, xs[k], yc, 0.45, h, text, branch_color, fontsize=6.2)
+        _arrow(ax, xs[k], 0.87, xs[k], yc + h / 2)
+        bottoms.append((xs[k], yc - h / 2))
+    y_low = min(b for _, b in bottoms) if bottoms else 0.85
+    widths = [
+        shapes.get(id(g["modules"][-1]))
+        for _, c in branch_kids
+        for g in layer_groups(c, shapes)[-1:]
+    ]
+    concat = sum(s[-1] for s in widths if s) if widths and all(widths) else None
+    items = [("Concatenate" + (f"  → {concat}" if concat else ""), color)]
+
+    class _Rest:
+        def named_children(self_inner):
+            yield from rest
+
+    items += [(_group_text(g), color) for g in layer_groups(_Rest(), shapes)]
+    items[-1] = (items[-1][0] + "\n(photo-z)", color)
+    ys = _draw_stack(ax, items, 0.5, y_low - 0.03, 0.0, 0.8, max_step=0.085)
+    for x, yb in bottoms:
+        _arrow(ax, x, yb, 0.5, ys[0] + 0.085 * 0.68 / 2)
+    ax.set_title(f"{name}: {_count_parameters(model):,} parameters", color=color, fontweight="bold")
+
+
+def fig5_architectures(build_model: Callable | None = None) -> Figure:
+    """Fig. 5: the MLP, the CNN with its inception block, and the hybrid, drawn from the models.
+
+    Parameters
+    ----------
+    build_model : callable, optional
+        ``build_model(name) -> torch.nn.Module`` for ``"mlp"``, ``"cnn"``, ``"hybrid"``; default
+        :func:`photoz.models.build_model`. The diagram walks each model's named children, groups
+        Dense/Conv layers with the BatchNorm and activations that follow them, and labels each
+        group with its output shape from one forward pass on zeros; so it always shows the
+        networks that are actually trained.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Four panels: MLP, CNN, inception block, hybrid (each titled with its parameter count,
+        BatchNorm running statistics included as in the paper).
+    """
+    if build_model is None:
+        from photoz.models import build_model
+    models = {n: build_model(n) for n in ("mlp", "cnn", "hybrid")}
+    fig = _new_figure(15.0, 6.4)
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1.05, 1.35, 1.45], "wspace": 0.05})
+    for ax in axes:
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.axis("off")
+    _draw_sequential(axes[0], models["mlp"], "MLP", NET_COLORS["mlp"])
+    _draw_sequential(axes[1], models["cnn"], "CNN", NET_COLORS["cnn"])
+    cnn_shapes = _record_shapes(models["cnn"])
+    block = next((m for _, m in _leaves(models["cnn"]) if _is_parallel(m)), None)
+    if block is not None:
+        _draw_inception(axes[2], block, cnn_shapes, NET_COLORS["cnn"])
+    else:
+        axes[2].text(0.5, 0.5, "(no parallel block found in the CNN)", ha="center")
+    _draw_hybrid(axes[3], models["hybrid"], "Hybrid", NET_COLORS["hybrid"])
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.92, bottom=0.02)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 6: training history
+# --------------------------------------------------------------------------------------------
+HISTORY_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "learning_rate",
+    "seconds",
+)
+
+
+def read_history(path) -> pd.DataFrame:
+    """Read a training-history CSV (docs/data_products.md §4).
+
+    Raises
+    ------
+    PhotozDataError
+        If unreadable, a column is missing or the file has no rows.
+    """
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise PhotozDataError(f"cannot read training history {path}: {exc}") from exc
+    missing = [c for c in HISTORY_COLUMNS if c not in df.columns]
+    if missing:
+        raise PhotozDataError(f"training history {path}: missing column(s) {missing}")
+    if df.empty:
+        raise PhotozDataError(f"training history {path}: no epochs")
+    return df
+
+
+def fig6_training_history(histories: Mapping[str, str]) -> Figure:
+    """Fig. 6: accuracy (|dz|/(1+z) < 0.15) and MAE loss versus epoch for each network.
+
+    Parameters
+    ----------
+    histories : dict of str to path
+        Network -> ``results/models/<net>_history.csv``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left: accuracy (training solid, validation dashed, as the paper); right: the MAE loss on
+        a log scale. A star marks each network's best epoch (lowest validation loss, the kept
+        model).
+    """
+    nets = _ordered_nets(histories)
+    if not nets:
+        raise PhotozConfigError("fig6_training_history: no histories given")
+    fig = _new_figure(10.0, 4.0)
+    ax_acc, ax_loss = fig.subplots(1, 2)
+    for net in nets:
+        h = read_history(histories[net])
+        c = NET_COLORS[net]
+        ep = h["epoch"].to_numpy()
+        ax_acc.plot(ep, h["train_accuracy"], "-", color=c, lw=1.3, label=f"{NET_LABELS[net]} train")
+        ax_acc.plot(ep, h["val_accuracy"], "--", color=c, lw=1.3, label=f"{NET_LABELS[net]} val.")
+        ax_loss.plot(ep, h["train_loss"], "-", color=c, lw=1.3)
+        ax_loss.plot(ep, h["val_loss"], "--", color=c, lw=1.3)
+        val = h["val_loss"].to_numpy(dtype=float)
+        if np.isfinite(val).any():
+            best = int(np.nanargmin(val))
+            ax_loss.plot(ep[best], val[best], "*", color=c, ms=10, mec="k", mew=0.5)
+            ax_acc.plot(
+                ep[best], h["val_accuracy"].iloc[best], "*", color=c, ms=10, mec="k", mew=0.5
+            )
+    ax_acc.set_xlabel("Epoch")
+    ax_acc.set_ylabel(r"Accuracy: fraction with $|\Delta z|/(1+z) < 0.15$")
+    ax_acc.legend(ncol=2, frameon=False, fontsize=7, loc="lower right")
+    ax_loss.set_xlabel("Epoch")
+    ax_loss.set_ylabel("Loss: mean absolute error")
+    ax_loss.set_yscale("log")
+    ax_loss.set_title("solid: training; dashed: validation; ★ best epoch", fontsize=9)
+    ax_acc.set_title("Accuracy per epoch", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 7: photo-z vs true z
+# --------------------------------------------------------------------------------------------
+def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = None) -> Figure:
+    """Fig. 7: photo-z versus true redshift on the test set, one 2 x 1 panel pair per network.
+
+    Parameters
+    ----------
+    predictions : dict of str to path
+        Network -> predictions parquet; rows with split == "test" are drawn.
+    z_max : float, optional
+        Axis range 0 to ``z_max``; default 4 (the paper's) or the next integer above the data.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        2 x 2 networks; each a density panel (2-d histogram, log colour scale, counts per cell)
+        of z_pred vs z_true with the 1:1 line and dashed z_true +- 0.15 (1 + z_true), annotated
+        with eta, sigma_NMAD and MAE (PAPER_SPEC §6), and under it dz/(1+z) vs z_true in +-0.25.
+    """
+    nets = _ordered_nets(predictions)
+    if not nets:
+        raise PhotozConfigError("fig7_zphot_vs_zspec: no predictions given")
+    data = {n: pzm.read_predictions(predictions[n], split="test") for n in nets}
+    if z_max is None:
+        top = max(float(d["z_true"].max()) for d in data.values())
+        z_max = max(4.0, float(np.ceil(top)))
+    fig = _new_figure(9.0, 10.0)
+    outer = fig.add_gridspec(
+        2, 2, hspace=0.22, wspace=0.28, left=0.08, right=0.97, top=0.96, bottom=0.06
+    )
+    edges = np.linspace(0.0, z_max, 101)
+    line = np.linspace(0.0, z_max, 50)
+    for k, net in enumerate(nets[:4]):
+        inner = outer[k // 2, k % 2].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.0)
+        ax = fig.add_subplot(inner[0])
+        axr = fig.add_subplot(inner[1], sharex=ax)
+        zt = data[net]["z_true"].to_numpy()
+        zp = data[net]["z_pred"].to_numpy()
+        counts, _, _, im = ax.hist2d(
+            zt, zp, bins=[edges, edges], cmap=NET_CMAPS[net], norm=LogNorm(vmin=1), cmin=1
+        )
+        ax.plot(line, line, color="k", lw=0.8)
+        for sgn in (1, -1):
+            ax.plot(line, line + sgn * 0.15 * (1 + line), "--", color="k", lw=0.8)
+        ax.set_xlim(0, z_max)
+        ax.set_ylim(0, z_max)
+        ax.set_ylabel(r"Photo-z $z_{\rm pred}$")
+        ax.tick_params(labelbottom=False)
+        m = pzm.point_metrics(zp, zt)
+        ax.text(
+            0.04,
+            0.96,
+            f"{NET_LABELS[net]}\n$\\eta$ = {100 * m['outlier_fraction']:.2f}%\n"
+            f"$\\sigma_{{\\rm NMAD}}$ = {m['sigma_nmad']:.3f}\nMAE = {m['mae']:.3f}\n"
+            f"N = {m['n']:,}",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8.5,
+            color=NET_COLORS[net],
+        )
+        cax = ax.inset_axes([0.62, 0.07, 0.33, 0.035])
+        cb = fig.colorbar(im, cax=cax, orientation="horizontal")
+        cb.set_label("galaxies per cell", fontsize=7)
+        cb.ax.tick_params(labelsize=6)
+        e = pzm.ez(zp, zt)
+        axr.hist2d(
+            zt,
+            np.clip(e, -0.25, 0.25),
+            bins=[edges, np.linspace(-0.25, 0.25, 41)],
+            cmap=NET_CMAPS[net],
+            norm=LogNorm(vmin=1),
+            cmin=1,
+        )
+        axr.axhline(0, color="k", lw=0.8)
+        for sgn in (1, -1):
+            axr.axhline(sgn * 0.15, ls="--", color="k", lw=0.8)
+        axr.set_ylim(-0.25, 0.25)
+        axr.set_xlabel(r"True redshift $z_{\rm true}$")
+        axr.set_ylabel(r"$\Delta z/(1+z)$")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 8: outlier fraction vs redshift
+# --------------------------------------------------------------------------------------------
+def fig8_outlier_fraction(
+    predictions: Mapping[str, str], n_bootstrap: int = 200, seed: int = 0
+) -> Figure:
+    """Fig. 8: outlier percentage in bins of 0.5 of photo-z (top) and of true redshift (bottom).
+
+    Parameters
+    ----------
+    predictions : dict of str to path
+        Network -> predictions parquet (split == "test" rows).
+    n_bootstrap : int
+        Bootstrap resamplings of the test set for the error bars (:func:`photoz.metrics.binned_metrics`).
+    seed : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels; per network the outlier percentage (|dz|/(1+z) > 0.15) per bin with
+        bootstrap 1-sigma errors, markers slightly offset per network; bins with fewer than
+        5 galaxies are not drawn.
+    """
+    nets = _ordered_nets(predictions)
+    if not nets:
+        raise PhotozConfigError("fig8_outlier_fraction: no predictions given")
+    data = {n: pzm.read_predictions(predictions[n], split="test") for n in nets}
+    top = max(max(float(d["z_true"].max()), float(d["z_pred"].max())) for d in data.values())
+    edges = pzm.redshift_bin_edges(top, 0.5)
+    fig = _new_figure(7.0, 6.5)
+    axes = fig.subplots(2, 1, sharex=True)
+    seeds = np.random.SeedSequence(seed).spawn(len(nets))
+    offsets = np.linspace(-0.09, 0.09, len(nets)) if len(nets) > 1 else [0.0]
+    for ax, by, title in zip(axes, ("z_pred", "z_true"), ("photo-z", "true redshift"), strict=True):
+        for k, net in enumerate(nets):
+            d = data[net]
+            t = pzm.binned_metrics(
+                d["z_pred"].to_numpy(),
+                d["z_true"].to_numpy(),
+                by=by,
+                edges=edges,
+                n_bootstrap=n_bootstrap,
+                seed=np.random.default_rng(seeds[k]),
+            )
+            ok = t["n"] >= 5
+            ax.errorbar(
+                t["z_mid"][ok] + offsets[k],
+                100 * t["outlier_fraction"][ok],
+                yerr=100 * t["outlier_fraction_err"][ok].fillna(0),
+                fmt="o-",
+                color=NET_COLORS[net],
+                ms=4,
+                lw=1.2,
+                capsize=2,
+                label=NET_LABELS[net],
+            )
+        ax.set_ylabel(f"Outliers [%]\n(bins of {title})")
+        ax.set_ylim(bottom=0)
+        for e in edges:
+            ax.axvline(e, color="0.9", lw=0.5, zorder=0)
+    axes[0].legend(frameon=False, ncol=2)
+    axes[0].set_xlabel(r"Photo-z $z_{\rm pred}$")
+    axes[0].tick_params(labelbottom=True)
+    axes[1].set_xlabel(r"True redshift $z_{\rm true}$")
+    axes[1].set_xlim(edges[0], edges[-1])
+    axes[0].set_title(r"Outlier fraction ($|\Delta z|/(1+z) > 0.15$) with bootstrap 1σ errors")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Dispatch
+# --------------------------------------------------------------------------------------------
+_BUILDERS: dict[str, Callable[..., Figure]] = {
+    "fig1_throughputs": fig1_throughputs,
+    "fig2_redshift_distribution": fig2_redshift_distribution,
+    "fig3_example_stamps": fig3_example_stamps,
+    "fig4_aperture_fluxes": fig4_aperture_fluxes,
+    "fig5_architectures": fig5_architectures,
+    "fig6_training_history": fig6_training_history,
+    "fig7_zphot_vs_zspec": fig7_zphot_vs_zspec,
+    "fig8_outlier_fraction": fig8_outlier_fraction,
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "fig1_throughputs": (),
+    "fig2_redshift_distribution": ("photometry",),
+    "fig3_example_stamps": ("photometry", "shards", "truth"),
+    "fig4_aperture_fluxes": ("photometry", "truth", "shards"),
+    "fig5_architectures": (),
+    "fig6_training_history": ("histories",),
+    "fig7_zphot_vs_zspec": ("predictions",),
+    "fig8_outlier_fraction": ("predictions",),
+}
+
+
+def make_figure(name: str, **inputs) -> Figure:
+    """Build one figure of :data:`FIGURES` and return it (see :func:`plot_figure` for inputs).
+
+    Raises
+    ------
+    PhotozConfigError
+        For an unknown figure name or a missing required input.
+    """
+    if name not in _BUILDERS:
+        raise PhotozConfigError(f"unknown figure {name!r}; choose one of {list(FIGURES)}")
+    for key in _REQUIRED[name]:
+        _need(inputs, name, key)
+    with matplotlib.rc_context(_RC):
+        return _BUILDERS[name](**inputs)
+
+
+def plot_figure(name: str, out_png, out_pdf, **inputs) -> None:
+    """Draw one of the paper's figures and write it as PNG and PDF (atomically).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`FIGURES`.
+    out_png, out_pdf : path
+        Outputs; directories are created.
+    **inputs
+        By figure: ``fig1_throughputs``: ``instrument_cfg`` (dict);
+        ``fig2_redshift_distribution``: ``photometry`` (path);
+        ``fig3_example_stamps``: ``photometry``, ``shards`` (list of paths), ``truth``;
+        ``fig4_aperture_fluxes``: ``photometry``, ``truth``, ``shards``, ``instrument_cfg``,
+        ``sed_library`` (default "cosmos"); ``fig5_architectures``: none (optionally
+        ``build_model``); ``fig6_training_history``: ``histories`` (dict net -> csv);
+        ``fig7_zphot_vs_zspec`` and ``fig8_outlier_fraction``: ``predictions`` (dict net ->
+        parquet; Fig. 8 also ``n_bootstrap``, ``seed``).
+
+    Raises
+    ------
+    PhotozConfigError
+        Unknown figure or missing input.
+    PhotozDataError
+        Unreadable or malformed input file (the message names file and column).
+    """
+    with tqdm(total=3, desc=name, unit="step") as bar:
+        with matplotlib.rc_context(_RC):
+            fig = make_figure(name, **inputs)
+            bar.update()
+            _save(fig, out_png, "png")
+            bar.update()
+            _save(fig, out_pdf, "pdf")
+            bar.update()

@@ -1,0 +1,409 @@
+"""Tests of photoz.plots: every figure renders from small fixture files and has data on its axes.
+
+The fixtures follow docs/data_products.md exactly (truth parquet, stamp shards, photometry
+parquet, training histories, predictions).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import galsim
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.patches import Rectangle
+from torch import nn
+
+from photoz import BANDS, plots
+from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.metrics import NETWORKS
+
+N_GAL = 14
+STAMP = 24
+
+
+def _axes_with_data(fig):
+    """Visible, non-colourbar axes and whether each holds lines, collections, images or patches."""
+    out = []
+    for ax in fig.axes:
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        has = bool(ax.lines or ax.collections or ax.images or ax.patches)
+        out.append((ax, has))
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A miniature run: truth, two stamp shards, photometry, histories, predictions."""
+    root = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(42)
+    ids = np.arange(1000, 1000 + N_GAL, dtype=np.int64)
+    z = np.linspace(0.1, 3.6, N_GAL)
+    truth = pd.DataFrame({"object_id": ids, "redshift": z})
+    truth["split"] = np.where(np.arange(N_GAL) % 4 == 0, "test", "train")
+    truth["ebv"] = 0.0
+    try:  # real templates where photoz.sed exists, so Fig. 4 draws real SEDs
+        from photoz.instrument import load_instrument
+        from photoz.sed import observed_sed, template_names
+
+        inst = load_instrument({})
+        names = template_names("cosmos")
+        truth["sed_template"] = [names[(7 * k) % len(names)] for k in range(N_GAL)]
+        flux = np.empty((N_GAL, 7))
+        for k in range(N_GAL):
+            sed = observed_sed(truth["sed_template"][k], 1.0, 0.0, z[k], "cosmos")
+            flux[k] = [sed.calculateFlux(inst.bandpasses[b]) for b in BANDS]
+        flux *= inst.area * inst.total_exposure_time
+        amp = 5000.0 / flux[:, 4]  # i-band: 5000 e-
+        truth["sed_amplitude"] = amp
+        flux *= amp[:, None]
+    except ImportError:
+        flux = 2000.0 * rng.uniform(0.5, 2.0, (N_GAL, 7)) * np.linspace(0.3, 1.0, 7)
+        truth["sed_template"] = "none"
+        truth["sed_amplitude"] = 1.0
+    for j, b in enumerate(BANDS):
+        truth[f"mag_{b}"] = 24.0 - 2.5 * np.log10(np.maximum(flux[:, j], 1e-3) / 2000.0)
+        truth[f"flux_{b}"] = flux[:, j]
+    truth.to_parquet(root / "truth.parquet")
+
+    # stamps: elliptical Gaussians with per-band amplitude plus background noise
+    yy, xx = np.mgrid[:STAMP, :STAMP] - (STAMP - 1) / 2
+    noise = np.array([10.65, 7.84, 9.93, 10.59, 10.59, 9.56, 11.53], dtype=np.float32)
+    shards = []
+    for s, rows in enumerate(np.array_split(np.arange(N_GAL), 2)):
+        prof = np.exp(-(xx**2 / 2 / 3.0**2 + yy**2 / 2 / 1.8**2))
+        prof /= prof.sum()
+        imgs = flux[rows][:, :, None, None] * prof[None, None]
+        imgs = imgs + noise[None, :, None, None] * rng.standard_normal(imgs.shape)
+        path = root / f"shard_{s}.h5"
+        with h5py.File(path, "w") as fh:
+            fh["images"] = imgs.astype(np.float32)
+            fh["object_id"] = ids[rows]
+            fh["noise_sigma"] = np.tile(noise, (rows.size, 1))
+            fh.attrs["bands"] = list(BANDS)
+            fh.attrs["pixel_scale"] = 0.074
+            fh.attrs["seed"] = 1
+            fh.attrs["psf"] = "gaussian"
+            fh.attrs["stamp_size"] = STAMP
+        shards.append(str(path))
+
+    phot = pd.DataFrame({"object_id": ids, "redshift": z, "split": truth["split"]})
+    for j, b in enumerate(BANDS):
+        err = np.full(N_GAL, 60.0)
+        phot[f"flux_{b}"] = 0.85 * flux[:, j] + err * rng.standard_normal(N_GAL)
+        phot[f"flux_err_{b}"] = err
+        phot[f"mag_{b}"] = np.nan
+        phot[f"mag_err_{b}"] = np.nan
+        phot[f"snr_{b}"] = phot[f"flux_{b}"] / err
+    phot["kron_radius"] = 3.5
+    phot["a"], phot["b"], phot["theta"], phot["npix"] = 3.0, 1.8, 0.0, 60.0
+    phot["flag"] = ""
+    phot["selected"] = np.arange(N_GAL) != 5  # one galaxy fails the cut
+    phot.to_parquet(root / "photometry.parquet")
+
+    histories, predictions = {}, {}
+    n_pred = 3000
+    zt = rng.gamma(2.0, 0.45, n_pred)
+    for k, net in enumerate(NETWORKS):
+        epochs = np.arange(1, 13)
+        loss = 0.3 / np.sqrt(epochs) * (1 + 0.1 * k)
+        pd.DataFrame(
+            {
+                "epoch": epochs,
+                "train_loss": loss,
+                "val_loss": loss * 1.1 + 0.005 * (epochs > 9),
+                "train_accuracy": 1 - loss / 2,
+                "val_accuracy": 1 - loss / 1.8,
+                "learning_rate": 1e-4,
+                "seconds": 3.0,
+            }
+        ).to_csv(root / f"{net}_history.csv", index=False)
+        histories[net] = str(root / f"{net}_history.csv")
+        zp = zt + (0.02 + 0.005 * k) * (1 + zt) * rng.standard_normal(n_pred)
+        zp[: 40 - 5 * k] = rng.uniform(0.0, 4.0, 40 - 5 * k)
+        pd.DataFrame(
+            {
+                "object_id": np.arange(n_pred, dtype=np.int64),
+                "z_true": zt,
+                "z_pred": zp,
+                "split": np.where(np.arange(n_pred) % 3 == 0, "train", "test"),
+            }
+        ).to_parquet(root / f"{net}.parquet")
+        predictions[net] = str(root / f"{net}.parquet")
+    return {
+        "root": root,
+        "truth": str(root / "truth.parquet"),
+        "photometry": str(root / "photometry.parquet"),
+        "shards": shards,
+        "histories": histories,
+        "predictions": predictions,
+    }
+
+
+# ---- stand-in networks for Fig. 5 (the same structure photoz.models documents) ----------------
+class _Dense(nn.Sequential):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.dense = nn.Linear(n_in, n_out)
+        self.batchnorm = nn.BatchNorm1d(n_out)
+        self.relu = nn.ReLU()
+
+
+class _MLPTrunk(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dense_in = nn.Sequential(nn.Linear(20, 40), nn.ReLU())
+        self.hidden1 = _Dense(40, 40)
+        self.hidden2 = _Dense(40, 40)
+
+    def forward(self, x):
+        return self.hidden2(self.hidden1(self.dense_in(x)))
+
+
+class _Conv(nn.Sequential):
+    def __init__(self, n_in, n_out, k, s=1):
+        super().__init__(
+            nn.Conv2d(n_in, n_out, k, s, k // 2), nn.BatchNorm2d(n_out), nn.LeakyReLU(0.3)
+        )
+
+
+class StandInInception(nn.Module):
+    def __init__(self, n_in):
+        super().__init__()
+        self.branch1 = _Conv(n_in, 4, 1, 2)
+        self.branch2 = nn.Sequential(_Conv(n_in, 4, 1), _Conv(4, 8, 3, 2))
+
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch2(x)], 1)
+
+
+class _CNNTrunk(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = _Conv(7, 8, 3, 2)
+        self.inception1 = StandInInception(8)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.dense = nn.Sequential(nn.Linear(12, 40), nn.ReLU())
+
+    def forward(self, x):
+        return self.dense(self.pool(self.inception1(self.stem(x))))
+
+
+class _Net(nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.inputs = {"mlp": ("flux",), "cnn": ("image",), "hybrid": ("flux", "image")}[kind]
+        if kind in ("mlp", "hybrid"):
+            self.mlp = _MLPTrunk()
+        if kind in ("cnn", "hybrid"):
+            self.cnn = _CNNTrunk()
+        if kind == "hybrid":
+            self.head = nn.Sequential(_Dense(80, 80), _Dense(80, 80))
+        self.output = nn.Linear(80 if kind == "hybrid" else 40, 1)
+
+    def forward(self, *args):
+        if self.kind == "mlp":
+            x = self.mlp(args[0])
+        elif self.kind == "cnn":
+            x = self.cnn(args[0])
+        else:
+            x = self.head(torch.cat([self.mlp(args[0]), self.cnn(args[1])], 1))
+        return self.output(x).squeeze(-1)
+
+
+def _stand_in_build_model(name):
+    return _Net(name)
+
+
+# ---- tests ----------------------------------------------------------------------------------
+def _inputs(name, run):
+    return {
+        "fig1_throughputs": {"instrument_cfg": {}},
+        "fig2_redshift_distribution": {"photometry": run["photometry"]},
+        "fig3_example_stamps": {
+            "photometry": run["photometry"],
+            "shards": run["shards"],
+            "truth": run["truth"],
+        },
+        "fig4_aperture_fluxes": {
+            "photometry": run["photometry"],
+            "truth": run["truth"],
+            "shards": run["shards"],
+            "instrument_cfg": {},
+        },
+        "fig5_architectures": {"build_model": _stand_in_build_model},
+        "fig6_training_history": {"histories": run["histories"]},
+        "fig7_zphot_vs_zspec": {"predictions": run["predictions"]},
+        "fig8_outlier_fraction": {"predictions": run["predictions"], "n_bootstrap": 20},
+    }[name]
+
+
+def test_figures_tuple_is_the_papers_eight():
+    assert len(plots.FIGURES) == 8
+    assert [f[:4] for f in plots.FIGURES] == [f"fig{i}" for i in range(1, 9)]
+
+
+@pytest.mark.parametrize("name", plots.FIGURES)
+def test_every_figure_renders_with_data(name, run_dir, tmp_path):
+    fig = plots.make_figure(name, **_inputs(name, run_dir))
+    axes = _axes_with_data(fig)
+    assert axes, f"{name}: no axes"
+    empty = [ax.get_title() or ax.get_ylabel() for ax, has in axes if not has]
+    assert not empty, f"{name}: axes without data: {empty}"
+    png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
+    plots.plot_figure(name, png, pdf, **_inputs(name, run_dir))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([png.name, pdf.name])
+
+
+def test_data_axes_have_labels_with_units(run_dir):
+    for name in ("fig1_throughputs", "fig4_aperture_fluxes"):
+        fig = plots.make_figure(name, **_inputs(name, run_dir))
+        xlabels = [ax.get_xlabel() for ax in fig.axes if ax.get_visible() and ax.get_xlabel()]
+        assert any("[nm]" in x for x in xlabels), name
+
+
+def test_fig1_throughput_curves_peak_like_the_data(run_dir):
+    fig = plots.make_figure("fig1_throughputs", instrument_cfg={})
+    ax = fig.axes[0]
+    curves = {ln.get_label(): ln for ln in ax.lines if ln.get_label() in BANDS}
+    assert set(curves) == set(BANDS)
+    # beamingfactor's g band peaks near 0.6 (shared/data README: galaxyGenius copy 0.632)
+    assert 0.5 < max(curves["g"].get_ydata()) < 0.75
+    assert 0.1 < max(curves["NUV"].get_ydata()) < 0.3
+
+
+def test_fig2_counts_only_selected_galaxies(run_dir):
+    fig = plots.make_figure("fig2_redshift_distribution", photometry=run_dir["photometry"])
+    bars = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+    heights = sum(p.get_height() for p in bars)
+    assert heights == N_GAL - 1
+
+
+def test_examples_span_redshift_and_are_shared_by_fig3_and_fig4(run_dir):
+    phot = pd.read_parquet(run_dir["photometry"])
+    ex = plots.select_examples(phot, plots._shard_ids(run_dir["shards"]))
+    assert len(ex) == 6
+    assert ex["redshift"].min() == pytest.approx(0.1 + 3.5 / 13 * 1, abs=0.2)  # nearest to 0.25
+    assert ex["redshift"].max() == pytest.approx(3.6)
+    assert 1005 not in set(ex["object_id"])  # not selected
+    fig3 = plots.make_figure("fig3_example_stamps", **_inputs("fig3_example_stamps", run_dir))
+    assert len([a for a in fig3.axes if a.images]) == 6 * 7
+    labels = [a.get_ylabel() for a in fig3.axes if a.get_ylabel()]
+    assert [f"z = {z:.2f}" for z in ex["redshift"]] == [s.split("\n")[0] for s in labels]
+    fig4 = plots.make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
+    texts = [t.get_text() for a in fig4.axes for t in a.texts]
+    assert [
+        f"z = {z:.2f}\nID {i}" for z, i in zip(ex["redshift"], ex["object_id"], strict=True)
+    ] == texts
+
+
+def test_unit_conversions():
+    # f_nu from electrons: an AB = 23.9 source gives 1 uJy by construction
+    zp = np.full(7, 26.0)
+    t = np.full(7, 300.0)
+    electrons = 10 ** (-0.4 * (23.9 - 26.0)) * t
+    assert plots.electrons_to_ujy(electrons, zp, t) == pytest.approx(np.ones(7))
+    # a flat-f_nu SED of AB magnitude 23.9 is 1 uJy at every wavelength
+    sed = galsim.SED(lambda w: 1e-29, wave_type="nm", flux_type="fnu")
+    assert plots.sed_to_ujy(sed, np.array([300.0, 500.0, 900.0])) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_fig4_draws_scaled_sed_from_photoz_sed(run_dir, monkeypatch):
+    """With a stand-in photoz.sed (flat f_nu), the SED line appears and is scaled to the points."""
+    from photoz.instrument import load_instrument
+
+    inst = load_instrument({})
+    truth = pd.read_parquet(run_dir["truth"])
+
+    def observed_sed(template, amplitude, ebv, redshift, library):
+        assert library == "cosmos"
+        return galsim.SED(lambda w: amplitude * 1e-29, wave_type="nm", flux_type="fnu")
+
+    monkeypatch.setitem(sys.modules, "photoz.sed", types.SimpleNamespace(observed_sed=observed_sed))
+    fig = plots.make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
+    ax = fig.axes[0]
+    sed_lines = [ln for ln in ax.lines if ln.get_label().startswith("best-fit SED")]
+    assert len(sed_lines) == 1
+    # the model: a flat SED of `amplitude` uJy; the scale brings it to the measured fluxes
+    oid = int(ax.texts[0].get_text().split("ID ")[1])
+    amp = float(truth.set_index("object_id").loc[oid, "sed_amplitude"])
+    scale = float(sed_lines[0].get_label().split("×")[1])
+    y = sed_lines[0].get_ydata()
+    assert np.allclose(y, scale * amp, rtol=1e-3)
+    phot = pd.read_parquet(run_dir["photometry"]).set_index("object_id").loc[oid]
+    f_uj = plots.electrons_to_ujy(
+        np.array([phot[f"flux_{b}"] for b in BANDS]), inst.zero_point(), inst.total_exposure_time
+    )
+    # weighted least squares with equal errors in electrons: with c_j the electrons of 1 uJy
+    # in band j, model_j = amp c_j and F_j = f_j c_j, so scale * amp = sum(f c^2) / sum(c^2)
+    c = inst.total_exposure_time * 10 ** (0.4 * (inst.zero_point() - 23.9))
+    assert scale * amp == pytest.approx(np.sum(f_uj * c**2) / np.sum(c**2), rel=0.01)
+
+
+def test_fig5_is_drawn_from_the_models():
+    fig = plots.make_figure("fig5_architectures", build_model=_stand_in_build_model)
+    titles = [ax.get_title() for ax in fig.axes]
+    n_mlp = sum(p.numel() for p in _Net("mlp").parameters()) + 2 * 2 * 40  # + 2 BN x (mean, var)
+    assert titles[0] == f"MLP: {n_mlp:,} parameters"
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "2 × [Dense 40 + BN + ReLU]  → 40" in texts
+    assert any(t.startswith("Conv 3×3/8, stride 2 + BN + LeakyReLU  → 16×16×8") for t in texts)
+    assert "Concatenate → 8×8×12" in texts  # the inception panel, from the forward pass
+    assert any("Concatenate  → 80" in t for t in texts)  # the hybrid panel
+
+
+def test_fig5_with_the_real_models():
+    models = pytest.importorskip("photoz.models", reason="photoz.models not written yet")
+    fig = plots.make_figure("fig5_architectures")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == f"MLP: {models.PAPER_PARAMETER_COUNTS['mlp']:,} parameters"
+    assert titles[1] == f"CNN: {models.PAPER_PARAMETER_COUNTS['cnn']:,} parameters"
+    assert titles[3] == f"Hybrid: {models.PAPER_PARAMETER_COUNTS['hybrid']:,} parameters"
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("3 × [Inception block]" in t and "2×2×72" in t for t in texts)
+    assert "5 × [Dense 40 + BN + ReLU]  → 40" in texts
+
+
+def test_fig7_annotations_match_metrics(run_dir):
+    from photoz import metrics
+
+    fig = plots.make_figure("fig7_zphot_vs_zspec", predictions=run_dir["predictions"])
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    df = metrics.read_predictions(run_dir["predictions"]["cnn"])
+    m = metrics.point_metrics(df["z_pred"], df["z_true"])
+    want = f"CNN\n$\\eta$ = {100 * m['outlier_fraction']:.2f}%"
+    assert any(t.startswith(want) for t in texts)
+    assert any(f"N = {len(df):,}" in t for t in texts)
+
+
+def test_fig8_points_are_the_binned_outlier_percentages(run_dir):
+    from photoz import metrics
+
+    fig = plots.make_figure(
+        "fig8_outlier_fraction", predictions=run_dir["predictions"], n_bootstrap=0
+    )
+    df = metrics.read_predictions(run_dir["predictions"]["mlp"])
+    t = metrics.binned_metrics(df["z_pred"], df["z_true"], by="z_true", n_bootstrap=0)
+    t = t[t["n"] >= 5]
+    line = fig.axes[1].lines[0]  # bottom panel (true z), first network (MLP)
+    assert np.allclose(line.get_ydata(), 100 * t["outlier_fraction"].to_numpy())
+
+
+def test_errors(run_dir, tmp_path):
+    with pytest.raises(PhotozConfigError, match="unknown figure"):
+        plots.plot_figure("fig9", tmp_path / "a.png", tmp_path / "a.pdf")
+    with pytest.raises(PhotozConfigError, match="'photometry'"):
+        plots.plot_figure("fig2_redshift_distribution", tmp_path / "a.png", tmp_path / "a.pdf")
+    bad = tmp_path / "h.csv"
+    pd.DataFrame({"epoch": [1], "train_loss": [0.1]}).to_csv(bad, index=False)
+    with pytest.raises(PhotozDataError, match=r"h\.csv.*val_loss"):
+        plots.make_figure("fig6_training_history", histories={"mlp": str(bad)})
+    assert not (tmp_path / "a.png").exists()
