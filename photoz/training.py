@@ -66,6 +66,13 @@ TRAIN_KEYS = ("device", "batch_size", "max_epochs", "learning_rate", "lr_factor"
               "early_stopping_patience", "n_flux_realisations", "augment_fluxes",
               "augment_images", "image_size", "image_scaling")
 
+#: Values used for keys absent from the ``train`` section: the paper's (PAPER_SPEC §3-5), and
+#: our measured choice of image scaling. ``batch_size`` and ``max_epochs`` have no default.
+TRAIN_DEFAULTS = {"device": "auto", "learning_rate": 1.0e-4, "lr_factor": 0.1, "lr_patience": 5,
+                  "early_stopping_patience": 10, "n_flux_realisations": 50,
+                  "augment_fluxes": True, "augment_images": True, "image_size": 32,
+                  "image_scaling": "asinh"}
+
 
 # --------------------------------------------------------------------------------------------
 # Helpers
@@ -105,6 +112,11 @@ def check_train_cfg(cfg: dict, net: str) -> dict:
     """
     if net not in NETWORKS:
         raise PhotozConfigError(f"unknown network {net!r}; choose one of {list(NETWORKS)}")
+    defaulted = [k for k in TRAIN_KEYS if k not in cfg and k in TRAIN_DEFAULTS]
+    if defaulted:
+        log.info("train: keys %s absent; using %s", defaulted,
+                 {k: TRAIN_DEFAULTS[k] for k in defaulted})
+    cfg = {**TRAIN_DEFAULTS, **cfg}
     missing = [k for k in TRAIN_KEYS if k not in cfg]
     if missing:
         raise PhotozConfigError(f"train: missing keys {missing}")
@@ -140,6 +152,9 @@ def _atomic_write(path: str | Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

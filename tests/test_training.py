@@ -165,9 +165,11 @@ def test_config_errors(toy, instrument, tmp_path):
     _, phot, shards = toy
     args = (phot, shards, tmp_path / "m.pt", tmp_path / "h.csv", tmp_path / "p.parquet")
     bad = small_cfg()
-    del bad["image_scaling"]
-    with pytest.raises(PhotozConfigError, match="image_scaling"):
+    del bad["batch_size"]
+    with pytest.raises(PhotozConfigError, match="batch_size"):
         train_network("mlp", *args, bad, instrument, seed=0)
+    with pytest.raises(PhotozConfigError, match="image_scaling"):
+        train_network("cnn", *args, small_cfg(image_scaling="log"), instrument, seed=0)
     with pytest.raises(PhotozConfigError, match="pretrained"):
         train_network("hybrid_transfer", *args, small_cfg(), instrument, seed=0)
     with pytest.raises(PhotozConfigError, match="train.device"):
