@@ -26,10 +26,10 @@ in erg/s/cm^2/A, with A the ``sed_amplitude`` of the truth table. (The (1+z) and
 a physical redshift are absorbed into A.) ``observed_sed(...).calculateFlux(bp)`` is then the
 photon flux (photons/s/cm^2) of paper eq. 1 divided by the collecting area.
 
-The dust curve and the IGM are short closed formulae written here rather than imported because the
-fit needs them far outside the range where ``dust_extinction.Calzetti00`` is defined (it raises
-below 0.12 micron, and the rest-frame far-UV matters for NUV and u at z > 1), and no maintained
-Python package installed here ships the Madau (1995) IGM. Both are tested against independent values.
+The dust curve and the IGM are short closed formulae written here rather than imported: the
+installed ``dust_extinction`` (1.7) ships no Calzetti curve, the usual implementations stop at
+0.12 micron while the fit needs the rest-frame far-UV (NUV and u at z > 1), and no maintained
+Python package installed here ships the Madau (1995) IGM. Both are tested against hand values.
 """
 
 from __future__ import annotations
