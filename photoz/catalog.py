@@ -456,7 +456,11 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     for j, b in enumerate(names):
         d = np.abs(dmag[:, j])
         d = d[np.isfinite(d)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = 2.5 / np.log(10.0) * sig[:, j] / maggies[:, j]
+        e = e[np.isfinite(e) & np.isfinite(dmag[:, j])]
         quality[b] = {"median_abs_dmag": float(np.median(d)) if d.size else None,
+                      "median_mag_err": float(np.median(e)) if e.size else None,
                       "n": int(d.size)}
         log.info("SED fit %s: median |dmag| = %s over %d galaxies", b,
                  quality[b]["median_abs_dmag"], d.size)
