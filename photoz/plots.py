@@ -695,7 +695,8 @@ def _record_shapes(model) -> dict[int, tuple]:
     shapes: dict[int, tuple] = {}
     hooks = [
         m.register_forward_hook(lambda mod, _i, out: shapes.__setitem__(id(mod), tuple(out.shape)))
-        for _, m in _leaves(model)
+        for m in model.modules()
+        if m is not model
     ]
     inputs = getattr(model, "inputs", None)
     was_training = model.training
@@ -783,9 +784,20 @@ def layer_groups(module, shapes: Mapping[int, tuple] | None = None) -> list[dict
     return out
 
 
-def _group_text(g: dict) -> str:
-    text = g["label"] if g["repeat"] == 1 else f"{g['repeat']} × [{g['label']}]"
-    return text + (f"  → {g['shape']}" if g["shape"] else "")
+def _group_text(g: dict, compact: bool = False) -> str:
+    """Box text of a layer group: label, then the output shape on its own line.
+
+    ``compact`` (narrow boxes) puts the main layer, its BatchNorm/activation and the shape on
+    three lines and abbreviates (stride -> s, LeakyReLU -> LReLU).
+    """
+    label = g["label"]
+    if compact:
+        parts = label.split(" + ")
+        label = parts[0].replace(", stride ", ", s")
+        if len(parts) > 1:
+            label += "\n" + " + ".join(parts[1:]).replace("LeakyReLU", "LReLU")
+    text = label if g["repeat"] == 1 else f"{g['repeat']} × [{label}]"
+    return text + (f"\n→ {g['shape']}" if g["shape"] else "")
 
 
 def _count_parameters(model) -> int:
@@ -866,7 +878,7 @@ def _draw_sequential(ax, model, name: str, color: str) -> None:
     inputs = getattr(model, "inputs", ("flux",))
     items = [(_input_text(model, inputs[0]), "0.5")]
     items += [(_group_text(g), color) for g in groups]
-    items[-1] = (items[-1][0] + "\n(photo-z)", color)
+    items[-1] = (items[-1][0].replace("\n", " (photo-z)\n", 1), color)
     _draw_stack(ax, items, 0.5, 0.93, 0.0, 0.92)
     ax.set_title(f"{name}: {_count_parameters(model):,} parameters", color=color, fontweight="bold")
 
@@ -875,9 +887,9 @@ def _draw_inception(ax, block, shapes: Mapping[int, tuple], color: str) -> None:
     """The parallel branches of one inception block side by side, then the concatenation."""
     branches = list(block.named_children())
     n = len(branches)
-    in_shape = ""
-    _box(ax, 0.5, 0.9, 0.6, 0.07, "Previous layer" + (f" {in_shape}" if in_shape else ""), "0.5")
+    _box(ax, 0.5, 0.9, 0.6, 0.07, "Previous layer", "0.5")
     width = 0.96 / n
+    step = 0.2
     tops = []
     for k, (bname, branch) in enumerate(branches):
         x = 0.02 + width * (k + 0.5)
@@ -886,11 +898,11 @@ def _draw_inception(ax, block, shapes: Mapping[int, tuple], color: str) -> None:
             if list(branch.children())
             else layer_groups(_Wrap(branch), shapes)
         )
-        items = [(_group_text(g).replace("  → ", "\n→ "), color) for g in groups]
-        ys = _draw_stack(ax, items, x, 0.8, 0.3, width * 0.92, max_step=0.2)
+        items = [(_group_text(g, compact=True), color) for g in groups]
+        ys = _draw_stack(ax, items, x, 0.8, 0.3, width * 0.94, max_step=step)
         ax.text(x, 0.81, bname, ha="center", va="bottom", fontsize=7, color="0.3")
         _arrow(ax, 0.5, 0.9 - 0.035, x, 0.8)
-        tops.append((x, ys[-1] - 0.2 * 0.68 / 2 if ys else 0.8))
+        tops.append((x, ys[-1] - step * 0.68 / 2 if ys else 0.8))
     out_shape = _shape_text(shapes.get(id(block)))
     _box(ax, 0.5, 0.12, 0.6, 0.08, "Concatenate" + (f" → {out_shape}" if out_shape else ""), color)
     for x, yb in tops:
@@ -915,22 +927,24 @@ def _draw_hybrid(ax, model, name: str, color: str) -> None:
     children = list(model.named_children())
     branch_kids = [(n, c) for n, c in children if list(c.children())][: max(len(inputs), 2)]
     rest = [(n, c) for n, c in children if all(c is not b for _, b in branch_kids)]
-    xs = np.linspace(0.27, 0.73, len(branch_kids)) if len(branch_kids) > 1 else [0.5]
+    xs = np.linspace(0.255, 0.745, len(branch_kids)) if len(branch_kids) > 1 else [0.5]
     bottoms = []
     for k, (bname, branch) in enumerate(branch_kids):
         groups = layer_groups(branch, shapes)
-        text = f"{bname.upper()} branch\n" + "\n".join(_group_text(g) for g in groups)
+        text = f"{bname.upper()} branch\n" + "\n".join(
+            _group_text(g, compact=True).replace("\n→", " →").replace("\n", " + ") for g in groups
+        )
         which = inputs[k] if k < len(inputs) else ""
         branch_color = (
             NET_COLORS["mlp"]
             if "mlp" in bname.lower()
             else (NET_COLORS["cnn"] if "cnn" in bname.lower() else color)
         )
-        _box(ax, xs[k], 0.9, 0.44, 0.06, _input_text(model, which), "0.5")
+        _box(ax, xs[k], 0.9, 0.46, 0.06, _input_text(model, which), "0.5")
         nlines = text.count("\n") + 1
         h = 0.034 * nlines + 0.02
         yc = 0.85 - 0.02 - h / 2
-        _box(ax, xs[k], yc, 0.45, h, text, branch_color, fontsize=6.2)
+        _box(ax, xs[k], yc, 0.48, h, text, branch_color, fontsize=6.0)
         _arrow(ax, xs[k], 0.87, xs[k], yc + h / 2)
         bottoms.append((xs[k], yc - h / 2))
     y_low = min(b for _, b in bottoms) if bottoms else 0.85
@@ -947,10 +961,12 @@ def _draw_hybrid(ax, model, name: str, color: str) -> None:
             yield from rest
 
     items += [(_group_text(g), color) for g in layer_groups(_Rest(), shapes)]
-    items[-1] = (items[-1][0] + "\n(photo-z)", color)
-    ys = _draw_stack(ax, items, 0.5, y_low - 0.03, 0.0, 0.8, max_step=0.085)
+    items[-1] = (items[-1][0].replace("\n", " (photo-z)\n", 1), color)
+    y_top = y_low - 0.03
+    step = min(0.1, y_top / len(items))
+    ys = _draw_stack(ax, items, 0.5, y_top, 0.0, 0.8, max_step=step)
     for x, yb in bottoms:
-        _arrow(ax, x, yb, 0.5, ys[0] + 0.085 * 0.68 / 2)
+        _arrow(ax, x, yb, 0.5, ys[0] + step * 0.68 / 2)
     ax.set_title(f"{name}: {_count_parameters(model):,} parameters", color=color, fontweight="bold")
 
 
@@ -975,8 +991,8 @@ def fig5_architectures(build_model: Callable | None = None) -> Figure:
     if build_model is None:
         from photoz.models import build_model
     models = {n: build_model(n) for n in ("mlp", "cnn", "hybrid")}
-    fig = _new_figure(15.0, 6.4)
-    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1.05, 1.35, 1.45], "wspace": 0.05})
+    fig = _new_figure(16.0, 6.4)
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [0.9, 1.0, 1.45, 1.65], "wspace": 0.04})
     for ax in axes:
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)

@@ -354,8 +354,9 @@ def test_fig5_is_drawn_from_the_models():
     n_mlp = sum(p.numel() for p in _Net("mlp").parameters()) + 2 * 2 * 40  # + 2 BN x (mean, var)
     assert titles[0] == f"MLP: {n_mlp:,} parameters"
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert "2 × [Dense 40 + BN + ReLU]  → 40" in texts
-    assert any(t.startswith("Conv 3×3/8, stride 2 + BN + LeakyReLU  → 16×16×8") for t in texts)
+    assert "2 × [Dense 40 + BN + ReLU]\n→ 40" in texts
+    assert "Conv 3×3/8, stride 2 + BN + LeakyReLU\n→ 16×16×8" in texts
+    assert "Conv 3×3/8, s2\nBN + LReLU\n→ 8×8×8" in texts  # inception branch, compact
     assert "Concatenate → 8×8×12" in texts  # the inception panel, from the forward pass
     assert any("Concatenate  → 80" in t for t in texts)  # the hybrid panel
 
@@ -368,8 +369,9 @@ def test_fig5_with_the_real_models():
     assert titles[1] == f"CNN: {models.PAPER_PARAMETER_COUNTS['cnn']:,} parameters"
     assert titles[3] == f"Hybrid: {models.PAPER_PARAMETER_COUNTS['hybrid']:,} parameters"
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert any("3 × [Inception block]" in t and "2×2×72" in t for t in texts)
-    assert "5 × [Dense 40 + BN + ReLU]  → 40" in texts
+    assert "3 × [Inception block]\n→ 2×2×72" in texts
+    assert "5 × [Dense 40 + BN + ReLU]\n→ 40" in texts
+    assert "Conv 5×5/16, s2\nBN + LReLU\n→ 8×8×16" in texts
 
 
 def test_fig7_annotations_match_metrics(run_dir):
