@@ -17,6 +17,7 @@ check our RAIL forms against it to 1e-12.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import tempfile
@@ -588,6 +589,75 @@ def _fmt_err(value: float, err: float | None, kind: str) -> str:
     return f"{text} ± {err:.4f}"
 
 
+_TABLE_HEADER = (
+    "network",
+    "n_test",
+    "sigma_NMAD",
+    "paper",
+    "outlier fraction",
+    "paper",
+    "MAE",
+    "paper",
+    "bias",
+    "sigma_MAD (RAIL)",
+    "sigma_IQR (RAIL)",
+    "outliers (RAIL)",
+)
+_TABLE_NOTE = (
+    "sigma_NMAD = 1.48 median(|dz - median(dz)| / (1 + z)); outlier: |dz| / (1 + z) > 0.15; "
+    "MAE = mean(|dz| / (1 + z)); bias = median(dz / (1 + z)); RAIL outliers: "
+    "|dz| / (1 + z) > max(0.06, 3 sigma_IQR). The paper gives MAE only for 30k."
+)
+
+
+def _intro(summary: Mapping, paper_row: str, train_test_ratio: str) -> str:
+    return (
+        f"Train:test ratio {train_test_ratio}; compared with Zhou et al. 2022 (MNRAS 512, 4593), "
+        f"Table 2, {paper_row} training galaxies. Selected galaxies: {summary['n_selected']} "
+        "(paper: about 40,000). Errors are bootstrap standard deviations of the test set."
+    )
+
+
+def summary_rows(summary: Mapping, paper_row: str) -> list[list[str]]:
+    """The summary table's formatted cells, one row per network (header: ``_TABLE_HEADER``).
+
+    Parameters
+    ----------
+    summary : mapping
+        As returned by :func:`write_summary` (network -> metrics, plus ``n_selected``).
+    paper_row : str
+        ``"30k"``, ``"20k"`` or ``"10k"`` (key of :data:`PAPER_RESULTS`).
+
+    Returns
+    -------
+    list of list of str
+    """
+    paper = PAPER_RESULTS[paper_row]
+    rows = []
+    for net in NETWORKS:
+        if net not in summary:
+            continue
+        m = summary[net]
+        p = paper.get(net, {})
+        rows.append(
+            [
+                NETWORK_LABELS[net],
+                str(m["n_test"]),
+                _fmt_err(m["sigma_nmad"], m.get("sigma_nmad_err"), "plain"),
+                _fmt(p.get("sigma_nmad"), "plain"),
+                _fmt_err(m["outlier_fraction"], m.get("outlier_fraction_err"), "percent"),
+                _fmt(p.get("outlier_fraction"), "percent"),
+                _fmt_err(m["mae"], m.get("mae_err"), "plain"),
+                _fmt(p.get("mae"), "plain"),
+                _fmt_err(m["bias"], m.get("bias_err"), "signed"),
+                _fmt(m["sigma_mad"], "plain"),
+                _fmt(m["sigma_iqr"], "plain"),
+                _fmt(m["outlier_rate_rail"], "percent"),
+            ]
+        )
+    return rows
+
+
 def summary_markdown(summary: Mapping, paper_row: str, train_test_ratio: str) -> str:
     """The summary table in Markdown: our metrics beside the paper's for the same split.
 
@@ -604,46 +674,40 @@ def summary_markdown(summary: Mapping, paper_row: str, train_test_ratio: str) ->
     -------
     str
     """
-    paper = PAPER_RESULTS[paper_row]
     lines = [
         "# Photo-z metrics on the test set",
         "",
-        f"Train:test ratio {train_test_ratio}; compared with Zhou et al. 2022 (MNRAS 512, 4593), "
-        f"Table 2, {paper_row} training galaxies. Selected galaxies: {summary['n_selected']} "
-        "(paper: about 40,000). Errors are bootstrap standard deviations of the test set.",
+        _intro(summary, paper_row, train_test_ratio),
         "",
-        "| network | n_test | sigma_NMAD | paper | outlier fraction | paper | MAE | paper "
-        "| bias | sigma_MAD (RAIL) | sigma_IQR (RAIL) | outliers (RAIL) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(_TABLE_HEADER) + " |",
+        "|---|" + "---:|" * (len(_TABLE_HEADER) - 1),
     ]
-    for net in NETWORKS:
-        if net not in summary:
-            continue
-        m = summary[net]
-        p = paper.get(net, {})
-        cells = [
-            NETWORK_LABELS[net],
-            str(m["n_test"]),
-            _fmt_err(m["sigma_nmad"], m.get("sigma_nmad_err"), "plain"),
-            _fmt(p.get("sigma_nmad"), "plain"),
-            _fmt_err(m["outlier_fraction"], m.get("outlier_fraction_err"), "percent"),
-            _fmt(p.get("outlier_fraction"), "percent"),
-            _fmt_err(m["mae"], m.get("mae_err"), "plain"),
-            _fmt(p.get("mae"), "plain"),
-            _fmt_err(m["bias"], m.get("bias_err"), "signed"),
-            _fmt(m["sigma_mad"], "plain"),
-            _fmt(m["sigma_iqr"], "plain"),
-            _fmt(m["outlier_rate_rail"], "percent"),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "sigma_NMAD = 1.48 median(|dz - median(dz)| / (1 + z)); outlier: |dz| / (1 + z) > 0.15; "
-        "MAE = mean(|dz| / (1 + z)); bias = median(dz / (1 + z)); RAIL outliers: "
-        "|dz| / (1 + z) > max(0.06, 3 sigma_IQR). The paper gives MAE only for 30k.",
-        "",
-    ]
+    lines += ["| " + " | ".join(r) + " |" for r in summary_rows(summary, paper_row)]
+    lines += ["", _TABLE_NOTE, ""]
     return "\n".join(lines)
+
+
+def summary_html(summary: Mapping, paper_row: str, train_test_ratio: str) -> str:
+    """The same table as :func:`summary_markdown`, as a standalone HTML page.
+
+    Snakemake's report shows HTML results inline (Markdown only as a download), so this is the
+    form to wrap in ``report(...)``.
+
+    Returns
+    -------
+    str
+    """
+    table = pd.DataFrame(summary_rows(summary, paper_row), columns=list(_TABLE_HEADER))
+    body = table.to_html(index=False, escape=True, border=0, classes="summary")
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Photo-z metrics</title>'
+        "<style>body{font-family:sans-serif;font-size:14px}"
+        "table.summary{border-collapse:collapse}"
+        "table.summary td,table.summary th{padding:3px 8px;border-bottom:1px solid #ccc;"
+        "text-align:right}table.summary td:first-child{text-align:left}</style></head><body>\n"
+        f"<h3>Photo-z metrics on the test set</h3>\n<p>{html.escape(_intro(summary, paper_row, train_test_ratio))}</p>\n"
+        f"{body}\n<p>{html.escape(_TABLE_NOTE)}</p>\n</body></html>\n"
+    )
 
 
 def write_summary(
@@ -655,6 +719,7 @@ def write_summary(
     train_test_ratio: str,
     n_bootstrap: int = 200,
     seed: int = 0,
+    out_html: str | os.PathLike | None = None,
 ) -> dict:
     """Compute the test-set metrics of every network and write summary.json, summary.md, binned.csv.
 
@@ -678,6 +743,9 @@ def write_summary(
         Bootstrap resamplings of the test set for the errors (default 200).
     seed : int
         Seed of the bootstrap; each network uses its own stream spawned from it.
+    out_html : path, optional
+        Also write the table as HTML (:func:`summary_html`), the form Snakemake's report
+        shows inline.
 
     Returns
     -------
@@ -699,7 +767,9 @@ def write_summary(
         )
     unknown = sorted(set(predictions) - set(NETWORKS))
     if unknown:
-        raise PhotozConfigError(f"metrics.predictions: unknown network(s) {unknown}; known {NETWORKS}")
+        raise PhotozConfigError(
+            f"metrics.predictions: unknown network(s) {unknown}; known {NETWORKS}"
+        )
     selection = _read_selection(selection_path)
     seeds = np.random.SeedSequence(seed).spawn(len(NETWORKS))
     summary: dict = {
@@ -727,6 +797,8 @@ def write_summary(
             binned.append(table)
     atomic_write_text(out_json, json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
     atomic_write_text(out_md, summary_markdown(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
+    if out_html is not None:
+        atomic_write_text(out_html, summary_html(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
     binned_df = pd.concat(binned, ignore_index=True) if binned else pd.DataFrame()
     atomic_write_text(out_binned_csv, binned_df.to_csv(index=False, float_format="%.6g"))
     return summary

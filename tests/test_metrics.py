@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -171,8 +172,14 @@ def test_write_summary(run_files, tmp_path):
     preds, sel, truth = run_files
     out = tmp_path / "metrics"
     summary = metrics.write_summary(
-        preds, sel, out / "summary.json", out / "summary.md", out / "binned.csv",
-        train_test_ratio="3:1", n_bootstrap=20, seed=0,
+        preds,
+        sel,
+        out / "summary.json",
+        out / "summary.md",
+        out / "binned.csv",
+        train_test_ratio="3:1",
+        n_bootstrap=20,
+        seed=0,
     )
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["n_selected"] == 700
@@ -198,8 +205,13 @@ def test_write_summary(run_files, tmp_path):
 def test_write_summary_picks_paper_row_by_ratio(run_files, tmp_path):
     preds, sel, _ = run_files
     metrics.write_summary(
-        preds, sel, tmp_path / "s.json", tmp_path / "s.md", tmp_path / "b.csv",
-        train_test_ratio="1:3", n_bootstrap=0,
+        preds,
+        sel,
+        tmp_path / "s.json",
+        tmp_path / "s.md",
+        tmp_path / "b.csv",
+        train_test_ratio="1:3",
+        n_bootstrap=0,
     )
     md = (tmp_path / "s.md").read_text()
     assert "10k" in md and "2.39%" in md and "1.43%" not in md
@@ -212,8 +224,14 @@ def test_write_summary_errors(run_files, tmp_path):
     with pytest.raises(PhotozConfigError, match="train_test_ratio"):
         metrics.write_summary(preds, sel, *args, train_test_ratio="2:1")
     bad = tmp_path / "bad.parquet"
-    pd.DataFrame({"object_id": [1, 2], "z_true": [0.5, np.nan], "z_pred": [0.5, 0.6],
-                  "split": ["test", "test"]}).to_parquet(bad)
+    pd.DataFrame(
+        {
+            "object_id": [1, 2],
+            "z_true": [0.5, np.nan],
+            "z_pred": [0.5, 0.6],
+            "split": ["test", "test"],
+        }
+    ).to_parquet(bad)
     with pytest.raises(PhotozDataError, match=r"bad\.parquet.*z_true.*row 1"):
         metrics.write_summary({"mlp": str(bad)}, sel, *args, train_test_ratio="3:1")
     pd.DataFrame({"object_id": [1], "z_true": [0.5], "split": ["test"]}).to_parquet(bad)
@@ -222,3 +240,44 @@ def test_write_summary_errors(run_files, tmp_path):
     (tmp_path / "sel.json").write_text("{}")
     with pytest.raises(PhotozDataError, match="n_selected"):
         metrics.write_summary(preds, tmp_path / "sel.json", *args, train_test_ratio="3:1")
+
+
+def test_write_summary_html_has_the_same_table(run_files, tmp_path):
+    preds, sel, _ = run_files
+    summary = metrics.write_summary(
+        preds,
+        sel,
+        tmp_path / "s.json",
+        tmp_path / "s.md",
+        tmp_path / "b.csv",
+        train_test_ratio="1:1",
+        n_bootstrap=0,
+        out_html=tmp_path / "s.html",
+    )
+    page = (tmp_path / "s.html").read_text()
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self._in = [], False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            self._in = tag in ("td", "th")
+
+        def handle_endtag(self, tag):
+            self._in = False
+
+        def handle_data(self, data):
+            if self._in and data.strip():
+                self.rows[-1].append(data.strip())
+
+    parser = Cells()
+    parser.feed(page)
+    header, *rows = parser.rows
+    assert header[:4] == ["network", "n_test", "sigma_NMAD", "paper"]
+    assert [r[0] for r in rows] == ["MLP", "CNN", "Hybrid", "Hybrid-transfer"]
+    assert [r[1] for r in rows] == ["400"] * 4
+    assert rows[0][2] == f"{summary['mlp']['sigma_nmad']:.4f}"
+    assert rows[3][5] == "1.06%"  # the paper's 20k hybrid-transfer outlier fraction
