@@ -1,0 +1,202 @@
+"""Photometry throughput benchmark: galaxy-bands per second of the aperture photometry.
+
+It writes a truth table and one stamp shard (docs/data_products.md §1-2) of ``n_galaxies``
+seven-band 64x64 stamps, then times, in this one process (i.e. per core):
+
+- ``core``: :func:`photoz.photometry.measure_stamps` on stamps already in memory (detection,
+  Kron radius, 7-band apertures);
+- ``stage``: :func:`photoz.photometry.measure_photometry` end to end (HDF5 reading, errors,
+  selection, parquet and JSON writing).
+
+Stamps: ``source="synthetic"`` (default, seconds to make) draws ``n_profiles`` Sersic galaxies
+with GalSim (n 0.5-4, half-light radius 0.1-1.0", axis ratio 0.2-1, i-band AB 20-25.5, flat
+colours, Gaussian PSF with R80 = 0.15"), reuses them with fresh Gaussian + Poisson noise of the
+paper's eq. 4 level; ``source="simulate"`` runs :func:`photoz.simulate.simulate_shard` instead
+(realistic but ~100 galaxies/s). The issue's target: >= 20,000 galaxy-bands/s per core.
+
+Usage: ``python -m photoz.benchmarks.photometry --n-galaxies 4000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import galsim
+import h5py
+import numpy as np
+import pandas as pd
+
+from photoz import BANDS
+from photoz.instrument import load_instrument
+from photoz.photometry import PHOT_DEFAULTS, measure_photometry, measure_stamps
+
+TARGET_GALAXY_BANDS_PER_S = 20_000.0
+"""The issue's target per core (sep took about 10 us per galaxy-band here)."""
+
+
+def synthetic_stamps(n_galaxies: int, instrument, stamp_size: int = 64, n_profiles: int = 64,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy seven-band stamps of Sersic galaxies for timing.
+
+    Parameters
+    ----------
+    n_galaxies : int
+    instrument : photoz.instrument.Instrument
+        Pixel scale, eq. 4 noise, zero points.
+    stamp_size : int, pixels
+    n_profiles : int
+        Distinct noiseless galaxies drawn with GalSim and reused (drawing is not timed here).
+    seed : int
+
+    Returns
+    -------
+    images : ndarray, shape (n_galaxies, 7, stamp_size, stamp_size), float32, electrons
+        Background-subtracted, Gaussian + source Poisson noise (eq. 4 background sigma).
+    noise_sigma : ndarray, shape (n_galaxies, 7), float32, electrons
+    """
+    rng = np.random.default_rng(seed)
+    # A circular Gaussian encloses 80% within sigma sqrt(2 ln 5): R80 = 0.15" (PAPER_SPEC §2).
+    psf = galsim.Gaussian(sigma=0.15 / np.sqrt(2.0 * np.log(5.0)))
+    gsp = galsim.GSParams(folding_threshold=2e-2, maxk_threshold=3e-3)
+    profiles = np.empty((n_profiles, stamp_size, stamp_size))
+    for k in range(n_profiles):
+        gal = galsim.Sersic(n=rng.uniform(0.5, 4.0), half_light_radius=rng.uniform(0.1, 1.0),
+                            gsparams=gsp).shear(q=rng.uniform(0.2, 1.0),
+                                                beta=rng.uniform(0, 180) * galsim.degrees)
+        profiles[k] = galsim.Convolve(gal, psf, gsparams=gsp).drawImage(
+            nx=stamp_size, ny=stamp_size, scale=instrument.pixel_scale).array
+    mags = rng.uniform(20.0, 25.5, n_galaxies)[:, None] + np.zeros(len(BANDS))
+    flux = instrument.mag_to_electrons(mags)  # (n, 7)
+    sigma = instrument.background_sigma()
+    which = rng.integers(0, n_profiles, n_galaxies)
+    images = np.empty((n_galaxies, len(BANDS), stamp_size, stamp_size), dtype=np.float32)
+    for j in range(len(BANDS)):
+        mean = profiles[which] * flux[:, j, None, None]
+        shot = np.sqrt(np.clip(mean, 0.0, None))
+        images[:, j] = mean + rng.standard_normal(mean.shape) * np.sqrt(shot**2 + sigma[j] ** 2)
+    return images, np.tile(sigma, (n_galaxies, 1)).astype(np.float32)
+
+
+def _write_inputs(tmp: Path, images: np.ndarray, noise_sigma: np.ndarray,
+                  instrument) -> tuple[Path, Path]:
+    n = images.shape[0]
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    truth = tmp / "truth.parquet"
+    pd.DataFrame({"object_id": ids, "redshift": np.full(n, 1.0), "split": "train"}).to_parquet(truth)
+    shard = tmp / "shard_0.h5"
+    with h5py.File(shard, "w") as f:
+        f.create_dataset("images", data=images, chunks=(1,) + images.shape[1:])
+        f.create_dataset("object_id", data=ids)
+        f.create_dataset("noise_sigma", data=noise_sigma)
+        f.attrs["bands"] = list(BANDS)
+        f.attrs["pixel_scale"] = instrument.pixel_scale
+    return truth, shard
+
+
+def run(n_galaxies: int = 4000, stamp_size: int = 64, source: str = "synthetic",
+        phot_cfg: dict | None = None, seed: int = 0, repeat: int = 3) -> dict:
+    """Time the photometry of ``n_galaxies`` seven-band stamps in this process (one core).
+
+    Parameters
+    ----------
+    n_galaxies : int
+    stamp_size : int, pixels
+    source : {"synthetic", "simulate"}
+        Stamp maker (see the module docstring).
+    phot_cfg : dict, optional
+        The ``photometry`` config; default :data:`photoz.photometry.PHOT_DEFAULTS`.
+    seed : int
+    repeat : int
+        The in-memory timing is the best of this many runs (the machine may be shared).
+
+    Returns
+    -------
+    dict
+        ``n_galaxies``, ``stamp_size``, ``source``, ``core_seconds`` (wall),
+        ``core_cpu_seconds`` (this process's CPU time: the per-core figure on a busy machine),
+        ``core_galaxy_bands_per_s`` (wall), ``core_galaxy_bands_per_cpu_s``,
+        ``core_us_per_galaxy_band``, ``stage_seconds``, ``stage_cpu_seconds``,
+        ``stage_galaxy_bands_per_s``, ``n_measured``, ``n_selected``, ``target``,
+        ``meets_target`` (wall-clock core rate >= target).
+    """
+    instrument = load_instrument({})
+    cfg = {**PHOT_DEFAULTS, **(phot_cfg or {})}
+    with tempfile.TemporaryDirectory(prefix="photoz_bench_phot_") as tmp:
+        tmp = Path(tmp)
+        if source == "synthetic":
+            images, sigma = synthetic_stamps(n_galaxies, instrument, stamp_size, seed=seed)
+            truth, shard = _write_inputs(tmp, images, sigma, instrument)
+        elif source == "simulate":
+            from photoz.benchmarks.simulate import write_benchmark_truth
+            from photoz.simulate import simulate_shard
+
+            truth = write_benchmark_truth(tmp / "truth.parquet", n_galaxies, instrument, seed)
+            shard = tmp / "shard_0.h5"
+            simulate_shard(truth, shard, 0, 1, instrument, {"stamp_size": stamp_size}, seed)
+            with h5py.File(shard, "r") as f:
+                images = f["images"][:]
+                sigma = f["noise_sigma"][:]
+        else:
+            raise ValueError(f"source must be 'synthetic' or 'simulate', got {source!r}")
+
+        kw = {"kron_factor": cfg["kron_factor"], "detection_bands": tuple(cfg["detection_bands"]),
+              "detection_threshold": cfg["detection_threshold"]}
+        best, best_cpu = np.inf, np.inf
+        for _ in range(max(1, repeat)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            measure_stamps(images, sigma, **kw)
+            best = min(best, time.perf_counter() - t0)
+            best_cpu = min(best_cpu, time.process_time() - c0)
+        t0, c0 = time.perf_counter(), time.process_time()
+        sel = measure_photometry(truth, [shard], tmp / "photometry.parquet",
+                                 tmp / "selection.json", instrument, cfg)
+        stage, stage_cpu = time.perf_counter() - t0, time.process_time() - c0
+    n_gb = images.shape[0] * len(BANDS)
+    return {
+        "n_galaxies": int(images.shape[0]), "stamp_size": int(images.shape[-1]), "source": source,
+        "core_seconds": best, "core_cpu_seconds": best_cpu,
+        "core_galaxy_bands_per_s": n_gb / best,
+        "core_galaxy_bands_per_cpu_s": n_gb / best_cpu,
+        "core_us_per_galaxy_band": 1e6 * best / n_gb,
+        "stage_seconds": stage, "stage_cpu_seconds": stage_cpu,
+        "stage_galaxy_bands_per_s": n_gb / stage,
+        "n_measured": sel["n_measured"], "n_selected": sel["n_selected"],
+        "target": TARGET_GALAXY_BANDS_PER_S,
+        "meets_target": bool(n_gb / best >= TARGET_GALAXY_BANDS_PER_S),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run the benchmark and print galaxy-bands/s (and JSON with --json)."""
+    p = argparse.ArgumentParser(prog="python -m photoz.benchmarks.photometry", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n-galaxies", type=int, default=4000)
+    p.add_argument("--stamp-size", type=int, default=64)
+    p.add_argument("--source", choices=["synthetic", "simulate"], default="synthetic")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="also print the full result as JSON")
+    args = p.parse_args(argv)
+    res = run(args.n_galaxies, args.stamp_size, args.source, seed=args.seed, repeat=args.repeat)
+    print(f"photometry: {res['n_galaxies']} galaxies, {res['stamp_size']}x{res['stamp_size']} "
+          f"x 7 bands ({res['source']} stamps), one core")
+    print(f"  measurement: {res['core_galaxy_bands_per_s']:,.0f} galaxy-bands/s "
+          f"({res['core_us_per_galaxy_band']:.1f} us per galaxy-band; target "
+          f"{res['target']:,.0f}: {'met' if res['meets_target'] else 'NOT met'}); "
+          f"{res['core_galaxy_bands_per_cpu_s']:,.0f} per CPU-second")
+    print(f"  whole stage incl. HDF5/parquet: {res['stage_galaxy_bands_per_s']:,.0f} "
+          f"galaxy-bands/s ({res['stage_seconds']:.1f} s wall, {res['stage_cpu_seconds']:.1f} s "
+          "CPU); 30,000 galaxies would take "
+          f"{30000 * 7 / res['stage_galaxy_bands_per_s']:.0f} s")
+    print(f"  measured {res['n_measured']}, selected {res['n_selected']} (SNR > 10 in g or i)")
+    if args.json:
+        print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
