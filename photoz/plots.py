@@ -26,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import AsinhNorm, ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
 from tqdm import tqdm
 
 from photoz import BANDS
@@ -1069,10 +1070,15 @@ def fig6_training_history(histories: Mapping[str, str]) -> Figure:
         h = read_history(histories[net])
         c = NET_COLORS[net]
         ep = h["epoch"].to_numpy()
-        ax_acc.plot(ep, h["train_accuracy"], "-", color=c, lw=1.3, label=f"{NET_LABELS[net]} train")
-        ax_acc.plot(ep, h["val_accuracy"], "--", color=c, lw=1.3, label=f"{NET_LABELS[net]} val.")
-        ax_loss.plot(ep, h["train_loss"], "-", color=c, lw=1.3)
-        ax_loss.plot(ep, h["val_loss"], "--", color=c, lw=1.3)
+        mk = {"marker": "o", "ms": 3} if len(ep) <= 30 else {}  # short runs: show each epoch
+        ax_acc.plot(
+            ep, h["train_accuracy"], "-", color=c, lw=1.3, label=f"{NET_LABELS[net]} train", **mk
+        )
+        ax_acc.plot(
+            ep, h["val_accuracy"], "--", color=c, lw=1.3, label=f"{NET_LABELS[net]} val.", **mk
+        )
+        ax_loss.plot(ep, h["train_loss"], "-", color=c, lw=1.3, **mk)
+        ax_loss.plot(ep, h["val_loss"], "--", color=c, lw=1.3, **mk)
         val = h["val_loss"].to_numpy(dtype=float)
         if np.isfinite(val).any():
             best = int(np.nanargmin(val))
@@ -1082,7 +1088,9 @@ def fig6_training_history(histories: Mapping[str, str]) -> Figure:
             )
     ax_acc.set_xlabel("Epoch")
     ax_acc.set_ylabel(r"Accuracy: fraction with $|\Delta z|/(1+z) < 0.15$")
-    ax_acc.legend(ncol=2, frameon=False, fontsize=7, loc="lower right")
+    ax_acc.legend(ncol=2, fontsize=7, loc="best", framealpha=0.9, edgecolor="none")
+    for ax in (ax_acc, ax_loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.set_xlabel("Epoch")
     ax_loss.set_ylabel("Loss: mean absolute error")
     ax_loss.set_yscale("log")
