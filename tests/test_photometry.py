@@ -189,8 +189,15 @@ def test_batched_sums_equal_single_stamp_sep_calls(instrument):
     ok = np.flatnonzero(res["flag"] == "")
     assert len(ok) >= 20
     truncated = 0
+    det_err = float(np.sqrt(np.sum(sigma[2:6] ** 2)))
     for i in ok:
         e = [np.array([res[k][i]]) for k in ("x", "y", "a", "b", "theta")]
+        # Detection with sep's default 32 deblending levels finds the same ellipse.
+        objs = sep.extract(np.ascontiguousarray(stamps[i, 2:6].sum(axis=0)), 1.5, err=det_err,
+                           minarea=5, deblend_cont=1.0)
+        k = int(np.argmin((objs["x"] - e[0][0]) ** 2 + (objs["y"] - e[1][0]) ** 2))
+        assert (objs["x"][k], objs["a"][k], objs["theta"][k]) == pytest.approx(
+            (e[0][0], e[2][0], e[4][0]), rel=1e-6)
         r = 2.5 * res["kron_radius"][i : i + 1]
         for j in range(7):
             s, _, f = sep.sum_ellipse(np.ascontiguousarray(stamps[i, j]), *e, r=r, subpix=0)
@@ -384,3 +391,13 @@ def test_truth_table_without_split_raises(tmp_path, instrument):
 def test_bad_config_raises(cfg, key):
     with pytest.raises(PhotozConfigError, match=key):
         PhotometryConfig.from_dict(cfg)
+
+
+def test_benchmark_runs_and_reports_rates():
+    from photoz.benchmarks.photometry import main, run
+
+    res = run(n_galaxies=40, stamp_size=40, repeat=1)
+    assert res["n_galaxies"] == 40 and 0 < res["n_measured"] <= 40
+    assert res["core_galaxy_bands_per_s"] == pytest.approx(40 * 7 / res["core_seconds"])
+    assert res["stage_seconds"] > 0 and res["n_selected"] <= res["n_measured"]
+    assert main(["--n-galaxies", "20", "--stamp-size", "32", "--repeat", "1"]) == 0
