@@ -6,7 +6,10 @@ What the MLP sees is what this stage measures (Zhou et al. 2022, Sect. 3; PAPER_
    (Barbary 2016, the SExtractor algorithms of Bertin & Arnouts 1996), threshold
    ``detection_threshold`` times the detection image's background sigma, no deblending (each stamp
    holds one galaxy by construction); the central source is the detection whose bounding box
-   holds the stamp centre (nearest centroid if several).
+   holds the stamp centre (nearest centroid if several). As SExtractor's DETECT_THRESH, the
+   threshold applies to the image smoothed by sep's default 3x3 kernel, whose noise is 0.375
+   of the pixel sigma: 1.5 sigma finds no source in 300 blank 64x64 stamps (checked here), and
+   at least 5 connected pixels (DETECT_MINAREA) must pass it.
 2. Its Kron radius (``sep.kron_radius`` within 6 isophotal radii, as SExtractor does), in units of
    the detection ellipse's a and b.
 3. One elliptical aperture of semi-axes ``kron_factor`` x kron_radius x (a, b) at angle theta (the
