@@ -26,7 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import AsinhNorm, ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from tqdm import tqdm
 
 from photoz import BANDS
@@ -1154,7 +1154,12 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
         zt = data[net]["z_true"].to_numpy()
         zp = data[net]["z_pred"].to_numpy()
         counts, _, _, im = ax.hist2d(
-            zt, zp, bins=[edges, edges], cmap=_density_cmap(net), norm=LogNorm(vmin=1), cmin=1
+            np.clip(zt, 0.0, z_max * (1 - 1e-9)),
+            np.clip(zp, 0.0, z_max * (1 - 1e-9)),  # photo-z outside 0-z_max drawn at the edge
+            bins=[edges, edges],
+            cmap=_density_cmap(net),
+            norm=LogNorm(vmin=1),
+            cmin=1,
         )
         ax.plot(line, line, color="k", lw=0.8)
         for sgn in (1, -1):
@@ -1180,6 +1185,12 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
         cb = fig.colorbar(im, cax=cax, orientation="horizontal")
         cb.set_label("galaxies per cell", fontsize=7)
         cb.ax.tick_params(labelsize=6)
+        vmax = float(np.nanmax(counts)) if np.isfinite(counts).any() else 1.0
+        ticks = [10.0**k for k in range(int(np.floor(np.log10(max(vmax, 1.0)))) + 1)]
+        cb.set_ticks(ticks + ([vmax] if vmax > 1.5 * ticks[-1] else []))
+        cb.ax.xaxis.set_label_position("top")
+        cb.ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        cb.ax.xaxis.set_minor_formatter(NullFormatter())
         e = pzm.ez(zp, zt)
         axr.hist2d(
             zt,

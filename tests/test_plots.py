@@ -384,6 +384,9 @@ def test_fig7_annotations_match_metrics(run_dir):
     want = f"CNN\n$\\eta$ = {100 * m['outlier_fraction']:.2f}%"
     assert any(t.startswith(want) for t in texts)
     assert any(f"N = {len(df):,}" in t for t in texts)
+    # every test galaxy is in the density panel: those beyond 0-4 are drawn at the edge
+    mesh = fig.axes[2].collections[0]  # CNN's main panel (MLP main, MLP residual, CNN main)
+    assert np.nansum(mesh.get_array()) == len(df)
 
 
 def test_fig8_points_are_the_binned_outlier_percentages(run_dir):
