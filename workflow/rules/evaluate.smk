@@ -7,8 +7,9 @@ rule compute_metrics:
         selection="results/photometry/selection.json",
     output:
         summary="results/metrics/summary.json",
-        table=report(
-            "results/metrics/summary.md",
+        table="results/metrics/summary.md",
+        html=report(
+            "results/metrics/summary.html",
             caption="../report/summary.rst",
             category="Metrics",
         ),

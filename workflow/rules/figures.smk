@@ -17,6 +17,8 @@ rule plot_figure:
         instrument=config["instrument"],
         sed_library=config["catalog"]["sed_library"],
         networks=NETWORKS,
+        n_bootstrap=config["evaluate"]["n_bootstrap"],
+        seed=config["seed"],
     conda:
         "../envs/photoz.yaml"
     log:

@@ -13,6 +13,7 @@ write_summary(
     out_json=snakemake.output.summary,  # noqa: F821
     out_md=snakemake.output.table,  # noqa: F821
     out_binned_csv=snakemake.output.binned,  # noqa: F821
+    out_html=snakemake.output.html,  # noqa: F821
     train_test_ratio=p.train_test_ratio,
     n_bootstrap=p.n_bootstrap,
     seed=p.seed,

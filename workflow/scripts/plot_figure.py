@@ -22,4 +22,6 @@ if "histories" in inp.keys():
     inputs["histories"] = dict(zip(p.networks, inp.histories))
 if "predictions" in inp.keys():
     inputs["predictions"] = dict(zip(p.networks, inp.predictions))
+if name == "fig8_outlier_fraction":
+    inputs.update(n_bootstrap=p.n_bootstrap, seed=p.seed)
 plot_figure(name, snakemake.output.png, snakemake.output.pdf, **inputs)  # noqa: F821
