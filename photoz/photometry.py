@@ -499,7 +499,7 @@ def _shard_chunks(path: Path, chunk_bytes: int = _CHUNK_BYTES):
                 block = np.asarray(images[start:stop], dtype=np.float32)
                 ids = np.asarray(oid[start:stop], dtype=np.int64)
                 sig = np.asarray(sigma[start:stop], dtype=float)
-            except (OSError, ValueError, KeyError) as exc:
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
                 raise PhotozDataError(
                     f"stamp shard {path}: cannot read rows {start}-{stop - 1} (corrupt or "
                     f"truncated file): {exc}; re-run the simulate rule for it"
@@ -635,6 +635,10 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
                 flag[rows] = res["flag"]
                 bar.update(len(ids))
 
+    n_missing = int(np.sum(~seen))
+    if n_missing:
+        log.warning("%d of %d truth galaxies have no stamp in the %d shard(s); flagged "
+                    "'no stamp in the shards'", n_missing, n_total, len(shard_paths))
     if sigma_mismatch:
         log.warning("%d stamps have a noise_sigma more than 2%% from the instrument's eq. 4 "
                     "value %s; flux errors follow the instrument (eq. 6)",
