@@ -13,8 +13,8 @@ allows (8 x 50 stamps per galaxy would not fit in memory either).
 
 The loop is plain PyTorch over tensors already in memory (:mod:`photoz.datasets`): a batch is an
 index into those tensors, D4 transforms are one ``gather``, so the data path never starves the
-model. Convolutional networks run in ``channels_last`` memory format (measured ~1.8x faster on
-CPU). The same code runs on CUDA when present.
+model. Convolutional networks run in ``channels_last`` memory format (issue 6 measured 1,200 ->
+2,200 samples/s for the CNN on 2 CPU threads). The same code runs on CUDA when present.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ TRAIN_KEYS = ("device", "batch_size", "max_epochs", "learning_rate", "lr_factor"
 TRAIN_DEFAULTS = {"device": "auto", "learning_rate": 1.0e-4, "lr_factor": 0.1, "lr_patience": 5,
                   "early_stopping_patience": 10, "n_flux_realisations": 50,
                   "augment_fluxes": True, "augment_images": True, "image_size": 32,
-                  "image_scaling": "asinh"}
+                  "image_scaling": "none"}
 
 
 # --------------------------------------------------------------------------------------------

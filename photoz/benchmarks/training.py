@@ -56,7 +56,7 @@ def run(n_gal: int = 3000, epochs: int = 2, threads: int = 1, device: str = "aut
         "device": device, "batch_size": batch, "max_epochs": dict.fromkeys(NETWORKS, epochs),
         "learning_rate": 1e-4, "lr_factor": 0.1, "lr_patience": 5, "early_stopping_patience": 10,
         "n_flux_realisations": n_flux_realisations, "augment_fluxes": n_flux_realisations > 1,
-        "augment_images": True, "image_size": 32, "image_scaling": "asinh",
+        "augment_images": True, "image_size": 32, "image_scaling": "none",
     }
     results = {}
     with tempfile.TemporaryDirectory(prefix="photoz_bench_") as tmp:
