@@ -70,11 +70,13 @@ done
 rm -rf "$D"
 mkdir -p "$D"/{log,run,spool/slurmctld,spool/slurmd,mysql,mysql-run,scratch}
 HOST=$(hostname -s)
-# The node advertises at least 4 CPUs even on a 2-core machine, so that the jobs sized by
-# profiles/slurm (train_network: cpus_per_task 4) fit; SlurmdParameters=config_overrides makes slurmd
-# accept the difference (Slurm documents it as "generally only useful for testing purposes").
-NCPU=$(nproc)
-[ "$NCPU" -ge 4 ] || NCPU=4
+# The node advertises 8 CPUs (or nproc, if more) even on a 2-core machine, so that the jobs sized by
+# profiles/slurm (train_network: cpus_per_task 4) fit and the three independent trainings of the
+# test run side by side instead of queueing one after the other; SlurmdParameters=config_overrides
+# makes slurmd accept the difference (Slurm documents it as "generally only useful for testing
+# purposes"). Set PHOTOZ_SLURM_CPUS to change it.
+NCPU=${PHOTOZ_SLURM_CPUS:-$(nproc)}
+[ "$NCPU" -ge 8 ] || [ -n "${PHOTOZ_SLURM_CPUS:-}" ] || NCPU=8
 MEM_MB=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)  # leave 10 % for the OS
 MARK="# Written by photoz .ci/slurm/start.sh"
 for f in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
