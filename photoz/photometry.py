@@ -5,7 +5,8 @@ What the MLP sees is what this stage measures (Zhou et al. 2022, Sect. 3; PAPER_
 1. Detection on the sum of the g, r, i and z stamps (``detection_bands``) with ``sep.extract``
    (Barbary 2016, the SExtractor algorithms of Bertin & Arnouts 1996), threshold
    ``detection_threshold`` times the detection image's background sigma, no deblending (each stamp
-   holds one galaxy by construction); the central source is the detection whose bounding box
+   holds one galaxy by construction; sep's default deblending split 8 of 30 real COSMOS
+   galaxies of the BlendingToolKit sample into clumps, tests/test_photometry.py); the central source is the detection whose bounding box
    holds the stamp centre (nearest centroid if several). As SExtractor's DETECT_THRESH, the
    threshold applies to the image smoothed by sep's default 3x3 kernel, whose noise is 0.375
    of the pixel sigma: 1.5 sigma finds no source in 300 blank 64x64 stamps (checked here), and
