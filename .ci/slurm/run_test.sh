@@ -7,11 +7,13 @@
 #    only the daemons start.sh recorded;
 # 2. failure check: a one-rule workflow whose job exits 3 must make snakemake exit non-zero because
 #    of the FAILED SLURM job (a rule that fails on SLURM fails the run); it runs beside step 3;
+#    GPU check: a rule with resources gpu=1 gets --gpus=1 (the cluster has one pretend GPU), SLURM sets
+#    CUDA_VISIBLE_DEVICES, and the training's device choice falls back to the CPU; also beside step 3;
 # 3. runs the .test/ workflow exactly as tests/test_workflow.py does (root Snakefile, .test/config.yaml,
 #    a fresh working directory) but with --profile profiles/slurm, i.e. the profile users get, with
 #    only two CI overrides: status checks after 2 s instead of 40 s (the CI jobs take seconds; the
 #    plugin's default would add minutes) and keeping the per-job SLURM logs for the check below;
-# 4. checks in sacct that every job of the dry-run's job table ran as its own SLURM job and
+# 4. checks in sacct that every job of the run's job table ran as its own SLURM job and
 #    COMPLETED -- in particular each simulate_images shard and each train_network network -- and
 #    that the plugin wrote a per-job log for each.
 # Exits non-zero if any step fails. Environment: PHOTOZ_VENV (default <repo>/.venv),
@@ -39,8 +41,8 @@ fi
 log "plugin: $("$VENV/bin/pip" show snakemake-executor-plugin-slurm 2>/dev/null | awk '/^Version/ {print $2}')"
 
 # --- 1. cluster ---------------------------------------------------------------------------------
-FAIL_PID=
-trap 'rc=$?; [ -z "$FAIL_PID" ] || kill "$FAIL_PID" 2>/dev/null; bash "$HERE/stop.sh" || true; log "total $(( $(date +%s) - t0 )) s, exit $rc"; exit $rc' EXIT
+FAIL_PID= GPU_PID=
+trap 'rc=$?; for p in $FAIL_PID $GPU_PID; do kill "$p" 2>/dev/null; done; bash "$HERE/stop.sh" || true; log "total $(( $(date +%s) - t0 )) s, exit $rc"; exit $rc' EXIT
 bash "$HERE/start.sh"
 log "cluster up after $(( $(date +%s) - t0 )) s"
 SINCE=$(date +%Y-%m-%dT%H:%M:%S)
@@ -70,17 +72,38 @@ check_failure_run() {
     log "failure check passed: snakemake exit $frc, $(grep -o "SLURM-job '[0-9]*' failed" "$FAILDIR/snakemake.log" | head -1)"
 }
 
+# --- 2b. a job asking for a GPU gets one from SLURM and the training code falls back to the CPU ---
+# The cluster has one pretend GPU (start.sh); a rule with resources gpu=1 -- what train_network
+# declares when config train.gpus is 1 -- must be submitted with --gpus=1 (sacct AllocTRES shows
+# gres/gpu=1), SLURM must hand it CUDA_VISIBLE_DEVICES, and photoz.training.resolve_device("auto")
+# must pick the CPU because there is no CUDA. Also runs beside step 3.
+GPUDIR="$WORK/gpu"
+mkdir -p "$GPUDIR"
+cat >"$GPUDIR/Snakefile" <<EOF
+rule gpu_job:
+    output: "gpu.txt"
+    resources: mem_mb=1000, runtime=5, gpu=1
+    shell: "echo CUDA_VISIBLE_DEVICES=\${{CUDA_VISIBLE_DEVICES-unset}} > {output}; '$PY' -c 'from photoz.training import resolve_device; print(\"device=\" + str(resolve_device(\"auto\")))' >> {output}"
+EOF
+(cd "$GPUDIR" && exec "$SNAKEMAKE" --profile "$ROOT/profiles/slurm" --retries 0 "${SLURM_OVERRIDES[@]}" \
+    >"$GPUDIR/snakemake.log" 2>&1) &
+GPU_PID=$!
+check_gpu_run() {
+    local grc=0
+    wait "$GPU_PID" || grc=$?
+    GPU_PID=
+    [ "$grc" -eq 0 ] || { tail -30 "$GPUDIR/snakemake.log" >&2; fail "the GPU job failed (log: $GPUDIR/snakemake.log)"; }
+    grep -qx "CUDA_VISIBLE_DEVICES=0" "$GPUDIR/gpu.txt" || fail "SLURM gave the GPU job no GPU: $(cat "$GPUDIR/gpu.txt")"
+    grep -qx "device=cpu" "$GPUDIR/gpu.txt" || fail "training device without CUDA is not the CPU: $(cat "$GPUDIR/gpu.txt")"
+    sacct -X -n -P -S "$SINCE" --format=Comment,AllocTRES | grep -q '^rule_gpu_job|.*gres/gpu=1' \
+        || fail "sacct shows no gres/gpu=1 for the GPU job"
+    log "GPU check passed: --gpus=1 allocated (gres/gpu=1), $(tr '\n' ' ' <"$GPUDIR/gpu.txt")"
+}
+
 # --- 3. the .test/ workflow through the SLURM profile ---------------------------------------------
 RUN="$WORK/test"
 mkdir -p "$RUN"
 SM_ARGS=(--snakefile "$ROOT/Snakefile" --directory "$RUN" --configfile "$ROOT/.test/config.yaml")
-"$SNAKEMAKE" "${SM_ARGS[@]}" --dry-run >"$WORK/dryrun.log" 2>&1 || { cat "$WORK/dryrun.log" >&2; fail "dry run failed"; }
-# "Job stats" table of the dry run: "<rule>  <count>" lines up to "total"
-awk '/^Job stats:/ {on=1; next} on && /^total/ {exit} on && NF==2 && $2 ~ /^[0-9]+$/ {print $1, $2}' \
-    "$WORK/dryrun.log" >"$WORK/expected_jobs.txt"
-[ -s "$WORK/expected_jobs.txt" ] || fail "could not read the dry run's job table ($WORK/dryrun.log)"
-log "expected jobs: $(tr '\n' ' ' <"$WORK/expected_jobs.txt")"
-
 log "running the .test/ workflow through profiles/slurm (log: $RUN/snakemake.log)"
 w0=$(date +%s)
 set +e
@@ -95,11 +118,17 @@ if [ "$src" -ne 0 ]; then
 fi
 
 check_failure_run
+check_gpu_run
 
 # --- 4. every job was a SLURM job and COMPLETED ---------------------------------------------------
+# the run's own "Job stats" table (printed before the first job): "<rule>  <count>" lines up to "total"
+awk '/^Job stats:/ {on=1; next} on && /^total/ {exit} on && NF==2 && $2 ~ /^[0-9]+$/ {print $1, $2}' \
+    "$RUN/snakemake.log" >"$WORK/expected_jobs.txt"
+[ -s "$WORK/expected_jobs.txt" ] || fail "could not read the run's job table ($RUN/snakemake.log)"
+log "expected jobs: $(tr '\n' ' ' <"$WORK/expected_jobs.txt")"
 sacct -X -n -P -S "$SINCE" --format=JobID,Comment,State,Elapsed >"$WORK/sacct.txt"
 "$PY" - "$WORK/expected_jobs.txt" "$WORK/sacct.txt" "$RUN/.snakemake/slurm_logs" <<'EOF'
-"""Compare the dry run's job table with the SLURM jobs that sacct recorded."""
+"""Compare the run's job table with the SLURM jobs that sacct recorded."""
 import collections
 import pathlib
 import re
@@ -127,7 +156,7 @@ for rule, n in sorted(expected.items()):
         problems.append(f"{rule}: {n} jobs expected, {logs[rule]} SLURM job logs")
 for rule in ("simulate_images", "train_network"):
     if expected.get(rule, 0) == 0:
-        problems.append(f"{rule}: no jobs in the dry run; the test must run shards and trainings")
+        problems.append(f"{rule}: no jobs in the job table; the test must run shards and trainings")
 if failed:
     print(f"note: jobs that did not complete (retried): {dict(failed)}")
 if problems:

@@ -79,7 +79,7 @@ NCPU=${PHOTOZ_SLURM_CPUS:-$(nproc)}
 [ "$NCPU" -ge 8 ] || [ -n "${PHOTOZ_SLURM_CPUS:-}" ] || NCPU=8
 MEM_MB=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)  # leave 10 % for the OS
 MARK="# Written by photoz .ci/slurm/start.sh"
-for f in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
+for f in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf /etc/slurm/gres.conf; do
     if [ -e "$f" ] && ! grep -qxF "$MARK" "$f"; then
         die "$f exists and was not written by this script: this machine has its own SLURM; not touching it"
     fi
@@ -132,8 +132,18 @@ MinJobAge=300
 InactiveLimit=0
 KillWait=30
 Waittime=0
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$NCPU RealMemory=$MEM_MB State=UNKNOWN
+# One pretend GPU (a GRES whose device file is /dev/null), so that a job asking for --gpus=1 is
+# scheduled as on a GPU node; CUDA stays absent and PyTorch falls back to the CPU.
+GresTypes=gpu
+AccountingStorageTRES=gres/gpu
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$NCPU RealMemory=$MEM_MB Gres=gpu:1 State=UNKNOWN
 PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+
+record file /etc/slurm/gres.conf
+cat >/etc/slurm/gres.conf <<EOF
+$MARK
+NodeName=$HOST Name=gpu File=/dev/null
 EOF
 
 record file /etc/slurm/slurmdbd.conf
