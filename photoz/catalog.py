@@ -25,22 +25,18 @@ train draw are ``validation``; galaxies left over are ``unused``.
 from __future__ import annotations
 
 import importlib.resources
-import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import galsim
 import h5py
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import Instrument
+from photoz.io import write_json, write_parquet
 from photoz.morphology import COSMOLOGY, assign_morphology, is_early_type
 from photoz.sed import build_flux_grid, fit_templates, template_names
 
@@ -269,32 +265,6 @@ def _mags_to_maggies(mag: np.ndarray, err: np.ndarray | None, depth: np.ndarray 
 # the truth table
 
 
-def _write_parquet(df: pd.DataFrame, out_path: Path, metadata: dict) -> None:
-    """Write ``df`` atomically (temp file in the same directory + os.replace)."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta.update({k.encode(): json.dumps(v).encode() for k, v in metadata.items()})
-    table = table.replace_schema_metadata(meta)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_json(obj: dict, out_path: Path) -> None:
-    """Write JSON atomically."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2)
-    os.replace(tmp, out_path)
 
 
 def _load_source(cfg: dict, data_dir) -> tuple[pd.DataFrame, dict, dict]:
@@ -546,11 +516,11 @@ def build_truth_table(catalog_cfg: dict, instrument: Instrument, out_path, seed:
         Unreadable file, missing column, NaN redshift, repeated id (file, column, row named).
     """
     table, _, report = _prepare(catalog_cfg, instrument, seed, data_dir)
-    _write_parquet(table, Path(out_path), {"source": report["source"], "seed": int(seed),
+    write_parquet(table, out_path, {"source": report["source"], "seed": int(seed),
                                             "sed_library": report["sed_library"]})
     log.info("wrote %d galaxies to %s", len(table), out_path)
     if report_path is not None:
-        _write_json(report, Path(report_path))
+        write_json(report, report_path)
     return table
 
 

@@ -10,12 +10,11 @@ SHA-256 against the manifest of ``../shared/data/README.md``.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from photoz.errors import PhotozDataError
+from photoz.io import atomic_path
 
 #: galaxyGenius commit the files were read at (../shared/data/README.md, section 1a).
 GALAXYGENIUS_COMMIT = "ed88dfea4806deec34b8ad7ccfe2f00de7191397"
@@ -63,17 +62,13 @@ def fetch_csst_file(relative: str, out_path: str | Path, timeout: float = 60.0) 
     if relative not in CSST_FILES:
         raise PhotozDataError(f"no public source known for {relative}; known: {sorted(CSST_FILES)}")
     url, digest = CSST_FILES[relative]
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            out.write(response.read())
-        if sha256_prefix(tmp) != digest:
-            raise PhotozDataError(f"{url}: SHA-256 {sha256_prefix(tmp)} differs from the manifest's {digest}")
-        os.replace(tmp, out_path)
+        with atomic_path(out_path) as tmp:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                tmp.write_bytes(response.read())
+            if sha256_prefix(tmp) != digest:
+                raise PhotozDataError(
+                    f"{url}: SHA-256 {sha256_prefix(tmp)} differs from the manifest's {digest}"
+                )
     except OSError as exc:
         raise PhotozDataError(f"cannot download {url} to {out_path}: {exc}") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.io import write_text
 
 #: The four networks of the paper, in the order of its tables and figures.
 NETWORKS: tuple[str, ...] = ("mlp", "cnn", "hybrid", "hybrid_transfer")
@@ -476,27 +476,6 @@ def binned_metrics(
 # --------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same directory + os.replace).
-
-    Parameters
-    ----------
-    path : path-like
-        Target; its directory is created if needed.
-    text : str
-        UTF-8 content.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def read_predictions(path: str | os.PathLike, split: str | None = "test") -> pd.DataFrame:
     """Read and check a predictions parquet (docs/data_products.md §4).
@@ -795,10 +774,10 @@ def write_summary(
             table = binned_metrics(zp, zt, by=by, edges=edges, n_bootstrap=n_bootstrap, seed=rng)
             table.insert(0, "network", net)
             binned.append(table)
-    atomic_write_text(out_json, json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
-    atomic_write_text(out_md, summary_markdown(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
+    write_text(out_json, json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
+    write_text(out_md, summary_markdown(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
     if out_html is not None:
-        atomic_write_text(out_html, summary_html(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
+        write_text(out_html, summary_html(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
     binned_df = pd.concat(binned, ignore_index=True) if binned else pd.DataFrame()
-    atomic_write_text(out_binned_csv, binned_df.to_csv(index=False, float_format="%.6g"))
+    write_text(out_binned_csv, binned_df.to_csv(index=False, float_format="%.6g"))
     return summary

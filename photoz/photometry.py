@@ -42,11 +42,8 @@ and single-band fluxes scatter 1.0-1.7x (i = 23) to 2x (i = 21) more than eq. 6 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -63,6 +60,7 @@ from tqdm import tqdm
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.features import aperture_flux_error, snr
+from photoz.io import write_json, write_parquet
 
 log = logging.getLogger("photoz.photometry")
 
@@ -520,35 +518,6 @@ def _shard_chunks(path: Path, chunk_bytes: int = _CHUNK_BYTES):
             yield start, block, ids, sig
 
 
-def _atomic_write_parquet(df: pd.DataFrame, path: Path, metadata: dict) -> None:
-    """Write ``df`` to ``path`` through a temporary file in the same directory + os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta.update({k.encode(): json.dumps(v).encode() for k, v in metadata.items()})
-    table = table.replace_schema_metadata(meta)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_json(obj: dict, path: Path) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def photometry_columns() -> list[str]:
@@ -692,12 +661,12 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
         "snr_threshold": cfg.snr_threshold,
         "snr_bands": list(cfg.snr_bands),
     }
-    _atomic_write_parquet(df, out_path, {
+    write_parquet(df, out_path, {
         "photometry_config": {**cfg.__dict__, "snr_bands": list(cfg.snr_bands),
                               "detection_bands": list(cfg.detection_bands)},
         "selection": selection,
     })
-    _atomic_write_json(selection, selection_path)
+    write_json(selection, selection_path)
 
     flag_counts = dict(Counter(f for f in flag if f))
     seconds = time.perf_counter() - t0

@@ -12,8 +12,6 @@ figure.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +30,7 @@ from tqdm import tqdm
 from photoz import BANDS
 from photoz import metrics as pzm
 from photoz.errors import PhotozConfigError, PhotozDataError, PhotozError
+from photoz.io import atomic_path
 
 matplotlib.use("Agg", force=False)
 
@@ -127,19 +126,9 @@ def _new_figure(width: float, height: float) -> Figure:
 
 def _save(fig: Figure, path, fmt: str) -> None:
     """Save ``fig`` to ``path`` atomically (temporary file in the same directory + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
-    os.close(fd)
-    try:
-        meta = (
-            {"Creator": "photoz"} if fmt == "png" else {"Creator": "photoz", "CreationDate": None}
-        )
+    meta = {"Creator": "photoz"} if fmt == "png" else {"Creator": "photoz", "CreationDate": None}
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------

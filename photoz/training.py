@@ -22,8 +22,6 @@ from __future__ import annotations
 import copy
 import io
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ from photoz.datasets import (
 )
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.features import flux_features
+from photoz.io import atomic_path
 from photoz.models import NETWORKS, build_model, count_parameters
 
 log = logging.getLogger("photoz.training")
@@ -146,19 +145,8 @@ def check_train_cfg(cfg: dict, net: str) -> dict:
 
 def _atomic_write(path: str | Path, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file in ``path``'s directory, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:

@@ -1,0 +1,83 @@
+"""Atomic file writing shared by every stage.
+
+A crash never leaves a half-written file that looks whole: each writer writes to a temporary file
+in the destination's directory and renames it over the destination (``os.replace`` is atomic on
+POSIX file systems), so Snakemake either sees the complete output or none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The final file. Its directory is created if needed.
+    mode : int, optional
+        Permission bits of the final file; default 0666 less the process umask, as ``open``
+        would give (``mkstemp`` alone would leave 0600).
+
+    Yields
+    ------
+    Path
+        Where the caller writes the complete file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp_path, mode)
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(obj: object, path: str | os.PathLike) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Write ``df`` to ``path`` atomically, with ``metadata`` JSON-encoded in the Parquet schema.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table; its index is dropped.
+    metadata : dict, optional
+        Key-value pairs stored as the schema's metadata (each value JSON-encoded).
+    """
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if metadata:
+        meta = dict(table.schema.metadata or {})
+        meta.update({k.encode(): json.dumps(v).encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
