@@ -163,6 +163,12 @@ if problems:
     sys.exit("FAIL: " + "; ".join(problems))
 print(f"OK: all {sum(expected.values())} jobs ran as SLURM jobs and completed")
 EOF
+# the profile's sizing helper must read this run's benchmark files
+"$PY" "$ROOT/profiles/slurm/resources_from_benchmarks.py" "$RUN/benchmarks" >"$WORK/resources.yaml" \
+    || fail "profiles/slurm/resources_from_benchmarks.py failed on $RUN/benchmarks"
+for rule in simulate_images train_network; do
+    grep -q "^  $rule:" "$WORK/resources.yaml" || fail "resources_from_benchmarks.py printed nothing for $rule"
+done
 log "sacct per job:"
 sed 's/^/    /' "$WORK/sacct.txt" >&2
 log "PASS in $(( $(date +%s) - t0 )) s (run directory $WORK)"
