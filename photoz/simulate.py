@@ -21,6 +21,13 @@ What is drawn
   R_n^2 N_exp). Real galaxies carry their own HST noise: it is whitened with GalSim's
   correlated-noise tools and topped up to N_bkg (paper eq. 3: sigma_add^2 = N_bkg^2 - sigma_HST^2)
   with ``galsim.VariableGaussianNoise`` (source + sky Poisson in the Gaussian limit).
+  Known limits: (1) beyond the HST postage stamp (often 1-2" across, smaller than the 4.7" CSST
+  stamp) there is no HST noise, so only the whitening noise plus the top-up is there: measured
+  sigma 2-3% below N_bkg in the corners (RealGalaxy's ``noise_pad_size`` would fix it, but in
+  GalSim 2.8.5 the padded noise came out ~27x the variance its noise model reports, so it is
+  not used); (2) where the CSST PSF is sharper than HST's F814W PSF (the ``images`` PSFs in
+  NUV-g) the deconvolved HST noise exceeds N_bkg for many galaxies; ``noise_sigma`` then reports
+  the larger, true sigma.
 
 Speed
 -----
