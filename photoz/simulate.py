@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +63,7 @@ from tqdm import tqdm
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import Instrument, load_instrument
+from photoz.io import atomic_path
 from photoz.psf import R80_ARCSEC, build_psfs
 
 logger = logging.getLogger("photoz.simulate")
@@ -550,13 +549,6 @@ def load_real_catalog(
         ) from exc
 
 
-def _atomic_h5_path(out_path: Path) -> Path:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(tmp)
-
-
 def simulate_shard(
     truth_path: str | Path,
     out_path: str | Path,
@@ -647,8 +639,7 @@ def _simulate_shard(truth_path, out_path, shard_index, n_shards, instrument, sim
         "seed=%d", shard_index, n_shards, n, n_real, size, size, sim.scale, cfg["psf"],
         cfg["add_noise"], seed,
     )
-    tmp = _atomic_h5_path(out_path)
-    try:
+    with atomic_path(out_path) as tmp:
         with h5py.File(tmp, "w") as h5:
             chunks = (min(8, n), nb, size, size) if n else None
             images = h5.create_dataset("images", shape=(n, nb, size, size), dtype="float32",
@@ -687,10 +678,6 @@ def _simulate_shard(truth_path, out_path, shard_index, n_shards, instrument, sim
                     start = k + 1
                 bar.update(1)
             bar.close()
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     seconds = time.perf_counter() - t0
     stats = {"n": n, "seconds": seconds, "galaxies_per_s": n / seconds if seconds > 0 else 0.0,
              "cpu_seconds": time.process_time() - cpu0, "n_real": n_real}
