@@ -32,7 +32,9 @@ def test_defaults_are_the_paper_values():
     assert cfg["photometry"]["snr_threshold"] == 10
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/paper.yaml", ".test/config.yaml"])
+@pytest.mark.parametrize(
+    "name", ["config/config.yaml", "config/paper.yaml", "config/gpu.yaml", ".test/config.yaml"]
+)
 def test_shipped_configs_are_valid(repo_root, name):
     load_config(repo_root / name)
 
