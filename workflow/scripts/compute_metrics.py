@@ -8,7 +8,7 @@ from photoz.metrics import write_summary  # noqa: E402
 
 p = snakemake.params  # noqa: F821
 write_summary(
-    predictions=dict(zip(p.networks, snakemake.input.predictions)),  # noqa: F821
+    predictions=dict(zip(p.networks, snakemake.input.predictions, strict=True)),  # noqa: F821
     selection_path=snakemake.input.selection,  # noqa: F821
     out_json=snakemake.output.summary,  # noqa: F821
     out_md=snakemake.output.table,  # noqa: F821

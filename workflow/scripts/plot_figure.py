@@ -19,9 +19,9 @@ for key in ("photometry", "truth"):
 if "shards" in inp.keys():
     inputs["shards"] = list(inp.shards)
 if "histories" in inp.keys():
-    inputs["histories"] = dict(zip(p.networks, inp.histories))
+    inputs["histories"] = dict(zip(p.networks, inp.histories, strict=True))
 if "predictions" in inp.keys():
-    inputs["predictions"] = dict(zip(p.networks, inp.predictions))
+    inputs["predictions"] = dict(zip(p.networks, inp.predictions, strict=True))
 if name == "fig8_outlier_fraction":
     inputs.update(n_bootstrap=p.n_bootstrap, seed=p.seed)
 plot_figure(name, snakemake.output.png, snakemake.output.pdf, **inputs)  # noqa: F821
