@@ -40,7 +40,7 @@ log = logging.getLogger("photoz.datasets")
 IMAGE_SCALINGS: tuple[str, ...] = ("none", "sigma", "asinh")
 """Accepted values of ``train.image_scaling`` (see :func:`scale_images`)."""
 
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
+SPLITS: tuple[str, ...] = ("train", "validation", "test", "unused")
 
 
 # --------------------------------------------------------------------------------------------

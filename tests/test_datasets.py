@@ -140,3 +140,13 @@ def test_toy_inputs_follow_the_contract(tmp_path, instrument):
         assert col in df.columns
     with h5py.File(shards[0]) as h5:
         assert h5["images"].shape[1:] == (7, 24, 24) and h5["noise_sigma"].shape[1] == 7
+
+
+def test_unused_split_rows_are_accepted(tmp_path, instrument):
+    """The catalogue labels galaxies left over by the train:test ratio 'unused' (data contract §1)."""
+    phot, _ = write_toy_inputs(tmp_path, 60, instrument, seed=2, n_shards=1)
+    df = pd.read_parquet(phot)
+    df.loc[df.index[:3], "split"] = "unused"
+    df.to_parquet(phot)
+    loaded = load_photometry(phot)
+    assert (loaded["split"] == "unused").sum() == (df["selected"] & (df["split"] == "unused")).sum()
