@@ -22,7 +22,7 @@ run: setup
 	$(BIN)/snakemake --report results/report.html
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 report: setup
 	$(BIN)/snakemake --report results/report.html
