@@ -1,4 +1,4 @@
-"""Atomic file writing shared by every stage.
+"""Atomic file writing and checked table reading, shared by every stage.
 
 A crash never leaves a half-written file that looks whole: each writer writes to a temporary file
 in the destination's directory and renames it over the destination (``os.replace`` is atomic on
@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from photoz.errors import PhotozDataError
 
 
 @contextmanager
@@ -81,3 +83,32 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike, metadata: dict | No
         table = table.replace_schema_metadata(meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def read_table(path: str | os.PathLike, columns=(), what: str = "table") -> pd.DataFrame:
+    """Read a Parquet table, naming the file and any missing column in the error.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    columns : sequence of str
+        Columns that must be present.
+    what : str
+        What the file is, for the message (``"photometry"``, ``"predictions"``, ...).
+
+    Raises
+    ------
+    PhotozDataError
+        If the file cannot be read (missing, truncated, not Parquet) or lacks a column.
+    """
+    path = Path(path)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types
+        raise PhotozDataError(f"cannot read {what} {path}: {exc}") from exc
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise PhotozDataError(
+            f"{what} {path}: missing column(s) {missing}; expected {list(columns)}"
+        )
+    return df

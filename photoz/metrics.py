@@ -28,7 +28,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.io import write_text
+from photoz.io import read_table, write_text
 
 #: The four networks of the paper, in the order of its tables and figures.
 NETWORKS: tuple[str, ...] = ("mlp", "cnn", "hybrid", "hybrid_transfer")
@@ -499,15 +499,7 @@ def read_predictions(path: str | os.PathLike, split: str | None = "test") -> pd.
         row) or no row has the requested split.
     """
     path = Path(path)
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types
-        raise PhotozDataError(f"cannot read predictions {path}: {exc}") from exc
-    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
-    if missing:
-        raise PhotozDataError(
-            f"predictions {path}: missing column(s) {missing}; expected {list(PREDICTION_COLUMNS)}"
-        )
+    df = read_table(path, PREDICTION_COLUMNS, "predictions")
     for col in ("z_true", "z_pred"):
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values)

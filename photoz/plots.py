@@ -30,7 +30,7 @@ from tqdm import tqdm
 from photoz import BANDS
 from photoz import metrics as pzm
 from photoz.errors import PhotozConfigError, PhotozDataError, PhotozError
-from photoz.io import atomic_path
+from photoz.io import atomic_path, read_table
 
 matplotlib.use("Agg", force=False)
 
@@ -97,18 +97,6 @@ def _need(inputs: Mapping, name: str, key: str):
     if key not in inputs or inputs[key] is None:
         raise PhotozConfigError(f"plot_figure({name!r}): missing input {key!r}")
     return inputs[key]
-
-
-def _read_parquet(path, columns: Sequence[str], what: str) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types
-        raise PhotozDataError(f"cannot read {what} {path}: {exc}") from exc
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise PhotozDataError(f"{what} {path}: missing column(s) {missing}")
-    return df
 
 
 def _ordered_nets(mapping: Mapping[str, object]) -> list[str]:
@@ -206,7 +194,7 @@ def fig2_redshift_distribution(photometry) -> Figure:
     PhotozDataError
         If the file lacks ``redshift`` or ``selected`` or no galaxy is selected.
     """
-    df = _read_parquet(photometry, ("redshift", "selected"), "photometry")
+    df = read_table(photometry, ("redshift", "selected"), "photometry")
     sel = df[df["selected"].astype(bool)]
     if sel.empty:
         raise PhotozDataError(f"photometry {photometry}: no row has selected == True")
@@ -339,13 +327,13 @@ def _read_stamps(
 
 def _examples(photometry, shards) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The photometry table and its six example rows (shared by Figs. 3 and 4)."""
-    phot = _read_parquet(photometry, ("object_id", "redshift"), "photometry")
+    phot = read_table(photometry, ("object_id", "redshift"), "photometry")
     ids = _shard_ids(shards)
     return phot, select_examples(phot, ids)
 
 
 def _truth_rows(truth, ids) -> pd.DataFrame:
-    df = _read_parquet(truth, ("object_id",), "truth table")
+    df = read_table(truth, ("object_id",), "truth table")
     return df.set_index("object_id").reindex(ids)
 
 
