@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from photoz import BANDS
+from photoz.cosmos import resolve_cosmos_dir
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import Instrument
 from photoz.io import write_json, write_parquet
@@ -222,15 +223,6 @@ def read_dc2(paths: list[Path] | None = None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _resolve_cosmos_dir(directory: str, data_dir) -> Path:
-    """``catalog.cosmos.dir`` as given, else relative to ``data_dir``."""
-    path = Path(directory)
-    if path.is_dir() or path.is_absolute() or data_dir is None:
-        return path
-    alt = Path(data_dir) / directory
-    return alt if alt.is_dir() else path
-
-
 def _hsc_bandpasses() -> dict[str, galsim.Bandpass]:
     """HSC g r i z y total throughputs (speclite ``hsc2017``, Kawanomoto et al. 2018)."""
     import speclite.filters
@@ -276,7 +268,7 @@ def _load_source(cfg: dict, data_dir) -> tuple[pd.DataFrame, dict, dict]:
     from photoz.cosmos import read_cosmos_catalog
 
     c = cfg["cosmos"]
-    directory = _resolve_cosmos_dir(str(c["dir"]), data_dir)
+    directory = resolve_cosmos_dir(c["dir"], data_dir)
     df, info = read_cosmos_catalog(directory, str(c["file_name"]), bool(c["use_real_images"]))
     df["file"] = info["file"]
     bands = {f"hsc_{b}": (f"mag_hsc_{b}", None) for b in HSC_DEPTH_5SIG if f"mag_hsc_{b}" in df}

@@ -37,6 +37,33 @@ COSMOS_PIXEL_SCALE = 0.03
 HSC_BANDS = ("g", "r", "i", "z", "y")
 
 
+
+def resolve_cosmos_dir(directory: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
+    """Where ``catalog.cosmos.dir`` points: as given, else relative to ``data_dir``.
+
+    A relative directory that does not exist from the working directory is looked up under
+    ``data_dir`` (e.g. ``catalogs/btk_cosmos_real_images_100`` under ``../shared/data``). Where
+    neither exists the path is returned as given, which is where ``download_cosmos`` puts the sample.
+    The workflow (the download rule's target), the catalogue and the simulation all use this.
+
+    Parameters
+    ----------
+    directory : str or PathLike
+        ``catalog.cosmos.dir``.
+    data_dir : str or PathLike, optional
+        The config's ``data_dir``.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(directory)
+    if path.is_dir() or path.is_absolute() or data_dir is None:
+        return path
+    alt = Path(data_dir) / path
+    return alt if alt.is_dir() else path
+
+
 def download_cosmos(directory: str | os.PathLike, sample: str = "25.2") -> None:
     """Fetch GalSim's COSMOS training sample with GalSim's ``galsim_download_cosmos``.
 

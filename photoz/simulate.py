@@ -61,6 +61,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from photoz import BANDS
+from photoz.cosmos import resolve_cosmos_dir
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import Instrument, load_instrument
 from photoz.io import atomic_path
@@ -536,9 +537,7 @@ def load_real_catalog(
     cosmos = (catalog_cfg or {}).get("cosmos") or {}
     if not cosmos.get("use_real_images", False):
         return None
-    directory = Path(cosmos.get("dir", ""))
-    if not directory.is_absolute() and not directory.is_dir() and data_dir is not None:
-        directory = Path(data_dir) / directory
+    directory = resolve_cosmos_dir(cosmos.get("dir", ""), data_dir)
     file_name = cosmos.get("file_name", "")
     try:
         return galsim.RealGalaxyCatalog(file_name, dir=str(directory))

@@ -121,3 +121,72 @@ def test_bad_config_stops_with_key(tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode != 0
     assert "simulate.stampsize: unknown key" in proc.stdout + proc.stderr
+
+
+def _dry_run_jobs(workdir: Path, *configfiles: Path, extra: tuple[str, ...] = ()) -> dict:
+    """Job counts of a dry run (rule name -> count)."""
+    cmd = [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", *map(str, configfiles), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = proc.stdout + proc.stderr
+    table = text[text.index("Job stats:"):].splitlines()[3:]
+    counts = {}
+    for line in table:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_paper_config_dag(tmp_path):
+    """config/paper.yaml: the COSMOS 25.2 download, 40 shards, four trainings."""
+    jobs = _dry_run_jobs(tmp_path, REPO / "config" / "paper.yaml")
+    assert jobs["download_cosmos"] == 1
+    assert jobs["simulate_images"] == 40
+    assert jobs["train_network"] == 4
+    assert jobs["plot_figure"] == 8
+
+
+def _digests(directory: Path) -> dict:
+    import hashlib
+
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.rglob("*"))
+            if p.is_file()}
+
+
+def test_existing_data_is_never_a_download_target(tmp_path, shared_data):
+    """Snakemake deletes a job's outputs before running it: data that exist must not be in the DAG."""
+    over = tmp_path / "over.yaml"
+    over.write_text(
+        f"data_dir: {shared_data}\n"
+        f"instrument: {{throughput: {shared_data / 'csst' / 'throughput_galaxyGenius'}}}\n"
+        "simulate: {psf: images}\n"
+    )
+    jobs = _dry_run_jobs(tmp_path, REPO / ".test" / "config.yaml", REPO / ".test" / "cosmos.yaml", over)
+    assert "download_cosmos" not in jobs and "download_csst_data" not in jobs, jobs
+    absent = tmp_path / "absent"
+    over.write_text(
+        f"data_dir: {absent}\n"
+        f"instrument: {{throughput: {absent / 'csst' / 'throughput_galaxyGenius'}}}\n"
+        "simulate: {psf: images}\n"
+    )
+    jobs = _dry_run_jobs(tmp_path, REPO / ".test" / "config.yaml", over)
+    assert jobs["download_csst_data"] == 14  # 7 throughput curves + 7 PSF images
+
+
+@pytest.mark.slow
+def test_cosmos_real_images_end_to_end(tmp_path, shared_data):
+    """Source cosmos with real HST images (100 BTK galaxies in ../shared/data) through every rule."""
+    before = _digests(shared_data / "catalogs" / "btk_cosmos_real_images_100")
+    proc = _snakemake(tmp_path, "--cores", "2", "--configfile", str(REPO / ".test" / "config.yaml"),
+                      str(REPO / ".test" / "cosmos.yaml"), "--config", f"data_dir={shared_data}")
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    assert _digests(shared_data / "catalogs" / "btk_cosmos_real_images_100") == before
+    truth = pd.read_parquet(tmp_path / "results/catalog/truth.parquet")
+    assert len(truth) == 100 and (truth["real_image_index"] >= 0).all()
+    summary = json.loads((tmp_path / "results/metrics/summary.json").read_text())
+    assert summary["n_selected"] > 20
+    for net in NETWORKS:
+        assert math.isfinite(summary[net]["sigma_nmad"])

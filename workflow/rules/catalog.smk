@@ -3,7 +3,7 @@
 
 rule download_cosmos:
     output:
-        catalog=str(Path(config["catalog"]["cosmos"]["dir"]) / config["catalog"]["cosmos"]["file_name"]),
+        catalog=cosmos_catalog_file(),
     params:
         directory=lambda wildcards, output: str(Path(output.catalog).parent),
         sample=config["catalog"]["cosmos"]["sample"],

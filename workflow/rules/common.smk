@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir).resolve()))
 
 from photoz import BANDS  # noqa: E402
 from photoz.config import validate_config  # noqa: E402
+from photoz.cosmos import resolve_cosmos_dir  # noqa: E402
 
 validate_config(config, source="config (config/config.yaml + --configfile + --config)")
 
@@ -46,11 +47,22 @@ def all_targets():
 
 
 def cosmos_catalog_input(wildcards):
-    """The COSMOS catalogue file, when the source is cosmos (downloaded if absent)."""
+    """The COSMOS catalogue, declared only while it is absent, so that download_cosmos fetches it.
+
+    An existing catalogue is never declared: Snakemake deletes a job's outputs before running it,
+    and a rerun of download_cosmos must never be able to touch real data (data_dir is read-only
+    input). The catalogue stage reads the file from the config either way.
+    """
     if config["catalog"]["source"] != "cosmos":
         return []
+    path = cosmos_catalog_file()
+    return [] if Path(path).exists() else [path]
+
+
+def cosmos_catalog_file():
+    """The COSMOS catalogue file: ``catalog.cosmos.dir`` as given or under ``data_dir``."""
     cosmos = config["catalog"]["cosmos"]
-    return [str(Path(cosmos["dir"]) / cosmos["file_name"])]
+    return str(resolve_cosmos_dir(cosmos["dir"], config["data_dir"]) / cosmos["file_name"])
 
 
 def training_inputs(wildcards):
@@ -102,7 +114,11 @@ def figure_caption(wildcards):
 
 
 def csst_data_files(kind):
-    """Files of ``data_dir`` the config reads (kind: throughput or psf), so download_csst_data can fetch them."""
+    """Files of ``data_dir`` the config reads (kind: throughput or psf) that are absent.
+
+    Only absent files are declared, so download_csst_data fetches them and never reruns over (and
+    so deletes) data that exist: Snakemake removes a job's outputs before running it.
+    """
     root = Path(config["data_dir"]) / "csst" / f"{kind}_galaxyGenius"
     if kind == "throughput":
         used = Path(config["instrument"]["throughput"]) == root
@@ -110,4 +126,4 @@ def csst_data_files(kind):
     else:
         used = config["simulate"]["psf"] == "images" and not config["simulate"]["psf_dir"]
         names = [f"{band}.npy" for band in BANDS]
-    return [str(root / name) for name in names] if used else []
+    return [str(root / n) for n in names if not (root / n).exists()] if used else []
