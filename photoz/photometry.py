@@ -274,6 +274,16 @@ def _central_source(objects: np.ndarray, cx: float, cy: float) -> int | None:
     return int(np.argmin(d2))
 
 
+def _valid_theta(theta):
+    """Clip position angles to sep's accepted range [-pi/2, pi/2].
+
+    sep returns theta in float32, and float32(pi/2) = 1.5707964 exceeds pi/2 in float64, which
+    sep's own aperture functions then reject ("invalid aperture parameters"). An ellipse at
+    +-pi/2 is the same ellipse, so the clip changes no aperture.
+    """
+    return np.clip(np.asarray(theta, dtype=float), -np.pi / 2, np.pi / 2)
+
+
 def aperture_fluxes(images: np.ndarray, x: np.ndarray, y: np.ndarray, a: np.ndarray,
                     b: np.ndarray, theta: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sum each stamp's seven bands in one given ellipse, with exact pixel overlap.
@@ -302,6 +312,7 @@ def aperture_fluxes(images: np.ndarray, x: np.ndarray, y: np.ndarray, a: np.ndar
     images = np.ascontiguousarray(images, dtype=np.float32)
     n, nb, h, w = images.shape
     x, y, a, b, theta, r = (np.asarray(v, dtype=float).reshape(n) for v in (x, y, a, b, theta, r))
+    theta = _valid_theta(theta)
     ext = r * _ellipse_y_extent(a, b, theta)
     ones = np.ones((1, h, w), dtype=np.float32)
     npix = _batched(sep.sum_ellipse, ones, np.zeros(n, dtype=int), x, y, a, b, theta, ext,
@@ -411,7 +422,7 @@ def measure_stamps(images: np.ndarray, noise_sigma: np.ndarray, kron_factor: flo
             continue
         obj = objects[k]
         out["x"][i], out["y"][i] = obj["x"], obj["y"]
-        out["a"][i], out["b"][i], out["theta"][i] = obj["a"], obj["b"], obj["theta"]
+        out["a"][i], out["b"][i], out["theta"][i] = obj["a"], obj["b"], _valid_theta(obj["theta"])
 
     # 3. Kron radii on the detection image (one sep call for the chunk).
     ok = np.flatnonzero(flag == "")

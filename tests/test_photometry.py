@@ -428,3 +428,22 @@ def test_real_cosmos_galaxies_are_measured_whole(instrument):
     assert np.all((frac > 0.25) & (frac < 0.75)), frac[:, 4]
     # Same morphology in every band (the paper): the same fraction in all seven.
     np.testing.assert_allclose(frac, np.repeat(frac[:, [4]], 7, axis=1), rtol=1e-5)
+
+
+def test_float32_half_pi_angle_is_measured_not_a_crash():
+    """sep returns theta as float32; float32(pi/2) > pi/2 made sep.sum_ellipse raise
+    'invalid aperture parameters' and stopped a 15,000-galaxy run. The aperture at +-pi/2 is the
+    same ellipse, so the flux must equal the one at exactly pi/2."""
+    import numpy as np
+
+    from photoz.photometry import aperture_fluxes
+
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(1, 7, 48, 48)).astype(np.float32) + 5.0
+    args = (np.array([23.0]), np.array([24.0]), np.array([1.42]), np.array([0.29]))
+    theta32 = np.array([np.float32(np.pi / 2)], dtype=np.float32)
+    assert float(theta32[0]) > np.pi / 2
+    flux32, npix32 = aperture_fluxes(images, *args, theta32, np.array([2.97]))
+    flux, npix = aperture_fluxes(images, *args, np.array([np.pi / 2]), np.array([2.97]))
+    np.testing.assert_allclose(flux32, flux, rtol=1e-12)
+    np.testing.assert_allclose(npix32, npix, rtol=1e-12)
