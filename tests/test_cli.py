@@ -27,3 +27,28 @@ def test_bad_config_is_one_line_error(tmp_path, capsys):
     bad.write_text("simulate:\n  n_shards: zero\n")
     assert main(["validate-config", str(bad)]) == 1
     assert "simulate.n_shards" in capsys.readouterr().err
+
+
+def test_predict_reproduces_training_predictions(tmp_path, capsys):
+    """`python -m photoz predict` on the training table gives the training run's photo-z."""
+    import numpy as np
+    import pandas as pd
+
+    from photoz.datasets import write_toy_inputs
+    from photoz.instrument import load_instrument
+    from photoz.training import train_network
+
+    instrument = load_instrument({})
+    phot, shards = write_toy_inputs(tmp_path / "in", 200, instrument, seed=4, n_shards=1)
+    cfg = {"device": "cpu", "batch_size": {"cnn": 64}, "max_epochs": {"cnn": 1},
+           "n_flux_realisations": 2}
+    train_network("cnn", phot, shards, tmp_path / "cnn.pt", tmp_path / "h.csv", tmp_path / "p.parquet",
+                  cfg, instrument, seed=1)
+    out = tmp_path / "again.parquet"
+    assert main(["predict", "--model", str(tmp_path / "cnn.pt"), "--photometry", str(phot),
+                 "--stamps", *map(str, shards), "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    a = pd.read_parquet(tmp_path / "p.parquet").sort_values("object_id")
+    b = pd.read_parquet(out).sort_values("object_id")
+    np.testing.assert_array_equal(a["object_id"], b["object_id"])
+    np.testing.assert_allclose(a["z_pred"], b["z_pred"], atol=1e-6)
