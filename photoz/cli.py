@@ -18,6 +18,7 @@ import logging
 import sys
 
 from photoz import BANDS, __version__
+from photoz.benchmarks import STAGES
 from photoz.errors import PhotozError
 
 
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("benchmark", help="speed benchmark of a stage; prints numbers")
-    p.add_argument("stage", choices=["simulate", "photometry", "training"])
+    p.add_argument("stage", choices=STAGES)
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the stage's benchmark")
     p.set_defaults(func=_cmd_benchmark)
     return parser
