@@ -237,17 +237,24 @@ def test_real_index_without_catalog_falls_back_or_fails(tmp_path, instrument):
             "cosmos": {"dir": str(tmp_path), "file_name": "nope.fits", "use_real_images": True}})
 
 
-@pytest.mark.skipif(not (COSMOS_DIR / COSMOS_FILE).is_file(),
-                    reason=f"COSMOS real images not found in {COSMOS_DIR} (shared data absent)")
-@pytest.mark.parametrize("psf", ["gaussian", "none"])
-def test_real_cosmos_galaxies_whitened_to_csst_noise(tmp_path, instrument, psf):
-    n = 24
-    truth = make_truth(tmp_path / "truth.parquet", n, flux=3000.0)
+def _real_galaxy_truth(tmp_path, n, flux):
+    """A truth table of ``n`` galaxies drawn from the first ``n`` real BTK COSMOS images, and the
+    catalog config that points the simulation at them."""
+    truth = make_truth(tmp_path / "truth.parquet", n, flux=flux)
     df = pd.read_parquet(truth)
     df["real_image_index"] = np.arange(n, dtype=np.int64)
     df.to_parquet(truth)
     cosmos = {"cosmos": {"dir": str(COSMOS_DIR), "file_name": COSMOS_FILE,
                          "use_real_images": True}}
+    return truth, cosmos
+
+
+@pytest.mark.skipif(not (COSMOS_DIR / COSMOS_FILE).is_file(),
+                    reason=f"COSMOS real images not found in {COSMOS_DIR} (shared data absent)")
+@pytest.mark.parametrize("psf", ["gaussian", "none"])
+def test_real_cosmos_galaxies_whitened_to_csst_noise(tmp_path, instrument, psf):
+    n = 24
+    truth, cosmos = _real_galaxy_truth(tmp_path, n, flux=3000.0)
     out = tmp_path / "real.h5"
     stats = simulate_shard(truth, out, 0, 1, instrument, {"psf": psf}, seed=4,
                            catalog_cfg=cosmos)
@@ -274,12 +281,7 @@ def test_real_cosmos_galaxies_whitened_to_csst_noise(tmp_path, instrument, psf):
 def test_real_galaxy_flux_is_the_truth_flux(tmp_path, instrument):
     n = 24
     flux = 3000.0
-    truth = make_truth(tmp_path / "truth.parquet", n, flux=flux)
-    df = pd.read_parquet(truth)
-    df["real_image_index"] = np.arange(n, dtype=np.int64)
-    df.to_parquet(truth)
-    cosmos = {"cosmos": {"dir": str(COSMOS_DIR), "file_name": COSMOS_FILE,
-                         "use_real_images": True}}
+    truth, cosmos = _real_galaxy_truth(tmp_path, n, flux=flux)
     out = tmp_path / "real.h5"
     simulate_shard(truth, out, 0, 1, instrument, {"add_noise": False}, seed=4, catalog_cfg=cosmos)
     sums = read_shard(out)["images"].sum(axis=(2, 3), dtype=np.float64) / flux
