@@ -5,7 +5,7 @@ Sub-commands
 instrument       print the CSST bands: pivot wavelength, zero point, background noise, 5-sigma limit
 validate-config  check a config file against the workflow's schema and print the filled-in result
 predict          apply a trained network to a photometry table and stamp shards
-benchmark        run a stage's speed benchmark (simulate, photometry, training) and print numbers
+benchmark        run a benchmark (simulate, photometry, training speed; seeds: accuracy) and print numbers
 
 The workflow itself runs with ``snakemake --cores all`` (README.md).
 """

@@ -123,3 +123,32 @@ def _merge(base: dict, extra: dict) -> None:
             _merge(base[key], value)
         else:
             base[key] = value
+
+
+#: The workflow's default config (Snakefile ``configfile:``), relative to the repository root.
+DEFAULT_CONFIG_PATH = SCHEMA_PATH.parents[2] / "config" / "config.yaml"
+
+
+def load_merged_config(configfiles=(), base: str | Path | None = DEFAULT_CONFIG_PATH) -> dict:
+    """The config a ``snakemake --configfile F1 --configfile F2`` run uses, validated.
+
+    ``base`` (``config/config.yaml``) first, then each file of ``configfiles`` merged over it in
+    order (nested mappings merged, other values replaced), as Snakemake does; then the schema's
+    defaults and checks (:func:`validate_config`).
+
+    Raises
+    ------
+    PhotozConfigError
+        If a file cannot be read or the merged config is invalid.
+    """
+    config: dict = {}
+    for path in ([base] if base else []) + list(configfiles):
+        try:
+            part = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise PhotozConfigError(f"cannot read config file {path}: {exc}") from exc
+        if not isinstance(part, dict):
+            raise PhotozConfigError(f"config file {path}: the top level must be a mapping of keys")
+        _merge(config, part)
+    names = ", ".join(str(p) for p in ([base] if base else []) + list(configfiles))
+    return validate_config(config, source=f"config {names}")

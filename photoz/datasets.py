@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+import photoz
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.features import aperture_flux_error, flux_features
@@ -381,91 +383,73 @@ def check_image_size(size: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Toy inputs (tests and benchmarks)
+# Network inputs
 # --------------------------------------------------------------------------------------------
-def write_toy_inputs(directory: str | Path, n_gal: int, instrument, seed: int,
-                     stamp_size: int = 40, n_shards: int = 2,
-                     fractions: tuple[float, float] = (0.7, 0.1)) -> tuple[Path, list[Path]]:
-    """Write a small photometry table and stamp shards that follow docs/data_products.md §2-3.
+@dataclass
+class NetworkInputs:
+    """Prepared, in-memory inputs of every selected galaxy.
 
-    A stand-in for the simulation and photometry stages, used by the tests and the training
-    benchmark: redshift z ~ 0.05 + Gamma(2, 0.35), a 4000 A break (a factor 4 drop in flux
-    density blueward of 4000 A rest frame) moving through the bands, i-band AB mag 20-24.5,
-    circular Gaussian galaxies whose size shrinks with z, and the eq. 4/eq. 6 noise.
-    Not a science simulation; its only purpose is a learnable, contract-conforming input.
+    Attributes
+    ----------
+    object_id : ndarray, shape (n,), int64
+    z : ndarray, shape (n,), float32
+        True redshift (NaN when unknown).
+    split : ndarray, shape (n,), str
+    flux : Tensor, shape (n, 20), float32
+        Eq. 7 features of the measured fluxes.
+    images : Tensor, shape (n, 7, S, S), float32, or None
+        Scaled stamps (None for the MLP).
+    input_scaling : dict
+        What a predictor needs to prepare the same inputs (stored in the checkpoint).
+    """
+
+    object_id: np.ndarray
+    z: np.ndarray
+    split: np.ndarray
+    flux: torch.Tensor
+    images: torch.Tensor | None
+    input_scaling: dict
+
+
+def prepare_inputs(df: pd.DataFrame, shard_paths: Sequence[str | Path], needs_images: bool,
+                   limiting_flux: np.ndarray, noise_sigma: np.ndarray, image_size: int,
+                   image_scaling: str, rng: np.random.Generator) -> NetworkInputs:
+    """Features and (if needed) scaled 32x32 stamps for the rows of a photometry table.
 
     Parameters
     ----------
-    directory : path-like
-        Created if needed; receives ``photometry.parquet`` and ``shard_<i>.h5``.
-    n_gal : int
-    instrument : photoz.instrument.Instrument
-    seed : int
-    stamp_size : int
-        Side of the stored stamps (40 exercises cropping, < 32 padding).
-    n_shards : int
-    fractions : (float, float)
-        Train and validation fractions; the rest is test.
-
-    Returns
-    -------
-    photometry_path : Path
-    shard_paths : list of Path
+    df : DataFrame
+        From :func:`photoz.datasets.load_photometry`.
+    shard_paths : sequence of path-like
+        Stamp shards (read only when ``needs_images``).
+    needs_images : bool
+    limiting_flux : ndarray, shape (7,), electrons
+        F_lim of eq. 7.
+    noise_sigma : ndarray, shape (7,), electrons
+        N_bkg per band (padding noise and image scaling).
+    image_size : int
+    image_scaling : str
+    rng : numpy.random.Generator
+        Padding noise.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    z = 0.05 + rng.gamma(2.0, 0.35, n_gal)
-    mag_i = rng.uniform(20.0, 24.5, n_gal)
-    pivot = instrument.pivot_wavelength()  # Angstrom
-    rest = pivot[None, :] / (1 + z[:, None])
-    # f_nu: red of the break 1, blue of it 0.25, smooth over ~300 A rest frame; plus a slope.
-    fnu = 0.25 + 0.75 / (1 + np.exp(-(rest - 4000.0) / 150.0))
-    fnu *= (pivot[None, :] / pivot[4]) ** rng.uniform(-0.5, 1.0, (n_gal, 1))
-    mag = mag_i[:, None] - 2.5 * np.log10(fnu / fnu[:, [4]])
-    true_flux = instrument.mag_to_electrons(mag)
-    sigma_pix = np.clip(3.0 / (1 + z) * rng.lognormal(0, 0.3, n_gal), 0.7, 6.0)
-    npix = np.pi * (2.5 * sigma_pix) ** 2
-    err = aperture_flux_error(true_flux, npix, instrument.background_per_pixel(),
-                              instrument.read_noise, np.asarray(instrument.n_exposures))
-    flux = true_flux + rng.standard_normal(true_flux.shape) * err
-    err = aperture_flux_error(flux, npix, instrument.background_per_pixel(),
-                              instrument.read_noise, np.asarray(instrument.n_exposures))
-    u = rng.uniform(size=n_gal)
-    split = np.where(u < fractions[0], "train",
-                     np.where(u < fractions[0] + fractions[1], "validation", "test"))
-    object_id = 1000 + rng.permutation(n_gal * 3)[:n_gal].astype(np.int64)
-    snr = flux / err
-    table = {"object_id": object_id, "redshift": z, "split": split}
-    for j, b in enumerate(BANDS):
-        table[f"flux_{b}"] = flux[:, j]
-        table[f"flux_err_{b}"] = err[:, j]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            table[f"mag_{b}"] = instrument.electrons_to_mag(flux)[:, j]
-        table[f"mag_err_{b}"] = 1.0857 / snr[:, j]
-        table[f"snr_{b}"] = snr[:, j]
-    table.update({"kron_radius": np.full(n_gal, 2.5), "a": sigma_pix, "b": sigma_pix,
-                  "theta": np.zeros(n_gal), "npix": npix, "flag": [""] * n_gal,
-                  "selected": (snr[:, 2] > 10) | (snr[:, 4] > 10)})
-    photometry_path = directory / "photometry.parquet"
-    pd.DataFrame(table).to_parquet(photometry_path, index=False)
-
-    c = (stamp_size - 1) / 2.0
-    yy, xx = np.mgrid[:stamp_size, :stamp_size]
-    r2 = (yy - c) ** 2 + (xx - c * 0.9) ** 2  # slightly off-centre: an asymmetric test image
-    noise = instrument.background_sigma().astype(np.float32)
-    shard_paths = []
-    for i, rows in enumerate(np.array_split(np.arange(n_gal), n_shards)):
-        s = sigma_pix[rows][:, None, None]
-        profile = np.exp(-r2[None] / (2 * s**2)) / (2 * np.pi * s**2)
-        images = true_flux[rows][:, :, None, None] * profile[:, None]
-        images = images + rng.standard_normal(images.shape) * noise[None, :, None, None]
-        path = directory / f"shard_{i}.h5"
-        with h5py.File(path, "w") as h5:
-            h5.create_dataset("images", data=images.astype(np.float32))
-            h5.create_dataset("object_id", data=object_id[rows])
-            h5.create_dataset("noise_sigma", data=np.tile(noise, (len(rows), 1)))
-            h5.attrs.update({"bands": list(BANDS), "pixel_scale": instrument.pixel_scale,
-                             "seed": seed, "psf": "none", "stamp_size": stamp_size})
-        shard_paths.append(path)
-    return photometry_path, shard_paths
+    flux, flux_err, _ = flux_arrays(df)
+    feats = flux_features(flux, flux_err, limiting_flux)
+    images = None
+    if needs_images:
+        raw = load_stamps(shard_paths, df["object_id"].to_numpy(), image_size, noise_sigma, rng)
+        images = torch.from_numpy(scale_images(raw, image_scaling, noise_sigma))
+    scaling = {
+        "image_size": int(image_size),
+        "image_scaling": image_scaling,
+        "noise_sigma": [float(v) for v in noise_sigma],
+        "limiting_flux": [float(v) for v in limiting_flux],
+        "bands": list(photoz.BANDS),
+    }
+    return NetworkInputs(
+        object_id=df["object_id"].to_numpy(dtype=np.int64),
+        z=df["redshift"].to_numpy(dtype=np.float32),
+        split=df["split"].astype(str).to_numpy(),
+        flux=torch.from_numpy(feats),
+        images=images,
+        input_scaling=scaling,
+    )

@@ -1,6 +1,6 @@
 """Apply a trained network to a photometry table and its stamps (``python -m photoz predict``).
 
-The inputs are prepared exactly as in training (:func:`photoz.training.prepare_inputs`), with the
+The inputs are prepared exactly as in training (:func:`photoz.datasets.prepare_inputs`), with the
 limiting fluxes (eq. 7), background sigma (eq. 4), image size and intensity scaling stored in
 the checkpoint, so a prediction never depends on the config at hand.
 """
@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from photoz.datasets import load_photometry
+from photoz.datasets import load_photometry, prepare_inputs
 from photoz.models import build_model
 from photoz.training import (
     load_checkpoint,
     predict_tensors,
-    prepare_inputs,
     resolve_device,
+    resolve_precision,
+    seed_streams,
     write_predictions,
 )
 
@@ -69,14 +70,16 @@ def predict(model_path: str | Path, photometry_path: str | Path,
     model.to(dev)
     scaling = ckpt["input_scaling"]
     df = load_photometry(photometry_path, require_truth=False)
-    # Padding noise is drawn from the checkpoint's seed so repeated predictions agree.
-    rng = np.random.default_rng(ckpt.get("seed", 0))
+    # Padding noise is drawn from the checkpoint seed's padding stream, as in training.
+    rng = np.random.default_rng(seed_streams(ckpt.get("seed", 0))["padding"])
     data = prepare_inputs(df, shard_paths, "image" in model.inputs,
                           np.asarray(scaling["limiting_flux"]), np.asarray(scaling["noise_sigma"]),
                           scaling["image_size"], scaling["image_scaling"], rng)
     if "image" in model.inputs:
         model.to(memory_format=torch.channels_last)
-    z_pred = predict_tensors(model, data.flux, data.images, dev, progress=True)
+    amp = resolve_precision(ckpt.get("precision", "fp32"), dev)
+    z_pred = predict_tensors(model, data.flux, data.images, dev, progress=True,
+                             tta=bool(ckpt.get("tta", False)), autocast=amp)
     frame = pd.DataFrame({"object_id": data.object_id, "z_true": data.z.astype(np.float64),
                           "z_pred": z_pred, "split": data.split})
     if out_path is not None:

@@ -1,20 +1,27 @@
-"""Training the four networks as Zhou et al. 2022 (MNRAS 512, 4593) trained them (Sect. 4-5).
+"""Training the four networks of Zhou et al. 2022 (MNRAS 512, 4593), Sects. 4-5.
 
-Loss: mean absolute error. Optimiser: Adam, learning rate 1e-4 (Keras epsilon 1e-7). The learning
-rate is divided by 10 after ``lr_patience`` (5) epochs without validation improvement (Keras
-``ReduceLROnPlateau``, absolute min_delta 1e-4; :class:`PlateauSchedule`); training stops after
-``early_stopping_patience`` (10) such epochs, and the weights of the best validation epoch are kept (PAPER_SPEC §5).
+The paper's recipe: mean absolute error loss; Adam, learning rate 1e-4 (Keras epsilon 1e-7);
+the learning rate divided by 10 after ``lr_patience`` (5) epochs without validation improvement
+(Keras ``ReduceLROnPlateau``, absolute min_delta 1e-4; :class:`PlateauSchedule`); stop after
+``early_stopping_patience`` (10) such epochs; keep the best validation epoch (PAPER_SPEC §5).
+``config/paper.yaml`` keeps exactly that.
 
-What an epoch is. The MLP's epoch is one pass over the augmented training set, every galaxy once
-per flux realisation (the paper's 50-fold enlarged table; the MLP is cheap). The image networks'
-epoch visits every training galaxy once, each time with a random one of its flux realisations and
-a random D4 element, so over epochs they see the whole augmented set at a cost the time budget
-allows (8 x 50 stamps per galaxy would not fit in memory either).
+Beside it, options measured to give the image networks an optimiser budget like the MLP's (the
+MLP's epoch visits all 50 flux realisations of every galaxy, an image network's epoch each
+galaxy once; README "Image networks"): ``passes_per_epoch`` (each pass a fresh flux realisation
+and D4 element per galaxy), a cosine learning-rate schedule with linear warm-up
+(``lr_schedule: cosine``, ``warmup_epochs``), decoupled weight decay (AdamW, Loshchilov &
+Hutter 2019; ``weight_decay: 0`` is the paper's Adam), an exponential moving average of the
+weights for validation and prediction (``ema_decay``; ``torch.optim.swa_utils``), the mean
+prediction over the 8 D4 elements (``tta``), and bf16 autocast where the hardware has native
+bf16 (``precision``). The hybrid-transfer network trains its unfrozen layers on precomputed
+pooled CNN features when its CNN part is frozen (exactly the same function, at MLP cost).
 
-The loop is plain PyTorch over tensors already in memory (:mod:`photoz.datasets`): a batch is an
-index into those tensors, D4 transforms are one ``gather``, so the data path never starves the
-model. Convolutional networks run in ``channels_last`` memory format (issue 6 measured 1,200 ->
-2,200 samples/s for the CNN on 2 CPU threads). The same code runs on CUDA when present.
+Layout: inputs are prepared by :func:`photoz.datasets.prepare_inputs`, batches come from
+:mod:`photoz.batches` (one provider per input kind), :func:`fit` is the loop (no I/O), and
+:func:`train_network` reads, fits, predicts and writes. Seeds: one config seed is split by
+:func:`seed_streams` into independent streams for weight initialisation, padding noise, flux
+realisations and batch order, so changing one use never shifts another.
 """
 
 from __future__ import annotations
@@ -22,28 +29,31 @@ from __future__ import annotations
 import copy
 import io
 import logging
+import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 import photoz
+from photoz.batches import FluxBatches, FluxImageBatches, FluxPooledBatches, ImageBatches
 from photoz.datasets import (
     D4,
+    NetworkInputs,
     check_image_size,
     flux_arrays,
     flux_realisations,
     load_photometry,
-    load_stamps,
+    prepare_inputs,
     scale_images,
 )
 from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.features import flux_features
 from photoz.io import atomic_path
 from photoz.models import NETWORKS, build_model, count_parameters
 
@@ -55,6 +65,8 @@ ACCURACY_THRESHOLD = 0.15
 ADAM_EPS = 1e-7
 #: Batch size for evaluation passes (no gradients; any size gives the same numbers).
 EVAL_BATCH = 1024
+#: Floor of the cosine schedule, as a fraction of the initial learning rate.
+COSINE_FLOOR = 1e-3
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
                    "learning_rate", "seconds"]
@@ -63,14 +75,22 @@ PREDICTION_COLUMNS = ["object_id", "z_true", "z_pred", "split"]
 #: The ``train`` config keys this module reads (the config schema documents each).
 TRAIN_KEYS = ("device", "batch_size", "max_epochs", "learning_rate", "lr_factor", "lr_patience",
               "early_stopping_patience", "n_flux_realisations", "augment_fluxes",
-              "augment_images", "image_size", "image_scaling")
+              "augment_images", "image_size", "image_scaling", "passes_per_epoch",
+              "lr_schedule", "warmup_epochs", "weight_decay", "ema_decay", "tta", "precision",
+              "transfer_freeze")
+#: Keys given per network: a value, or a mapping network -> value.
+PER_NETWORK_KEYS = ("batch_size", "max_epochs", "passes_per_epoch", "lr_schedule", "ema_decay")
 
-#: Values used for keys absent from the ``train`` section: the paper's (PAPER_SPEC §3-5), and
-#: our measured choice of image scaling. ``batch_size`` and ``max_epochs`` have no default.
+#: Values used for keys absent from the ``train`` section: the paper's (PAPER_SPEC §3-5).
+#: ``batch_size`` and ``max_epochs`` have no default.
 TRAIN_DEFAULTS = {"device": "auto", "learning_rate": 1.0e-4, "lr_factor": 0.1, "lr_patience": 5,
                   "early_stopping_patience": 10, "n_flux_realisations": 50,
                   "augment_fluxes": True, "augment_images": True, "image_size": 32,
-                  "image_scaling": "none"}
+                  "image_scaling": "none", "passes_per_epoch": 1, "lr_schedule": "plateau",
+                  "warmup_epochs": 0, "weight_decay": 0.0, "ema_decay": 0.0, "tta": False,
+                  "precision": "fp32", "transfer_freeze": True}
+LR_SCHEDULES = ("plateau", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,13 +115,57 @@ def resolve_device(name: str) -> torch.device:
     raise PhotozConfigError(f"train.device: {name!r} is not one of 'auto', 'cpu', 'cuda'")
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    cpu = torch.cpu
+    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``train.precision`` on ``device`` (None: plain float32).
+
+    ``"fp32"``: none. ``"bf16"``: bfloat16 autocast (slow but correct where not native).
+    ``"auto"``: bfloat16 where :func:`native_bf16`, else float32. The output layer always runs in
+    float32 (:func:`photoz.models.mlp.linear_fp32`). :func:`train_network` applies it to the
+    convolutional part only: the MLP's 40-wide layers ran 4x slower under bf16 autocast on CPU.
+
+    Raises
+    ------
+    PhotozConfigError
+        For an unknown name (key ``train.precision``).
+    """
+    if name not in PRECISIONS:
+        raise PhotozConfigError(f"train.precision: {name!r} is not one of {list(PRECISIONS)}")
+    if name == "bf16" or (name == "auto" and native_bf16(device)):
+        return torch.bfloat16
+    return None
+
+
+def seed_streams(seed: int) -> dict[str, np.random.SeedSequence]:
+    """Independent seed streams of one config seed: ``init``, ``padding``, ``flux``, ``order``.
+
+    Built with :class:`numpy.random.SeedSequence` ``spawn``, so the weight initialisation, the
+    padding noise of small stamps, the flux realisations and the batch order / augmentation
+    draws never share random numbers.
+    """
+    names = ("init", "padding", "flux", "order")
+    return dict(zip(names, np.random.SeedSequence(int(seed)).spawn(len(names)), strict=True))
+
+
+def _int_seed(ss: np.random.SeedSequence) -> int:
+    return int(ss.generate_state(1, np.uint32)[0])
+
+
 def check_train_cfg(cfg: dict, net: str) -> dict:
     """Validate the ``train`` config section for network ``net``; return a flat copy.
 
     Returns
     -------
     dict
-        The keys of :data:`TRAIN_KEYS`, with ``batch_size`` and ``max_epochs`` resolved to
+        The keys of :data:`TRAIN_KEYS`, with the :data:`PER_NETWORK_KEYS` resolved to
         ``net``'s ints.
 
     Raises
@@ -120,13 +184,19 @@ def check_train_cfg(cfg: dict, net: str) -> dict:
     if missing:
         raise PhotozConfigError(f"train: missing keys {missing}")
     out = {k: cfg[k] for k in TRAIN_KEYS}
-    for key in ("batch_size", "max_epochs"):
+    for key in PER_NETWORK_KEYS:
         value = cfg[key]
         if isinstance(value, dict):
-            if net not in value:
+            if net in value:
+                value = value[net]
+            elif key in TRAIN_DEFAULTS:
+                value = TRAIN_DEFAULTS[key]
+            else:
                 raise PhotozConfigError(f"train.{key}: no entry for network {net!r}")
-            value = value[net]
-        if not isinstance(value, (int, np.integer)) or value < 1:
+        out[key] = value
+    for key in ("batch_size", "max_epochs", "passes_per_epoch"):
+        value = out[key]
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise PhotozConfigError(f"train.{key}.{net}: {value!r} must be a positive integer")
         out[key] = int(value)
     for key in ("learning_rate", "lr_factor"):
@@ -135,9 +205,21 @@ def check_train_cfg(cfg: dict, net: str) -> dict:
     for key in ("lr_patience", "early_stopping_patience", "n_flux_realisations"):
         if not isinstance(cfg[key], (int, np.integer)) or cfg[key] < 0:
             raise PhotozConfigError(f"train.{key}: {cfg[key]!r} must be a non-negative integer")
-    for key in ("augment_fluxes", "augment_images"):
+    for key in ("augment_fluxes", "augment_images", "tta", "transfer_freeze"):
         if not isinstance(cfg[key], bool):
             raise PhotozConfigError(f"train.{key}: {cfg[key]!r} must be true or false")
+    if out["lr_schedule"] not in LR_SCHEDULES:
+        raise PhotozConfigError(f"train.lr_schedule.{net}: {out['lr_schedule']!r} is not one of "
+                                f"{list(LR_SCHEDULES)}")
+    for key in ("warmup_epochs", "weight_decay"):
+        if not isinstance(cfg[key], (int, float)) or not math.isfinite(cfg[key]) or cfg[key] < 0:
+            raise PhotozConfigError(f"train.{key}: {cfg[key]!r} must be a number >= 0")
+    ema = out["ema_decay"]
+    if not isinstance(ema, (int, float)) or isinstance(ema, bool) or not 0 <= ema < 1:
+        raise PhotozConfigError(f"train.ema_decay.{net}: {ema!r} must be in [0, 1) (0: none)")
+    if cfg["precision"] not in PRECISIONS:
+        raise PhotozConfigError(f"train.precision: {cfg['precision']!r} is not one of "
+                                f"{list(PRECISIONS)}")
     check_image_size(cfg["image_size"])
     scale_images(np.zeros((1, 7, 1, 1), np.float32), cfg["image_scaling"], np.ones(7))
     return out
@@ -180,90 +262,21 @@ def write_predictions(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Inputs
+# Prediction
 # --------------------------------------------------------------------------------------------
-@dataclass
-class NetworkInputs:
-    """Prepared, in-memory inputs of every selected galaxy.
-
-    Attributes
-    ----------
-    object_id : ndarray, shape (n,), int64
-    z : ndarray, shape (n,), float32
-        True redshift (NaN when unknown).
-    split : ndarray, shape (n,), str
-    flux : Tensor, shape (n, 20), float32
-        Eq. 7 features of the measured fluxes.
-    images : Tensor, shape (n, 7, S, S), float32, or None
-        Scaled stamps (None for the MLP).
-    input_scaling : dict
-        What a predictor needs to prepare the same inputs (stored in the checkpoint).
-    """
-
-    object_id: np.ndarray
-    z: np.ndarray
-    split: np.ndarray
-    flux: torch.Tensor
-    images: torch.Tensor | None
-    input_scaling: dict
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
-def prepare_inputs(df: pd.DataFrame, shard_paths: Sequence[str | Path], needs_images: bool,
-                   limiting_flux: np.ndarray, noise_sigma: np.ndarray, image_size: int,
-                   image_scaling: str, rng: np.random.Generator) -> NetworkInputs:
-    """Features and (if needed) scaled 32x32 stamps for the rows of a photometry table.
-
-    Parameters
-    ----------
-    df : DataFrame
-        From :func:`photoz.datasets.load_photometry`.
-    shard_paths : sequence of path-like
-        Stamp shards (read only when ``needs_images``).
-    needs_images : bool
-    limiting_flux : ndarray, shape (7,), electrons
-        F_lim of eq. 7.
-    noise_sigma : ndarray, shape (7,), electrons
-        N_bkg per band (padding noise and image scaling).
-    image_size : int
-    image_scaling : str
-    rng : numpy.random.Generator
-        Padding noise.
-    """
-    flux, flux_err, _ = flux_arrays(df)
-    feats = flux_features(flux, flux_err, limiting_flux)
-    images = None
-    if needs_images:
-        raw = load_stamps(shard_paths, df["object_id"].to_numpy(), image_size, noise_sigma, rng)
-        images = torch.from_numpy(scale_images(raw, image_scaling, noise_sigma))
-    scaling = {
-        "image_size": int(image_size),
-        "image_scaling": image_scaling,
-        "noise_sigma": [float(v) for v in noise_sigma],
-        "limiting_flux": [float(v) for v in limiting_flux],
-        "bands": list(photoz.BANDS),
-    }
-    return NetworkInputs(
-        object_id=df["object_id"].to_numpy(dtype=np.int64),
-        z=df["redshift"].to_numpy(dtype=np.float32),
-        split=df["split"].astype(str).to_numpy(),
-        flux=torch.from_numpy(feats),
-        images=images,
-        input_scaling=scaling,
-    )
-
-
-def _to_device(x: torch.Tensor | None, device: torch.device, image: bool = False):
-    if x is None:
-        return None
-    if image:
-        return x.to(device).contiguous(memory_format=torch.channels_last)
-    return x.to(device)
+def _images_on(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
 def predict_tensors(model: torch.nn.Module, flux: torch.Tensor, images: torch.Tensor | None,
                     device: torch.device, batch_size: int = EVAL_BATCH,
-                    progress: bool = False) -> np.ndarray:
+                    progress: bool = False, tta: bool = False,
+                    autocast: torch.dtype | None = None) -> np.ndarray:
     """Photo-z of prepared inputs in inference mode.
 
     Parameters
@@ -273,6 +286,14 @@ def predict_tensors(model: torch.nn.Module, flux: torch.Tensor, images: torch.Te
     flux : Tensor, shape (n, 20)
     images : Tensor, shape (n, 7, S, S), or None
     device : torch.device
+    batch_size : int
+    progress : bool
+        Show a progress bar.
+    tta : bool
+        Average the predictions over the 8 D4 elements of each stamp (test-time augmentation;
+        the stamps' statistics are D4-invariant, paper Sect. 3). Ignored without images.
+    autocast : torch.dtype, optional
+        Autocast dtype (:func:`resolve_precision`).
 
     Returns
     -------
@@ -281,19 +302,62 @@ def predict_tensors(model: torch.nn.Module, flux: torch.Tensor, images: torch.Te
     model.eval()
     out = []
     n = flux.shape[0]
-    starts = range(0, n, batch_size)
-    for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
+    uses_image = "image" in model.inputs
+    elements = range(8) if (tta and uses_image) else (0,)
+    d4 = D4(images.shape[-1], device) if uses_image else None
+    for start in tqdm(range(0, n, batch_size), desc="predict", unit="batch", disable=not progress):
         sl = slice(start, start + batch_size)
-        args = []
-        for name in model.inputs:
-            if name == "flux":
-                args.append(flux[sl].to(device))
-            else:
-                args.append(_to_device(images[sl], device, image=True))
-        out.append(model(*args).float().cpu())
-    return torch.cat(out).double().numpy() if out else np.zeros(0)
+        f = flux[sl].to(device, non_blocking=True)
+        x = _images_on(images[sl], device) if uses_image else None
+        total = torch.zeros(f.shape[0], device=device, dtype=torch.float64)
+        for k in elements:
+            args = []
+            if "flux" in model.inputs:
+                args.append(f)
+            if uses_image:
+                xk = x if k == 0 else d4(x, torch.full((x.shape[0],), k, device=device))
+                args.append(xk.contiguous(memory_format=torch.channels_last))
+            with _autocast(device, autocast):
+                total += model(*args).double()
+        out.append((total / len(elements)).cpu())
+    return torch.cat(out).numpy() if out else np.zeros(0)
 
 
+@torch.no_grad()
+def pooled_features(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
+                    batch_size: int = EVAL_BATCH, autocast: torch.dtype | None = None,
+                    progress: bool = False) -> torch.Tensor:
+    """The frozen CNN part's pooled output for every D4 element of every stamp.
+
+    Parameters
+    ----------
+    model : HybridTransfer
+        Frozen (:meth:`photoz.models.hybrid.HybridTransfer.freeze`); its ``cnn`` runs in
+        inference mode, so the features are a fixed function of the stamp.
+    images : Tensor, shape (n, 7, S, S)
+
+    Returns
+    -------
+    Tensor, shape (8, n, 72), float32, on ``device``
+    """
+    cnn = model.cnn
+    cnn.eval()
+    d4 = D4(images.shape[-1], device)
+    out = torch.empty((8, images.shape[0], 72), device=device)
+    for start in tqdm(range(0, images.shape[0], batch_size), desc="pooled features",
+                      unit="batch", disable=not progress):
+        sl = slice(start, start + batch_size)
+        x = _images_on(images[sl], device)
+        for k in range(8):
+            xk = d4(x, torch.full((x.shape[0],), k, device=device))
+            with _autocast(device, autocast):
+                out[k, sl] = cnn.pooled(xk.contiguous(memory_format=torch.channels_last)).float()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Schedules
+# --------------------------------------------------------------------------------------------
 class PlateauSchedule:
     """Keras's ``ReduceLROnPlateau`` and ``EarlyStopping`` on the validation loss (paper Sect. 5).
 
@@ -353,13 +417,224 @@ class PlateauSchedule:
         return improved, stop
 
 
+def cosine_factor(step: int, total_steps: int, warmup_steps: int,
+                  floor: float = COSINE_FLOOR) -> float:
+    """Learning-rate factor of a linear warm-up then cosine decay (Loshchilov & Hutter 2017).
+
+    ``(step + 1) / warmup_steps`` during the warm-up, then
+    ``floor + (1 - floor) * (1 + cos(pi * t)) / 2`` with ``t`` going from 0 to 1 over the
+    remaining steps.
+
+    Parameters
+    ----------
+    step : int
+        Optimiser step, from 0.
+    total_steps : int
+        Steps of the whole schedule (``max_epochs`` x batches per epoch).
+    warmup_steps : int
+    floor : float
+        Final factor.
+
+    Returns
+    -------
+    float
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 def _accuracy_count(pred: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return ((pred - z).abs() / (1 + z) < ACCURACY_THRESHOLD).sum()
 
 
 # --------------------------------------------------------------------------------------------
-# Training
+# The loop
 # --------------------------------------------------------------------------------------------
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes
+    ----------
+    model : nn.Module
+        The network with the best validation epoch's weights (the EMA weights if used).
+    history : list of list
+        One row of :data:`HISTORY_COLUMNS` per epoch.
+    best_epoch : int
+    best_val_loss, best_val_accuracy : float
+    stopped_early : bool
+        True if early stopping ended training before ``max_epochs``.
+    train_seconds : float
+        Time in training steps (validation excluded).
+    train_samples : int
+    """
+
+    model: torch.nn.Module
+    history: list = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = float("inf")
+    best_val_accuracy: float = float("nan")
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    train_samples: int = 0
+
+
+def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], np.ndarray],
+        z_val: np.ndarray, cfg: dict, gen: torch.Generator, device: torch.device,
+        forward: Callable[..., torch.Tensor] | None = None, name: str = "network",
+        autocast: torch.dtype | None = None) -> FitResult:
+    """Train ``model`` on ``provider``'s batches; keep the best validation epoch. No I/O.
+
+    Parameters
+    ----------
+    model : nn.Module
+        On ``device``; parameters with ``requires_grad`` are trained.
+    provider : photoz.batches provider
+        ``batches(gen)`` yields ``(args, z)``; ``n_per_epoch`` and ``n_batches``.
+    validate : callable
+        ``validate(net) -> ndarray (n_val,)`` photo-z of the validation galaxies with the
+        network ``net`` (the model, or its weight average).
+    z_val : ndarray, shape (n_val,)
+        True redshifts of the validation galaxies.
+    cfg : dict
+        From :func:`check_train_cfg`: ``batch_size``, ``max_epochs``, ``learning_rate``,
+        ``lr_factor``, ``lr_patience``, ``early_stopping_patience``, ``lr_schedule``,
+        ``warmup_epochs``, ``weight_decay``, ``ema_decay``.
+    gen : torch.Generator
+        Batch order and augmentation draws.
+    device : torch.device
+    forward : callable, optional
+        ``forward(net, *args)`` -> photo-z; default ``net(*args)``.
+    name : str
+        For the log.
+    autocast : torch.dtype, optional
+        Autocast dtype of the forward pass.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    PhotozDataError
+        If the validation loss becomes non-finite.
+    """
+    forward = forward or (lambda net, *args: net(*args))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=float(cfg["learning_rate"]), eps=ADAM_EPS,
+                                  weight_decay=float(cfg["weight_decay"]))
+    plateau = cfg["lr_schedule"] == "plateau"
+    schedule = PlateauSchedule(optimizer, float(cfg["lr_factor"]),
+                               int(cfg["lr_patience"]) if plateau else 0,
+                               int(cfg["early_stopping_patience"]))
+    n_batches = provider.n_batches
+    total_steps = cfg["max_epochs"] * n_batches
+    warmup_steps = int(round(float(cfg["warmup_epochs"]) * n_batches))
+    step_lr = None
+    if not plateau:
+        step_lr = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: cosine_factor(s, total_steps, warmup_steps))
+    elif warmup_steps > 0:
+        step_lr = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / warmup_steps))
+    ema = None
+    if cfg["ema_decay"] > 0:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(float(cfg["ema_decay"])),
+                            use_buffers=True)
+    z_val_t = torch.as_tensor(np.asarray(z_val, dtype=np.float32))
+    result = FitResult(model=model)
+    best_state = None
+    for epoch in range(1, cfg["max_epochs"] + 1):
+        t0 = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        model.train()
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        bar = tqdm(total=n_batches, desc=f"{name} epoch {epoch}/{cfg['max_epochs']}",
+                   unit="batch", mininterval=1.0, leave=False)
+        for args, z in provider.batches(gen):
+            with _autocast(device, autocast):
+                pred = forward(model, *args)
+            loss = (pred.float() - z).abs().mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if step_lr is not None:
+                step_lr.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            with torch.no_grad():
+                loss_sum += loss.detach().double() * z.shape[0]
+                correct += _accuracy_count(pred.detach().float(), z)
+            bar.update(1)
+        bar.close()
+        epoch_seconds = time.perf_counter() - t0
+        result.train_seconds += epoch_seconds
+        result.train_samples += provider.n_per_epoch
+        train_loss = float(loss_sum) / provider.n_per_epoch
+        train_acc = float(correct) / provider.n_per_epoch
+
+        net = ema.module if ema is not None else model
+        val_pred = torch.from_numpy(validate(net)).float()
+        val_loss = float((val_pred - z_val_t).abs().mean())
+        val_acc = float(_accuracy_count(val_pred, z_val_t)) / len(z_val_t)
+        seconds = time.perf_counter() - t0
+        result.history.append([epoch, train_loss, val_loss, train_acc, val_acc, lr, seconds])
+        log.info("%s epoch %d/%d: train loss %.4f (acc %.3f), val loss %.4f (acc %.3f), "
+                 "lr %.2e, %.1f s, %.0f samples/s", name, epoch, cfg["max_epochs"], train_loss,
+                 train_acc, val_loss, val_acc, lr, seconds, provider.n_per_epoch / epoch_seconds)
+        if not np.isfinite(val_loss):
+            raise PhotozDataError(f"{name}: validation loss is {val_loss} at epoch {epoch}; "
+                                  "check the inputs for extreme values")
+        improved, stop = schedule.step(val_loss)
+        if improved:
+            result.best_epoch, result.best_val_loss, result.best_val_accuracy = (
+                epoch, val_loss, val_acc)
+            best_state = copy.deepcopy(net.state_dict())
+        if stop:
+            result.stopped_early = True
+            log.info("%s: early stop at epoch %d (best %d)", name, epoch, result.best_epoch)
+            break
+    model.load_state_dict(best_state)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Training with I/O
+# --------------------------------------------------------------------------------------------
+def _load_pretrained(model, pretrained: dict | None, cfg: dict) -> None:
+    if not pretrained or "mlp" not in pretrained or "cnn" not in pretrained:
+        raise PhotozConfigError(
+            "hybrid_transfer needs pretrained={'mlp': <mlp.pt>, 'cnn': <cnn.pt>}"
+        )
+    mlp_ckpt, cnn_ckpt = load_checkpoint(pretrained["mlp"]), load_checkpoint(pretrained["cnn"])
+    for name, ckpt in (("mlp", mlp_ckpt), ("cnn", cnn_ckpt)):
+        if ckpt["net"] != name:
+            raise PhotozConfigError(
+                f"pretrained[{name!r}] = {pretrained[name]} holds a {ckpt['net']!r} network"
+            )
+    for key in ("image_size", "image_scaling"):
+        if cnn_ckpt["input_scaling"][key] != cfg[key]:
+            raise PhotozConfigError(
+                f"train.{key} = {cfg[key]!r} but the pretrained CNN {pretrained['cnn']} was "
+                f"trained with {cnn_ckpt['input_scaling'][key]!r}; retrain it or match the key"
+            )
+    model.load_pretrained(mlp_ckpt["state_dict"], cnn_ckpt["state_dict"],
+                          freeze=cfg["transfer_freeze"])
+
+
+def _flux_pool(df: pd.DataFrame, data: NetworkInputs, train_idx: np.ndarray, cfg: dict,
+               instrument, rng: np.random.Generator) -> torch.Tensor:
+    """Flux-feature realisations of the training galaxies, shape (R, n_train, 20)."""
+    n_real = cfg["n_flux_realisations"] if cfg["augment_fluxes"] else 0
+    if n_real > 1:
+        flux, flux_err, npix = flux_arrays(df.iloc[train_idx])
+        return torch.from_numpy(flux_realisations(flux, flux_err, npix, instrument, n_real, rng))
+    return data.flux[train_idx].unsqueeze(0)  # one "realisation": the measured fluxes
+
+
 def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[str | Path],
                   out_model: str | Path, out_history: str | Path, out_predictions: str | Path,
                   train_cfg: dict, instrument, seed: int, threads: int = 1,
@@ -382,11 +657,11 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     train_cfg : dict
         The ``train`` config section (keys :data:`TRAIN_KEYS`; see :func:`check_train_cfg`).
     instrument : photoz.instrument.Instrument
-        Limiting fluxes (eq. 7), background sigma (eq. 4; padding noise) and the eq. 6 noise
-        model for augmented flux errors.
+        Limiting fluxes (eq. 7), background sigma (eq. 4; padding noise and image scaling) and
+        the eq. 6 noise model for augmented flux errors.
     seed : int
-        Seeds weight initialisation, padding noise, flux realisations, shuffling and D4 draws;
-        on CPU the same seed and threads give the same predictions.
+        Split by :func:`seed_streams`; on CPU the same seed and threads give the same
+        predictions.
     threads : int
         ``torch.set_num_threads``.
     pretrained : dict, optional
@@ -395,8 +670,9 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     Returns
     -------
     dict
-        ``net, epochs_run, best_epoch, best_val_loss, best_val_accuracy, seconds,
-        samples_per_second, device, n_train, n_validation, n_parameters, n_trainable, seed``.
+        ``net, epochs_run, best_epoch, best_val_loss, best_val_accuracy, stopped_early, seconds,
+        samples_per_second, device, precision, n_train, n_validation, n_parameters,
+        n_trainable, seed``.
 
     Raises
     ------
@@ -409,29 +685,15 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     cfg = check_train_cfg(train_cfg, net)
     torch.set_num_threads(max(1, int(threads)))
     device = resolve_device(cfg["device"])
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(int(seed))
-    log.info("training %s on %s with %d thread(s), seed %d", net, device, threads, seed)
+    amp = resolve_precision(cfg["precision"], device) if net != "mlp" else None
+    streams = seed_streams(seed)
+    gen = torch.Generator().manual_seed(_int_seed(streams["order"]))
+    log.info("training %s on %s (%s), %d thread(s), seed %d", net, device,
+             "bf16 autocast" if amp is not None else "float32", threads, seed)
 
-    model = build_model(net, seed=seed)
+    model = build_model(net, seed=_int_seed(streams["init"]))
     if net == "hybrid_transfer":
-        if not pretrained or "mlp" not in pretrained or "cnn" not in pretrained:
-            raise PhotozConfigError(
-                "hybrid_transfer needs pretrained={'mlp': <mlp.pt>, 'cnn': <cnn.pt>}"
-            )
-        mlp_ckpt, cnn_ckpt = load_checkpoint(pretrained["mlp"]), load_checkpoint(pretrained["cnn"])
-        for name, ckpt in (("mlp", mlp_ckpt), ("cnn", cnn_ckpt)):
-            if ckpt["net"] != name:
-                raise PhotozConfigError(
-                    f"pretrained[{name!r}] = {pretrained[name]} holds a {ckpt['net']!r} network"
-                )
-        for key in ("image_size", "image_scaling"):
-            if cnn_ckpt["input_scaling"][key] != cfg[key]:
-                raise PhotozConfigError(
-                    f"train.{key} = {cfg[key]!r} but the pretrained CNN {pretrained['cnn']} was "
-                    f"trained with {cnn_ckpt['input_scaling'][key]!r}; retrain it or match the key"
-                )
-        model.load_pretrained(mlp_ckpt["state_dict"], cnn_ckpt["state_dict"])
+        _load_pretrained(model, pretrained, cfg)
     needs_images = "image" in model.inputs
 
     # ---- inputs
@@ -439,123 +701,65 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     noise_sigma = instrument.background_sigma()
     limiting_flux = instrument.limiting_flux()
     data = prepare_inputs(df, shard_paths, needs_images, limiting_flux, noise_sigma,
-                          cfg["image_size"], cfg["image_scaling"], rng)
+                          cfg["image_size"], cfg["image_scaling"],
+                          np.random.default_rng(streams["padding"]))
     train_idx = np.flatnonzero(data.split == "train")
     val_idx = np.flatnonzero(data.split == "validation")
     for name, idx in (("train", train_idx), ("validation", val_idx)):
         if idx.size == 0:
             raise PhotozDataError(f"photometry table {photometry_path}: no selected rows with "
                                   f"split == {name!r}")
-    n_real = cfg["n_flux_realisations"] if cfg["augment_fluxes"] else 0
-    if n_real > 1:
-        flux, flux_err, npix = flux_arrays(df.iloc[train_idx])
-        pool = torch.from_numpy(flux_realisations(flux, flux_err, npix, instrument, n_real, rng))
-    else:
-        pool = data.flux[train_idx].unsqueeze(0)  # one "realisation": the measured fluxes
-    n_real_eff = pool.shape[0]
-    z_train = torch.from_numpy(data.z[train_idx])
+    pool = _flux_pool(df, data, train_idx, cfg, instrument,
+                      np.random.default_rng(streams["flux"])).to(device)
+    z_train = torch.from_numpy(data.z[train_idx]).to(device)
 
-    # ---- tensors on the device, in the layout the model wants
+    # ---- the model and its batches, on the device
     model.to(device)
     if needs_images:
         model.to(memory_format=torch.channels_last)
-    z_train = z_train.to(device)
-    img_train = _to_device(data.images[train_idx], device) if needs_images else None
+    tta = cfg["tta"] and needs_images
     val_flux = data.flux[val_idx]
     val_img = data.images[val_idx] if needs_images else None
-    z_val = torch.from_numpy(data.z[val_idx]).to(device)
-    d4 = D4(cfg["image_size"], device) if needs_images else None
-    uses_flux = "flux" in model.inputs
-    if net == "mlp":
-        # Epoch = every (realisation, galaxy) pair once: the paper's enlarged training set.
-        flat_flux = pool.reshape(-1, pool.shape[-1]).to(device)
-        flat_z = z_train.repeat(n_real_eff)
-        n_per_epoch = flat_flux.shape[0]
+    forward = None
+
+    def validate(m):
+        return predict_tensors(m, val_flux, val_img, device, tta=tta, autocast=amp)
+
+    bs, passes, aug = cfg["batch_size"], cfg["passes_per_epoch"], cfg["augment_images"]
+    if not needs_images:
+        provider = FluxBatches(pool, z_train, bs)
+    elif net == "hybrid_transfer" and cfg["transfer_freeze"]:
+        # The frozen CNN part is a fixed function of the stamp: compute it once per D4 element.
+        pooled = pooled_features(model, data.images[train_idx], device, autocast=amp)
+        val_pooled = pooled_features(model, val_img, device, autocast=amp)
+        provider = FluxPooledBatches(pool, pooled, z_train, bs, passes, aug)
+
+        def forward(m, flux, pooled_batch):
+            return m.forward_pooled(flux, pooled_batch)
+
+        @torch.no_grad()
+        def validate(m):
+            m.eval()
+            f = val_flux.to(device)
+            elements = range(8) if tta else (0,)
+            z = sum(m.forward_pooled(f, val_pooled[k]).double() for k in elements)
+            return (z / len(elements)).cpu().numpy()
+    elif "flux" in model.inputs:
+        provider = FluxImageBatches(pool, _images_on(data.images[train_idx], device), z_train,
+                                    bs, passes, aug)
     else:
-        pool = pool.to(device)
-        n_per_epoch = len(train_idx)
-
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=float(cfg["learning_rate"]), eps=ADAM_EPS)
-    schedule = PlateauSchedule(optimizer, float(cfg["lr_factor"]), int(cfg["lr_patience"]),
-                               int(cfg["early_stopping_patience"]))
-    batch_size = cfg["batch_size"]
-    n_batches = -(-n_per_epoch // batch_size)
+        provider = ImageBatches(_images_on(data.images[train_idx], device), z_train, bs, passes,
+                                aug)
     log.info("%s: %d parameters (%d trainable); %d train, %d validation galaxies; %d flux "
-             "realisation(s); %d samples x %d batches per epoch", net, count_parameters(model),
-             count_parameters(model, trainable_only=True), len(train_idx), len(val_idx),
-             n_real_eff, n_per_epoch, n_batches)
+             "realisation(s); %d samples x %d batches per epoch; schedule %s", net,
+             count_parameters(model), count_parameters(model, trainable_only=True),
+             len(train_idx), len(val_idx), pool.shape[0], provider.n_per_epoch,
+             provider.n_batches, cfg["lr_schedule"])
 
-    history = []
-    best = {"loss": np.inf, "epoch": 0, "state": None, "accuracy": np.nan}
-    train_seconds, train_samples = 0.0, 0
-    for epoch in range(1, cfg["max_epochs"] + 1):
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        model.train()
-        perm = torch.randperm(n_per_epoch, generator=gen)
-        if net != "mlp":
-            real = torch.randint(n_real_eff, (n_per_epoch,), generator=gen)
-            elements = (torch.randint(8, (n_per_epoch,), generator=gen)
-                        if cfg["augment_images"] else torch.zeros(n_per_epoch, dtype=torch.long))
-            perm, real, elements = perm.to(device), real.to(device), elements.to(device)
-        else:
-            perm = perm.to(device)
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        bar = tqdm(total=n_batches, desc=f"{net} epoch {epoch}/{cfg['max_epochs']}", unit="batch",
-                   mininterval=1.0, leave=False)
-        for b in range(n_batches):
-            idx = perm[b * batch_size:(b + 1) * batch_size]
-            if net == "mlp":
-                args, z = (flat_flux[idx],), flat_z[idx]
-            else:
-                z = z_train[idx]
-                args = []
-                if uses_flux:
-                    args.append(pool[real[b * batch_size:(b + 1) * batch_size], idx])
-                x = img_train[idx]
-                if cfg["augment_images"]:
-                    x = d4(x, elements[b * batch_size:(b + 1) * batch_size])
-                args.append(x.contiguous(memory_format=torch.channels_last))
-            pred = model(*args)
-            loss = (pred - z).abs().mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                loss_sum += loss.detach().double() * len(idx)
-                correct += _accuracy_count(pred.detach(), z)
-            bar.update(1)
-        bar.close()
-        epoch_train_seconds = time.perf_counter() - t0
-        train_seconds += epoch_train_seconds
-        train_samples += n_per_epoch
-        train_loss = float(loss_sum) / n_per_epoch
-        train_acc = float(correct) / n_per_epoch
-
-        val_pred = torch.from_numpy(predict_tensors(model, val_flux, val_img, device)).float()
-        z_val_cpu = z_val.cpu()
-        val_loss = float((val_pred - z_val_cpu).abs().mean())
-        val_acc = float(_accuracy_count(val_pred, z_val_cpu)) / len(val_idx)
-        seconds = time.perf_counter() - t0
-        history.append([epoch, train_loss, val_loss, train_acc, val_acc, lr, seconds])
-        log.info("%s epoch %d: train %.4f (acc %.3f), val %.4f (acc %.3f), lr %.1e, %.1f s, "
-                 "%.0f samples/s", net, epoch, train_loss, train_acc, val_loss, val_acc, lr,
-                 seconds, n_per_epoch / epoch_train_seconds)
-        if not np.isfinite(val_loss):
-            raise PhotozDataError(f"{net}: validation loss is {val_loss} at epoch {epoch}; "
-                                  "check the inputs for extreme values")
-        improved, stop = schedule.step(val_loss)
-        if improved:
-            best = {"loss": val_loss, "epoch": epoch, "accuracy": val_acc,
-                    "state": copy.deepcopy(model.state_dict())}
-        if stop:
-            log.info("%s: early stop at epoch %d (best %d)", net, epoch, best["epoch"])
-            break
-
-    model.load_state_dict(best["state"])
-    z_pred = predict_tensors(model, data.flux, data.images, device, progress=True)
+    result = fit(model, provider, validate, data.z[val_idx], cfg, gen, device, forward=forward,
+                 name=net, autocast=None if forward is not None else amp)
+    z_pred = predict_tensors(model, data.flux, data.images, device, progress=True, tta=tta,
+                             autocast=amp)
     predictions = pd.DataFrame({"object_id": data.object_id, "z_true": data.z.astype(np.float64),
                                 "z_pred": z_pred, "split": data.split})
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -565,24 +769,30 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         "train_cfg": dict(train_cfg),
         "seed": int(seed),
         "input_scaling": data.input_scaling,
-        "best_epoch": best["epoch"],
-        "best_val_loss": best["loss"],
+        "tta": bool(tta),
+        "precision": cfg["precision"],
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "stopped_early": result.stopped_early,
         "photoz_version": photoz.__version__,
         "torch_version": str(torch.__version__),
     }
     save_checkpoint(out_model, checkpoint)
-    hist = pd.DataFrame(history, columns=HISTORY_COLUMNS)
+    hist = pd.DataFrame(result.history, columns=HISTORY_COLUMNS)
     _atomic_write(out_history, lambda tmp: hist.to_csv(tmp, index=False))
     write_predictions(out_predictions, predictions)
     summary = {
         "net": net,
-        "epochs_run": len(history),
-        "best_epoch": best["epoch"],
-        "best_val_loss": best["loss"],
-        "best_val_accuracy": best["accuracy"],
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "best_val_accuracy": result.best_val_accuracy,
+        "stopped_early": result.stopped_early,
         "seconds": time.perf_counter() - t_start,
-        "samples_per_second": train_samples / train_seconds if train_seconds > 0 else float("nan"),
+        "samples_per_second": (result.train_samples / result.train_seconds
+                               if result.train_seconds > 0 else float("nan")),
         "device": str(device),
+        "precision": "bf16" if amp is not None else "fp32",
         "n_train": int(len(train_idx)),
         "n_validation": int(len(val_idx)),
         "n_parameters": count_parameters(model),

@@ -34,8 +34,8 @@ def test_predict_reproduces_training_predictions(tmp_path, capsys):
     import numpy as np
     import pandas as pd
 
-    from photoz.datasets import write_toy_inputs
     from photoz.instrument import load_instrument
+    from photoz.toydata import write_toy_inputs
     from photoz.training import train_network
 
     instrument = load_instrument({})

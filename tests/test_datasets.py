@@ -15,10 +15,10 @@ from photoz.datasets import (
     load_photometry,
     load_stamps,
     scale_images,
-    write_toy_inputs,
 )
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import load_instrument
+from photoz.toydata import write_toy_inputs
 
 
 @pytest.fixture(scope="module")

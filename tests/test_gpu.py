@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from photoz.datasets import write_toy_inputs
 from photoz.instrument import load_instrument
+from photoz.toydata import write_toy_inputs
 from photoz.training import resolve_device, train_network
 
 pytestmark = [

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from photoz.datasets import write_toy_inputs
 from photoz.errors import PhotozConfigError
 from photoz.instrument import load_instrument
 from photoz.predict import predict
+from photoz.toydata import write_toy_inputs
 from photoz.training import (
     HISTORY_COLUMNS,
     PREDICTION_COLUMNS,
@@ -174,3 +174,103 @@ def test_config_errors(toy, instrument, tmp_path):
         train_network("hybrid_transfer", *args, small_cfg(), instrument, seed=0)
     with pytest.raises(PhotozConfigError, match="train.device"):
         train_network("mlp", *args, small_cfg(device="tpu"), instrument, seed=0)
+
+
+def test_cosine_factor_by_hand():
+    from photoz.training import COSINE_FLOOR, cosine_factor
+
+    # 10 warm-up steps of 110: linear to 1, then half a cosine period over 100 steps.
+    assert cosine_factor(0, 110, 10) == pytest.approx(0.1)
+    assert cosine_factor(9, 110, 10) == pytest.approx(1.0)
+    assert cosine_factor(10, 110, 10) == pytest.approx(1.0)
+    assert cosine_factor(60, 110, 10) == pytest.approx(COSINE_FLOOR + (1 - COSINE_FLOOR) / 2)
+    assert cosine_factor(35, 110, 10) == pytest.approx(
+        COSINE_FLOOR + (1 - COSINE_FLOOR) * (1 + np.cos(np.pi / 4)) / 2)
+    assert cosine_factor(110, 110, 10) == pytest.approx(COSINE_FLOOR)
+
+
+def test_pooled_path_equals_the_full_hybrid_transfer():
+    from photoz.models import build_model
+
+    mlp, cnn = build_model("mlp", seed=1), build_model("cnn", seed=2)
+    ht = build_model("hybrid_transfer", seed=3)
+    ht.load_pretrained(mlp.state_dict(), cnn.state_dict())
+    ht.eval()
+    g = torch.Generator().manual_seed(0)
+    f, x = torch.randn(16, 20, generator=g), torch.randn(16, 7, 32, 32, generator=g)
+    with torch.no_grad():
+        full = ht(f, x)
+        pooled = ht.forward_pooled(f, ht.cnn.pooled(x))
+    torch.testing.assert_close(pooled, full, rtol=0, atol=1e-6)
+    ht.train()  # the frozen part stays in inference mode: pooled features do not depend on the batch
+    with torch.no_grad():
+        torch.testing.assert_close(ht.cnn.pooled(x[:4]), ht.cnn.pooled(x)[:4], rtol=0, atol=1e-6)
+
+
+def test_tta_prediction_is_d4_invariant():
+    from photoz.datasets import d4_transform
+    from photoz.models import build_model
+    from photoz.training import predict_tensors
+
+    model = build_model("cnn", seed=5)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(10, 7, 32, 32, generator=g)
+    f = torch.zeros(10, 20)
+    dev = torch.device("cpu")
+    ref = predict_tensors(model, f, x, dev, tta=True)
+    plain = predict_tensors(model, f, x, dev, tta=False)
+    for k in (1, 5):
+        xk = d4_transform(x, k)
+        np.testing.assert_allclose(predict_tensors(model, f, xk, dev, tta=True), ref, atol=1e-5)
+    # without averaging an untrained CNN is not D4-invariant, so the test can fail
+    assert np.abs(predict_tensors(model, f, d4_transform(x, 1), dev) - plain).max() > 1e-4
+
+
+def test_recipe_options_train_and_follow_the_schedule(toy, instrument, tmp_path):
+    """Cosine schedule, warm-up, passes, weight average, TTA and bf16 autocast together."""
+    from photoz.training import COSINE_FLOOR, cosine_factor
+
+    _, phot, shards = toy
+    cfg = small_cfg(epochs=3, passes_per_epoch={"cnn": 2}, lr_schedule={"cnn": "cosine"},
+                    warmup_epochs=1, weight_decay=1e-4, ema_decay={"cnn": 0.9}, tta=True,
+                    precision="bf16", early_stopping_patience=0)
+    s = train_network("cnn", phot, shards, tmp_path / "m.pt", tmp_path / "h.csv",
+                      tmp_path / "p.parquet", cfg, instrument, seed=0)
+    hist = pd.read_csv(tmp_path / "h.csv")
+    n_train = (pd.read_parquet(phot).query("selected").split == "train").sum()
+    n_batches = -(-2 * n_train // 64)  # two passes per epoch
+    total = 3 * n_batches
+    expected = [1e-4 * cosine_factor(0, total, n_batches)] + [
+        1e-4 * cosine_factor(e * n_batches, total, n_batches) for e in (1, 2)]
+    np.testing.assert_allclose(hist["learning_rate"], expected, rtol=1e-6)
+    assert expected[-1] > 1e-4 * COSINE_FLOOR
+    assert s["epochs_run"] == 3 and s["precision"] == "bf16" and not s["stopped_early"]
+    ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert ckpt["tta"] is True
+    # predict() applies the checkpoint's TTA and precision: the training run's photo-z again
+    frame = predict(tmp_path / "m.pt", phot, shards, None)
+    ref = pd.read_parquet(tmp_path / "p.parquet")
+    np.testing.assert_allclose(frame["z_pred"], ref["z_pred"], atol=1e-6)
+
+
+def test_transfer_without_freezing_trains_the_cnn(trained, toy, instrument, tmp_path):
+    out, _ = trained
+    _, phot, shards = toy
+    pre = {"mlp": out / "models/mlp.pt", "cnn": out / "models/cnn.pt"}
+    train_network("hybrid_transfer", phot, shards, tmp_path / "t.pt", tmp_path / "h.csv",
+                  tmp_path / "p.parquet", small_cfg(epochs=1, transfer_freeze=False),
+                  instrument, seed=1, pretrained=pre)
+    cnn = load_checkpoint(pre["cnn"])["state_dict"]
+    tr = load_checkpoint(tmp_path / "t.pt")["state_dict"]
+    assert not torch.equal(tr["cnn.inception3.branch3.conv5x5.conv.weight"],
+                           cnn["features.inception3.branch3.conv5x5.conv.weight"])
+
+
+def test_seed_streams_are_independent_and_reproducible():
+    from photoz.training import seed_streams
+
+    a, b = seed_streams(2022), seed_streams(2022)
+    states = {k: tuple(v.generate_state(4)) for k, v in a.items()}
+    assert states == {k: tuple(v.generate_state(4)) for k, v in b.items()}
+    assert len(set(states.values())) == 4
+    assert states != {k: tuple(v.generate_state(4)) for k, v in seed_streams(2023).items()}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from photoz.models.mlp import BN_EPS, BN_MOMENTUM
+from photoz.models.mlp import BN_EPS, BN_MOMENTUM, linear_fp32
 
 #: Keras LeakyReLU default negative slope (PAPER_SPEC §4).
 LEAKY_SLOPE = 0.3
@@ -99,12 +99,20 @@ class CNNFeatures(nn.Module):
         """``stem``, ``inception1``, ``inception2``, ``inception3`` (before global pooling)."""
         return [self.stem, self.inception1, self.inception2, self.inception3]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images : Tensor, shape (B, 7, 32, 32) -> Tensor, shape (B, 40)."""
+    def pooled(self, images: torch.Tensor) -> torch.Tensor:
+        """The convolutional part and global pooling: (B, 7, 32, 32) -> (B, 72).
+
+        The hybrid-transfer network freezes exactly this part, so its output can be computed
+        once per galaxy and D4 element (:func:`photoz.training.train_network`).
+        """
         x = images
         for layer in self.convolutional_layers():
             x = layer(x)
-        return self.dense(self.pool(x))
+        return self.pool(x)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images : Tensor, shape (B, 7, 32, 32) -> Tensor, shape (B, 40)."""
+        return self.dense(self.pooled(images))
 
 
 class CNN(nn.Module):
@@ -123,4 +131,4 @@ class CNN(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images : Tensor, shape (B, 7, 32, 32) -> photo-z, Tensor, shape (B,)."""
-        return self.output(self.features(images)).squeeze(-1)
+        return linear_fp32(self.output, self.features(images)).squeeze(-1)

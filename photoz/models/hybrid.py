@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from photoz.models.cnn import CNNFeatures
-from photoz.models.mlp import DenseBlock, MLPFeatures
+from photoz.models.mlp import DenseBlock, MLPFeatures, linear_fp32
 
 
 class Hybrid(nn.Module):
@@ -43,8 +43,20 @@ class Hybrid(nn.Module):
 
     def forward(self, flux_features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """flux_features (B, 20), images (B, 7, 32, 32) -> photo-z, Tensor, shape (B,)."""
-        x = torch.cat([self.mlp(flux_features), self.cnn(images)], dim=1)
-        return self.output(self.head(x)).squeeze(-1)
+        return self.combine(self.mlp(flux_features), self.cnn(images))
+
+    def combine(self, mlp_features: torch.Tensor, cnn_features: torch.Tensor) -> torch.Tensor:
+        """The head on the concatenated branches: (B, 40), (B, 40) -> photo-z (B,)."""
+        x = torch.cat([mlp_features, cnn_features], dim=1)
+        return linear_fp32(self.output, self.head(x)).squeeze(-1)
+
+    def forward_pooled(self, flux_features: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        """Photo-z from flux features and the CNN's pooled features (:meth:`CNNFeatures.pooled`).
+
+        flux_features (B, 20), pooled (B, 72) -> (B,). Equal to :meth:`forward` when ``pooled``
+        is ``self.cnn.pooled(images)``.
+        """
+        return self.combine(self.mlp(flux_features), self.cnn.dense(pooled))
 
 
 class HybridTransfer(Hybrid):

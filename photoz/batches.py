@@ -1,0 +1,186 @@
+"""Batch providers: what one training epoch feeds each kind of network.
+
+One provider per input kind, each holding its tensors on the training device and yielding
+``(args, z)`` per batch, ``args`` in the network's call order (``model.inputs``):
+
+- :class:`FluxBatches` (MLP): the paper's enlarged table, every (flux realisation, galaxy) pair
+  once per epoch (Zhou et al. 2022, Sect. 3: 50 Gaussian realisations per training galaxy).
+- :class:`ImageBatches` (CNN) and :class:`FluxImageBatches` (hybrid): ``passes`` passes over
+  the training galaxies per epoch, each visit with a fresh random D4 element of the stamps
+  and (hybrid) a fresh random flux realisation.
+- :class:`FluxPooledBatches` (hybrid-transfer with frozen CNN): like the hybrid, but the
+  frozen convolutional part's pooled output is precomputed for each galaxy and D4 element, so
+  an epoch costs little more than an MLP epoch and can visit every flux realisation.
+
+Our own code because the data already sit in memory as whole tensors
+(:mod:`photoz.datasets`): a batch is an index, a D4 transform one ``gather``, with no
+per-sample Python and no loader processes (a ``DataLoader`` over this would only add copies).
+All randomness comes from the ``torch.Generator`` passed to :meth:`batches`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from photoz.datasets import D4
+
+Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
+
+
+class _Provider:
+    """Shared bookkeeping: ``n_per_epoch`` samples in batches of ``batch_size``."""
+
+    n_per_epoch: int
+    batch_size: int
+
+    @property
+    def n_batches(self) -> int:
+        """Batches per epoch (the last one may be short)."""
+        return -(-self.n_per_epoch // self.batch_size)
+
+    def _slices(self) -> Iterator[slice]:
+        for b in range(self.n_batches):
+            yield slice(b * self.batch_size, (b + 1) * self.batch_size)
+
+
+class FluxBatches(_Provider):
+    """MLP batches: every (realisation, galaxy) pair of the flux pool once per epoch.
+
+    Parameters
+    ----------
+    pool : Tensor, shape (R, n_gal, 20)
+        Eq. 7 features of R flux realisations of each training galaxy (R = 1: the measured
+        fluxes).
+    z : Tensor, shape (n_gal,)
+        True redshifts.
+    batch_size : int
+    """
+
+    def __init__(self, pool: torch.Tensor, z: torch.Tensor, batch_size: int) -> None:
+        self.flux = pool.reshape(-1, pool.shape[-1])
+        self.z = z.repeat(pool.shape[0])
+        self.n_per_epoch = self.flux.shape[0]
+        self.batch_size = int(batch_size)
+
+    def batches(self, gen: torch.Generator) -> Iterator[Batch]:
+        """One epoch of ``((flux,), z)`` batches in a random order drawn from ``gen``."""
+        perm = torch.randperm(self.n_per_epoch, generator=gen).to(self.flux.device)
+        for sl in self._slices():
+            idx = perm[sl]
+            yield (self.flux[idx],), self.z[idx]
+
+
+class _GalaxyPasses(_Provider):
+    """``passes`` passes over ``n_gal`` galaxies; per visit a realisation and a D4 element."""
+
+    def __init__(self, n_gal: int, z: torch.Tensor, batch_size: int, passes: int,
+                 n_realisations: int, augment_images: bool) -> None:
+        self.n_gal, self.z = int(n_gal), z
+        self.passes = int(passes)
+        self.n_per_epoch = self.n_gal * self.passes
+        self.batch_size = int(batch_size)
+        self.n_realisations = int(n_realisations)
+        self.augment_images = bool(augment_images)
+
+    def _draws(self, gen: torch.Generator, device: torch.device):
+        perm = torch.cat([torch.randperm(self.n_gal, generator=gen) for _ in range(self.passes)])
+        real = torch.randint(self.n_realisations, (self.n_per_epoch,), generator=gen)
+        if self.augment_images:
+            elements = torch.randint(8, (self.n_per_epoch,), generator=gen)
+        else:
+            elements = torch.zeros(self.n_per_epoch, dtype=torch.long)
+        return perm.to(device), real.to(device), elements.to(device)
+
+
+class ImageBatches(_GalaxyPasses):
+    """CNN batches: stamps with a random D4 element per visit.
+
+    Parameters
+    ----------
+    images : Tensor, shape (n_gal, 7, S, S)
+        Scaled stamps of the training galaxies (on the training device).
+    z : Tensor, shape (n_gal,)
+    batch_size : int
+    passes : int
+        Passes over the training galaxies per epoch.
+    augment_images : bool
+        Random D4 elements (paper Sect. 3); False: the stamps as they are.
+    """
+
+    def __init__(self, images: torch.Tensor, z: torch.Tensor, batch_size: int, passes: int,
+                 augment_images: bool) -> None:
+        super().__init__(images.shape[0], z, batch_size, passes, 1, augment_images)
+        self.images = images
+        self.d4 = D4(images.shape[-1], images.device)
+
+    def _image(self, idx: torch.Tensor, elements: torch.Tensor) -> torch.Tensor:
+        x = self.images[idx]
+        if self.augment_images:
+            x = self.d4(x, elements)
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def batches(self, gen: torch.Generator) -> Iterator[Batch]:
+        """One epoch of ``((images,), z)`` batches."""
+        perm, _, elements = self._draws(gen, self.images.device)
+        for sl in self._slices():
+            idx = perm[sl]
+            yield (self._image(idx, elements[sl]),), self.z[idx]
+
+
+class FluxImageBatches(ImageBatches):
+    """Hybrid batches: a random flux realisation and a random D4 element per visit.
+
+    Parameters
+    ----------
+    pool : Tensor, shape (R, n_gal, 20)
+        Flux-feature realisations (see :class:`FluxBatches`).
+    images : Tensor, shape (n_gal, 7, S, S)
+    z, batch_size, passes, augment_images
+        As for :class:`ImageBatches`.
+    """
+
+    def __init__(self, pool: torch.Tensor, images: torch.Tensor, z: torch.Tensor,
+                 batch_size: int, passes: int, augment_images: bool) -> None:
+        super().__init__(images, z, batch_size, passes, augment_images)
+        self.pool = pool
+        self.n_realisations = pool.shape[0]
+
+    def batches(self, gen: torch.Generator) -> Iterator[Batch]:
+        """One epoch of ``((flux, images), z)`` batches."""
+        perm, real, elements = self._draws(gen, self.images.device)
+        for sl in self._slices():
+            idx = perm[sl]
+            yield (self.pool[real[sl], idx], self._image(idx, elements[sl])), self.z[idx]
+
+
+class FluxPooledBatches(_GalaxyPasses):
+    """Hybrid-transfer batches over precomputed pooled CNN features.
+
+    Parameters
+    ----------
+    pool : Tensor, shape (R, n_gal, 20)
+        Flux-feature realisations.
+    pooled : Tensor, shape (8, n_gal, 72)
+        The frozen CNN's pooled output for each D4 element of each galaxy's stamp
+        (:meth:`photoz.models.cnn.CNNFeatures.pooled`), element 0 the untransformed stamp.
+    z : Tensor, shape (n_gal,)
+    batch_size : int
+    passes : int
+        Passes over the training galaxies per epoch.
+    augment_images : bool
+        Random D4 elements; False uses element 0 only.
+    """
+
+    def __init__(self, pool: torch.Tensor, pooled: torch.Tensor, z: torch.Tensor,
+                 batch_size: int, passes: int, augment_images: bool) -> None:
+        super().__init__(pool.shape[1], z, batch_size, passes, pool.shape[0], augment_images)
+        self.pool, self.pooled = pool, pooled
+
+    def batches(self, gen: torch.Generator) -> Iterator[Batch]:
+        """One epoch of ``((flux, pooled), z)`` batches (call ``model.forward_pooled``)."""
+        perm, real, elements = self._draws(gen, self.pool.device)
+        for sl in self._slices():
+            idx = perm[sl]
+            yield (self.pool[real[sl], idx], self.pooled[elements[sl], idx]), self.z[idx]

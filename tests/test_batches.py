@@ -1,0 +1,70 @@
+"""Tests of photoz.batches: what one epoch visits, counted by hand."""
+
+import numpy as np
+import torch
+
+from photoz.batches import FluxBatches, FluxImageBatches, FluxPooledBatches, ImageBatches
+from photoz.datasets import d4_transform
+
+
+def test_flux_batches_visit_every_realisation_galaxy_pair_once():
+    r, n = 3, 10
+    pool = torch.arange(r * n * 2, dtype=torch.float32).reshape(r, n, 2)
+    z = torch.arange(n, dtype=torch.float32)
+    prov = FluxBatches(pool, z, batch_size=7)
+    assert prov.n_per_epoch == 30 and prov.n_batches == 5  # ceil(30 / 7)
+    seen = []
+    for (flux,), zb in prov.batches(torch.Generator().manual_seed(0)):
+        for row, zz in zip(flux, zb, strict=True):
+            k = int(row[0]) // 2  # flat index of (realisation, galaxy)
+            assert k % n == int(zz)  # the label belongs to the galaxy
+            seen.append(k)
+    assert sorted(seen) == list(range(30))
+
+
+def test_image_batches_passes_and_d4():
+    n, s = 6, 4
+    images = torch.arange(n * 7 * s * s, dtype=torch.float32).reshape(n, 7, s, s)
+    z = torch.arange(n, dtype=torch.float32)
+    prov = ImageBatches(images, z, batch_size=4, passes=3, augment_images=True)
+    assert prov.n_per_epoch == 18 and prov.n_batches == 5
+    counts = np.zeros(n, int)
+    for (x,), zb in prov.batches(torch.Generator().manual_seed(1)):
+        for xi, zi in zip(x, zb, strict=True):
+            g = int(zi)
+            counts[g] += 1
+            # the stamp is one of the 8 D4 images of galaxy g's stamp
+            assert any(torch.equal(xi, d4_transform(images[g], k)) for k in range(8))
+    np.testing.assert_array_equal(counts, 3)  # every galaxy once per pass
+
+
+def test_hybrid_batches_pair_flux_and_stamp_of_one_galaxy():
+    r, n, s = 4, 5, 4
+    pool = torch.arange(n, dtype=torch.float32)[None, :, None].expand(r, n, 20) + \
+        100 * torch.arange(r, dtype=torch.float32)[:, None, None]
+    images = torch.arange(n, dtype=torch.float32)[:, None, None, None].expand(n, 7, s, s).clone()
+    z = torch.arange(n, dtype=torch.float32)
+    prov = FluxImageBatches(pool, images, z, batch_size=3, passes=20, augment_images=True)
+    reals = set()
+    for (f, x), zb in prov.batches(torch.Generator().manual_seed(2)):
+        np.testing.assert_array_equal(f[:, 0] % 100, zb)
+        np.testing.assert_array_equal(x[:, 0, 0, 0], zb)
+        reals |= set((f[:, 0] // 100).int().tolist())
+    assert reals == set(range(r))  # 100 draws: all 4 realisations appear
+
+
+def test_pooled_batches_pick_the_element_of_the_galaxy():
+    r, n = 2, 4
+    pool = torch.zeros(r, n, 20)
+    pooled = (torch.arange(8, dtype=torch.float32)[:, None, None] * 10
+              + torch.arange(n, dtype=torch.float32)[None, :, None]).expand(8, n, 72).clone()
+    z = torch.arange(n, dtype=torch.float32)
+    prov = FluxPooledBatches(pool, pooled, z, batch_size=4, passes=10, augment_images=True)
+    elements = set()
+    for (_, p), zb in prov.batches(torch.Generator().manual_seed(3)):
+        np.testing.assert_array_equal(p[:, 0] % 10, zb)
+        elements |= set((p[:, 0] // 10).int().tolist())
+    assert elements == set(range(8))
+    prov = FluxPooledBatches(pool, pooled, z, batch_size=4, passes=2, augment_images=False)
+    for (_, p), _ in prov.batches(torch.Generator().manual_seed(3)):
+        assert (p[:, 0] < 10).all()  # element 0 only
