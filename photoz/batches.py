@@ -7,7 +7,7 @@ One provider per input kind, each holding its tensors on the training device and
   once per epoch (Zhou et al. 2022, Sect. 3: 50 Gaussian realisations per training galaxy).
 - :class:`ImageBatches` (CNN) and :class:`FluxImageBatches` (hybrid): ``passes`` passes over
   the training galaxies per epoch, each visit with a fresh random D4 element of the stamps
-  and (hybrid) a fresh random flux realisation.
+  and (hybrid) fresh random flux realisations (``flux_draws`` per stamp, sharing one CNN pass).
 - :class:`FluxPooledBatches` (hybrid-transfer with frozen CNN): like the hybrid, but the
   frozen convolutional part's pooled output is precomputed for each galaxy and D4 element, so
   an epoch costs little more than an MLP epoch and can visit every flux realisation.
@@ -142,17 +142,31 @@ class FluxImageBatches(ImageBatches):
     """
 
     def __init__(self, pool: torch.Tensor, images: torch.Tensor, z: torch.Tensor,
-                 batch_size: int, passes: int, augment_images: bool) -> None:
+                 batch_size: int, passes: int, augment_images: bool,
+                 flux_draws: int = 1) -> None:
         super().__init__(images, z, batch_size, passes, augment_images)
         self.pool = pool
         self.n_realisations = pool.shape[0]
+        self.flux_draws = int(flux_draws)
 
     def batches(self, gen: torch.Generator) -> Iterator[Batch]:
-        """One epoch of ``((flux, images), z)`` batches."""
+        """One epoch of ``((flux, images), z)`` batches.
+
+        With ``flux_draws`` k > 1 each stamp comes with k random flux realisations: ``flux``
+        has k B rows, realisation-major, and ``z`` is repeated to match
+        (:meth:`photoz.models.hybrid.Hybrid.forward` runs the CNN branch once per stamp).
+        """
         perm, real, elements = self._draws(gen, self.images.device)
+        k = self.flux_draws
         for sl in self._slices():
             idx = perm[sl]
-            yield (self.pool[real[sl], idx], self._image(idx, elements[sl])), self.z[idx]
+            if k > 1:
+                extra = torch.randint(self.n_realisations, ((k - 1) * len(idx),), generator=gen)
+                reals = torch.cat([real[sl], extra.to(real.device)])
+                flux = self.pool[reals, idx.repeat(k)]
+                yield (flux, self._image(idx, elements[sl])), self.z[idx].repeat(k)
+            else:
+                yield (self.pool[real[sl], idx], self._image(idx, elements[sl])), self.z[idx]
 
 
 class FluxPooledBatches(_GalaxyPasses):

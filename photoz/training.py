@@ -10,7 +10,8 @@ Beside it, options measured to give the image networks an optimiser budget like 
 MLP's epoch visits all 50 flux realisations of every galaxy, an image network's epoch each
 galaxy once; README "Image networks"): ``passes_per_epoch`` (each pass a fresh flux realisation
 and D4 element per galaxy), a cosine learning-rate schedule with linear warm-up
-(``lr_schedule: cosine``, ``warmup_epochs``), decoupled weight decay (AdamW, Loshchilov &
+(``lr_schedule: cosine``, ``warmup_epochs``), several flux realisations per stamp visit
+sharing one CNN pass (``flux_draws_per_stamp``, the hybrids), decoupled weight decay (AdamW, Loshchilov &
 Hutter 2019; ``weight_decay: 0`` is the paper's Adam), an exponential moving average of the
 weights for validation and prediction (``ema_decay``; ``torch.optim.swa_utils``), the mean
 prediction over the 8 D4 elements (``tta``), and bf16 autocast where the hardware has native
@@ -77,9 +78,10 @@ TRAIN_KEYS = ("device", "batch_size", "max_epochs", "learning_rate", "lr_factor"
               "early_stopping_patience", "n_flux_realisations", "augment_fluxes",
               "augment_images", "image_size", "image_scaling", "passes_per_epoch",
               "lr_schedule", "warmup_epochs", "weight_decay", "ema_decay", "tta", "precision",
-              "transfer_freeze")
+              "transfer_freeze", "flux_draws_per_stamp")
 #: Keys given per network: a value, or a mapping network -> value.
-PER_NETWORK_KEYS = ("batch_size", "max_epochs", "passes_per_epoch", "lr_schedule", "ema_decay")
+PER_NETWORK_KEYS = ("batch_size", "max_epochs", "passes_per_epoch", "lr_schedule", "ema_decay",
+                    "flux_draws_per_stamp")
 
 #: Values used for keys absent from the ``train`` section: the paper's (PAPER_SPEC §3-5).
 #: ``batch_size`` and ``max_epochs`` have no default.
@@ -88,7 +90,7 @@ TRAIN_DEFAULTS = {"device": "auto", "learning_rate": 1.0e-4, "lr_factor": 0.1, "
                   "augment_fluxes": True, "augment_images": True, "image_size": 32,
                   "image_scaling": "none", "passes_per_epoch": 1, "lr_schedule": "plateau",
                   "warmup_epochs": 0, "weight_decay": 0.0, "ema_decay": 0.0, "tta": False,
-                  "precision": "fp32", "transfer_freeze": True}
+                  "precision": "fp32", "transfer_freeze": True, "flux_draws_per_stamp": 1}
 LR_SCHEDULES = ("plateau", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -194,7 +196,7 @@ def check_train_cfg(cfg: dict, net: str) -> dict:
             else:
                 raise PhotozConfigError(f"train.{key}: no entry for network {net!r}")
         out[key] = value
-    for key in ("batch_size", "max_epochs", "passes_per_epoch"):
+    for key in ("batch_size", "max_epochs", "passes_per_epoch", "flux_draws_per_stamp"):
         value = out[key]
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise PhotozConfigError(f"train.{key}.{net}: {value!r} must be a positive integer")
@@ -552,6 +554,7 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
         model.train()
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.long)
+        n_seen = 0
         bar = tqdm(total=n_batches, desc=f"{name} epoch {epoch}/{cfg['max_epochs']}",
                    unit="batch", mininterval=1.0, leave=False)
         for args, z in provider.batches(gen):
@@ -568,13 +571,14 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
             with torch.no_grad():
                 loss_sum += loss.detach().double() * z.shape[0]
                 correct += _accuracy_count(pred.detach().float(), z)
+            n_seen += z.shape[0]
             bar.update(1)
         bar.close()
         epoch_seconds = time.perf_counter() - t0
         result.train_seconds += epoch_seconds
         result.train_samples += provider.n_per_epoch
-        train_loss = float(loss_sum) / provider.n_per_epoch
-        train_acc = float(correct) / provider.n_per_epoch
+        train_loss = float(loss_sum) / n_seen
+        train_acc = float(correct) / n_seen
 
         net = ema.module if ema is not None else model
         val_pred = torch.from_numpy(validate(net)).float()
@@ -746,7 +750,7 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
             return (z / len(elements)).cpu().numpy()
     elif "flux" in model.inputs:
         provider = FluxImageBatches(pool, _images_on(data.images[train_idx], device), z_train,
-                                    bs, passes, aug)
+                                    bs, passes, aug, flux_draws=cfg["flux_draws_per_stamp"])
     else:
         provider = ImageBatches(_images_on(data.images[train_idx], device), z_train, bs, passes,
                                 aug)

@@ -68,3 +68,32 @@ def test_pooled_batches_pick_the_element_of_the_galaxy():
     prov = FluxPooledBatches(pool, pooled, z, batch_size=4, passes=2, augment_images=False)
     for (_, p), _ in prov.batches(torch.Generator().manual_seed(3)):
         assert (p[:, 0] < 10).all()  # element 0 only
+
+
+def test_hybrid_batches_with_several_flux_draws_per_stamp():
+    r, n, s = 50, 6, 4
+    pool = torch.arange(n, dtype=torch.float32)[None, :, None].expand(r, n, 20) + \
+        100 * torch.arange(r, dtype=torch.float32)[:, None, None]
+    images = torch.arange(n, dtype=torch.float32)[:, None, None, None].expand(n, 7, s, s).clone()
+    z = torch.arange(n, dtype=torch.float32)
+    prov = FluxImageBatches(pool, images, z, batch_size=4, passes=1, augment_images=False,
+                            flux_draws=3)
+    for (f, x), zb in prov.batches(torch.Generator().manual_seed(4)):
+        b = x.shape[0]
+        assert f.shape[0] == zb.shape[0] == 3 * b
+        # row j * b + i belongs to stamp i
+        np.testing.assert_array_equal(f[:, 0] % 100, x[:, 0, 0, 0].repeat(3))
+        np.testing.assert_array_equal(zb, x[:, 0, 0, 0].repeat(3))
+
+
+def test_hybrid_forward_repeats_the_cnn_features_per_flux_draw():
+    from photoz.models import build_model
+
+    model = build_model("hybrid", seed=0).eval()
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(6, 20, generator=g)
+    x = torch.randn(2, 7, 32, 32, generator=g)
+    with torch.no_grad():
+        many = model(f, x)
+        one = torch.cat([model(f[2 * j:2 * j + 2], x) for j in range(3)])
+    torch.testing.assert_close(many, one, rtol=0, atol=1e-6)

@@ -42,11 +42,22 @@ class Hybrid(nn.Module):
         self.output = nn.Linear(width, 1)
 
     def forward(self, flux_features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """flux_features (B, 20), images (B, 7, 32, 32) -> photo-z, Tensor, shape (B,)."""
+        """flux_features (k B, 20), images (B, 7, 32, 32) -> photo-z, Tensor, shape (k B,).
+
+        Normally k = 1. With k > 1 the rows of ``flux_features`` are k flux realisations of the
+        B galaxies, realisation-major (row ``j * B + i`` belongs to stamp ``i``); the CNN branch
+        runs once per stamp and its features are repeated (one stamp, k flux draws).
+        """
         return self.combine(self.mlp(flux_features), self.cnn(images))
 
     def combine(self, mlp_features: torch.Tensor, cnn_features: torch.Tensor) -> torch.Tensor:
-        """The head on the concatenated branches: (B, 40), (B, 40) -> photo-z (B,)."""
+        """The head on the concatenated branches: (k B, 40), (B, 40) -> photo-z (k B,)."""
+        k, rem = divmod(mlp_features.shape[0], cnn_features.shape[0])
+        if rem:
+            raise ValueError(f"{mlp_features.shape[0]} flux rows for {cnn_features.shape[0]} "
+                             "stamps: need a whole number of flux draws per stamp")
+        if k > 1:
+            cnn_features = cnn_features.repeat(k, 1)
         x = torch.cat([mlp_features, cnn_features], dim=1)
         return linear_fp32(self.output, self.head(x)).squeeze(-1)
 
