@@ -538,9 +538,6 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
     if not plateau:
         step_lr = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: cosine_factor(s, total_steps, warmup_steps))
-    elif warmup_steps > 0:
-        step_lr = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: min(1.0, (s + 1) / warmup_steps))
     ema = None
     if cfg["ema_decay"] > 0:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(float(cfg["ema_decay"])),

@@ -66,3 +66,30 @@ def test_wrong_type_is_named():
 def test_transfer_needs_its_parents():
     with pytest.raises(PhotozConfigError, match="train.networks"):
         load_config(overrides={"train": {"networks": ["hybrid_transfer"]}})
+
+
+def test_paper_config_trains_as_the_paper_and_the_default_departs_where_measured(repo_root):
+    """paper.yaml: the paper's schedule only (PAPER_SPEC §5); the default: the measured recipe."""
+    from photoz.config import load_merged_config
+
+    paper = load_merged_config([repo_root / "config/paper.yaml"])["train"]
+    assert paper["learning_rate"] == 1e-4 and paper["image_scaling"] == "none"
+    assert set(paper["lr_schedule"].values()) == {"plateau"}
+    assert set(paper["passes_per_epoch"].values()) == {1}
+    assert set(paper["ema_decay"].values()) == {0.0}
+    assert set(paper["flux_draws_per_stamp"].values()) == {1}
+    assert paper["tta"] is False and paper["precision"] == "fp32" and paper["transfer_freeze"]
+    default = load_merged_config()["train"]
+    assert default["image_scaling"] == "asinh" and default["lr_schedule"]["cnn"] == "cosine"
+    assert default["lr_schedule"]["mlp"] == "plateau"  # the MLP keeps the paper's rule
+
+
+def test_merged_config_is_what_snakemake_merges(repo_root):
+    """config/config.yaml first, then each overlay: gpu.yaml only adds train.gpus."""
+    from photoz.config import load_merged_config
+
+    base = load_merged_config()
+    gpu = load_merged_config([repo_root / "config/gpu.yaml"])
+    assert gpu["train"]["gpus"] == 1 and base["train"]["gpus"] == 0
+    gpu["train"]["gpus"] = 0
+    assert gpu == base
