@@ -7,7 +7,9 @@ POSIX file systems), so Snakemake either sees the complete output or none.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -61,9 +63,76 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def json_safe(obj: object) -> object:
+    """``obj`` with every non-finite float (NaN, +-inf) replaced by ``None``, recursively.
+
+    Python's ``json`` writes NaN and Infinity as bare words, which is not JSON (RFC 8259) and
+    which strict readers (``jq``, JavaScript, ``json.loads(..., parse_constant=...)``) reject;
+    ``null`` is the JSON spelling of "no value". numpy scalars become Python numbers.
+    """
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def write_json(obj: object, path: str | os.PathLike) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text(path, json.dumps(obj, indent=2) + "\n")
+    """Write ``obj`` as indented, strict JSON to ``path`` atomically (NaN and inf as ``null``)."""
+    write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False) + "\n")
+
+
+def content_digest(obj: object) -> str:
+    """SHA-256 of the content of a nested checkpoint-like object, independent of its file.
+
+    Walks dicts (in sorted key order), lists and tuples; hashes tensors and numpy arrays by
+    dtype, shape and bytes (C order, on the CPU), and other leaves by type and ``repr``. The same
+    content gives the same digest before ``torch.save`` and after ``torch.load``, so a
+    checkpoint can carry the digest of its own content (:func:`photoz.training.save_checkpoint`).
+
+    Parameters
+    ----------
+    obj : dict, list, tuple, torch.Tensor, numpy.ndarray or a scalar
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    import numpy as np
+
+    h = hashlib.sha256()
+
+    def walk(x):
+        if isinstance(x, dict):
+            h.update(b"{")
+            for key in sorted(x, key=repr):
+                h.update(repr(key).encode() + b":")
+                walk(x[key])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[" if isinstance(x, list) else b"(")
+            for v in x:
+                walk(v)
+            h.update(b"]")
+        elif hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch.Tensor
+            import torch
+
+            t = x.detach().cpu().contiguous()
+            h.update(f"tensor {t.dtype} {tuple(t.shape)}:".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, np.ndarray):
+            a = np.ascontiguousarray(x)
+            h.update(f"ndarray {a.dtype.str} {a.shape}:".encode() + a.tobytes())
+        else:
+            h.update(f"{type(x).__name__} {x!r};".encode())
+
+    walk(obj)
+    return h.hexdigest()
 
 
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike, metadata: dict | None = None) -> None:
