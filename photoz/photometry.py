@@ -84,6 +84,12 @@ MAX_APERTURE_PIXELS = 1e8
 #: for stamps up to ~16 pixels x 1e6; any aperture larger than the stamp sums the whole stamp).
 MAX_KRON_FACTOR = 1e6
 
+#: Fewest selected galaxies per split that the later stages need: two training galaxies (a
+#: BatchNorm1d layer in training mode needs a batch of at least 2), one validation galaxy (the
+#: learning-rate schedule and early stopping), one test galaxy (the metrics). Passed by the
+#: workflow as ``measure_photometry(min_selected=...)``.
+TRAINING_NEEDS: dict[str, int] = {"train": 2, "validation": 1, "test": 1}
+
 PHOT_DEFAULTS: dict = {
     "kron_factor": 1.0,
     "snr_threshold": 10.0,
@@ -125,7 +131,8 @@ class PhotometryConfig:
         Raises
         ------
         PhotozConfigError
-            For an unknown key, an unknown band or a non-positive factor/threshold.
+            For an unknown key, an unknown band, a non-positive or non-finite factor or
+            detection threshold, or a non-finite SNR threshold.
         """
         cfg = dict(cfg or {})
         unknown = set(cfg) - set(PHOT_DEFAULTS)
@@ -149,14 +156,18 @@ class PhotometryConfig:
                 merged[key] = float(merged[key])
             except (TypeError, ValueError) as exc:
                 raise PhotozConfigError(f"photometry.{key}: not a number: {merged[key]!r}") from exc
-            if not merged[key] > 0:
-                raise PhotozConfigError(f"photometry.{key}: must be > 0, got {merged[key]}")
+            if not (math.isfinite(merged[key]) and merged[key] > 0):
+                raise PhotozConfigError(f"photometry.{key}: must be a finite number > 0, got "
+                                        f"{merged[key]}")
         try:
             merged["snr_threshold"] = float(merged["snr_threshold"])
         except (TypeError, ValueError) as exc:
             raise PhotozConfigError(
                 f"photometry.snr_threshold: not a number: {merged['snr_threshold']!r}"
             ) from exc
+        if not math.isfinite(merged["snr_threshold"]):
+            raise PhotozConfigError(f"photometry.snr_threshold: must be a finite number, got "
+                                    f"{merged['snr_threshold']} (NaN would select nobody)")
         return cls(**merged)
 
 
@@ -665,6 +676,35 @@ def _shard_chunks(path: Path, chunk_bytes: int = _CHUNK_BYTES):
 
 
 
+def _check_selection(selected: np.ndarray, split: np.ndarray, need: dict[str, int],
+                     cfg: PhotometryConfig, n_total: int, n_measured: int,
+                     snr_measured: np.ndarray) -> None:
+    """Raise if fewer galaxies than ``need[split]`` are selected in some split.
+
+    Raises
+    ------
+    PhotozDataError
+        Naming ``photometry.snr_threshold``, the count per split against the need, and the
+        highest SNR of the measured galaxies in the selection bands (a threshold to try).
+    """
+    counts = {name: int(np.sum(selected & (split == name))) for name in need}
+    short = {name: n for name, n in counts.items() if n < need[name]}
+    if not short:
+        return
+    with np.errstate(invalid="ignore"):
+        best = np.nanmax(snr_measured, axis=1) if snr_measured.size else np.zeros(0)
+    best = best[np.isfinite(best)]
+    hint = (f"the highest SNR is {best.max():.3g} and the median {np.median(best):.3g}"
+            if best.size else "no galaxy was measured")
+    have = ", ".join(f"{name} {counts[name]} (needs {need[name]})" for name in need)
+    raise PhotozDataError(
+        f"photometry.snr_threshold = {cfg.snr_threshold:g} (SNR in any of "
+        f"{'/'.join(cfg.snr_bands)}) selects too few galaxies for training: {have}; "
+        f"{int(selected.sum())} selected of {n_measured} measured, {n_total} in the truth table; "
+        f"among the measured, {hint}. Lower photometry.snr_threshold, or add galaxies "
+        "(catalog.n_galaxies)")
+
+
 def photometry_columns() -> list[str]:
     """Column order of the photometry table (docs/data_products.md §3)."""
     cols = ["object_id", "redshift", "split"]
@@ -674,7 +714,7 @@ def photometry_columns() -> list[str]:
 
 
 def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, instrument,
-                       phot_cfg: dict) -> dict:
+                       phot_cfg: dict, min_selected: dict[str, int] | None = None) -> dict:
     """Measure every stamp, apply the SNR selection and write the photometry table.
 
     Parameters
@@ -693,6 +733,9 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     phot_cfg : dict
         ``kron_factor``, ``snr_threshold``, ``snr_bands``, ``detection_bands``,
         ``detection_threshold`` (see :class:`PhotometryConfig`).
+    min_selected : dict of str to int, optional
+        Fewest selected galaxies per split (``train``, ``validation``, ``test``) the run needs;
+        the workflow passes :data:`TRAINING_NEEDS`. None checks nothing.
 
     Returns
     -------
@@ -706,7 +749,9 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
         For a bad ``phot_cfg``.
     PhotozDataError
         For an unreadable truth table, a corrupt/truncated shard (naming the file), a shard
-        object_id absent from the truth table or present in two shards.
+        object_id absent from the truth table or present in two shards; or a selection smaller
+        than ``min_selected`` in some split (naming ``photometry.snr_threshold``, the counts
+        and the highest SNR found), before any file is written.
 
     Notes
     -----
@@ -799,6 +844,9 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     df = pd.DataFrame(data, columns=photometry_columns())
 
     n_measured, n_selected = int(measured.sum()), int(selected.sum())
+    if min_selected:
+        _check_selection(selected, truth["split"].astype(str).to_numpy(), min_selected, cfg,
+                         n_total, n_measured, snr_all[measured][:, sel_idx])
     selection = {
         "n_total": n_total,
         "n_measured": n_measured,
