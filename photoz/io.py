@@ -181,3 +181,82 @@ def read_table(path: str | os.PathLike, columns=(), what: str = "table") -> pd.D
             f"{what} {path}: missing column(s) {missing}; expected {list(columns)}"
         )
     return df
+
+
+# --------------------------------------------------------------------------------------------
+# Snakemake's lock of a killed run
+# --------------------------------------------------------------------------------------------
+def snakemake_locks(directory: str | os.PathLike = ".") -> list[Path]:
+    """Snakemake's lock files in ``directory`` (``.snakemake/locks/*.lock``).
+
+    Snakemake writes them while it runs and removes them when it ends; a run killed by SIGKILL
+    (or a lost node) leaves them, and every later run stops with a ``LockException`` until
+    ``snakemake --unlock``.
+    """
+    return sorted((Path(directory) / ".snakemake" / "locks").glob("*.lock"))
+
+
+def running_snakemakes(directory: str | os.PathLike = ".") -> list[int]:
+    """Process ids of running Snakemake processes, or their jobs, working in ``directory``.
+
+    A process counts if its command line names ``snakemake`` (the executable, ``-m snakemake``)
+    and its working directory or its ``--directory``/``-d`` argument is ``directory``, or if it
+    runs a file under ``directory/.snakemake/`` (a job's script, which may outlive a killed
+    Snakemake). This process and its ancestors (the
+    ``make`` that calls it) are left out. Processes whose details cannot be read (another
+    user's) are skipped.
+    """
+    import psutil
+
+    target = Path(directory).resolve()
+    mine = {os.getpid()} | {p.pid for p in psutil.Process().parents()}
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            argv = proc.info["cmdline"] or []
+            if proc.info["pid"] in mine or not argv:
+                continue
+            is_snakemake = "snakemake" in [Path(a).name for a in argv[:3]] \
+                or ("-m" in argv[:3] and "snakemake" in argv[:4])
+            is_job = any(".snakemake/" in a for a in argv)
+            if not (is_snakemake or is_job):
+                continue
+            cwd = Path(proc.cwd())
+            where = {cwd.resolve()}
+            for flag in ("--directory", "-d"):
+                if flag in argv[:-1]:
+                    where.add((cwd / argv[argv.index(flag) + 1]).resolve())
+            for a in argv:  # <dir>/.snakemake/scripts/x.py -> <dir>
+                parts = (cwd / a).parts
+                if ".snakemake" in parts:
+                    where.add(Path(*parts[:parts.index(".snakemake")]).resolve())
+            if target in where:
+                found.append(proc.info["pid"])
+        except (psutil.Error, OSError, ValueError):
+            continue
+    return found
+
+
+def release_stale_lock(directory: str | os.PathLike = ".") -> str:
+    """Remove Snakemake's lock in ``directory`` if no Snakemake process works there.
+
+    What ``snakemake --unlock`` does (it deletes ``.snakemake/locks``), but only when the lock is
+    stale: a lock held by a running Snakemake is left alone, and that run's own
+    ``LockException`` then says so.
+
+    Returns
+    -------
+    str
+        ``"none"`` (no lock), ``"held by pid N[, M]"`` (a Snakemake runs there; lock kept) or
+        ``"released N lock file(s)"``.
+    """
+    import shutil
+
+    locks = snakemake_locks(directory)
+    if not locks:
+        return "none"
+    pids = running_snakemakes(directory)
+    if pids:
+        return "held by pid " + ", ".join(map(str, pids))
+    shutil.rmtree(Path(directory) / ".snakemake" / "locks", ignore_errors=True)
+    return f"released {len(locks)} lock file(s)"
