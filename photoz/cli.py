@@ -3,9 +3,10 @@
 Sub-commands
 ------------
 instrument       print the CSST bands: pivot wavelength, zero point, background noise, 5-sigma limit
-validate-config  check a config file against the workflow's schema and print the filled-in result
+validate-config  check config files against the workflow's schema and print the filled-in result
 predict          apply a trained network to a photometry table and stamp shards
 benchmark        run a benchmark (simulate, photometry, training speed; seeds: accuracy) and print numbers
+unlock           remove the lock a killed Snakemake left, if no Snakemake runs in the directory
 
 The workflow itself runs with ``snakemake --cores all`` (README.md).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import sys
 
 from photoz import BANDS, __version__
@@ -44,7 +46,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     from photoz.config import load_config
 
-    print(yaml.safe_dump(load_config(args.configfile), sort_keys=False), end="")
+    config = load_config(args.configfile)
+    if not args.quiet:
+        print(yaml.safe_dump(config, sort_keys=False), end="")
+    return 0
+
+
+def _cmd_unlock(args: argparse.Namespace) -> int:
+    from photoz.io import release_stale_lock
+
+    state = release_stale_lock(args.directory)
+    if state.startswith("released"):
+        print(f"photoz unlock: {state} left by a killed Snakemake in {args.directory} (no "
+              "Snakemake runs there)", file=sys.stderr)
+    elif state.startswith("held"):
+        print(f"photoz unlock: the Snakemake lock in {args.directory} is {state}; left alone",
+              file=sys.stderr)
     return 0
 
 
@@ -59,8 +76,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"photoz.benchmarks.{args.stage}")
-    result = module.main(args.args)
+    # A benchmark's parser without its own prog would call itself __main__.py.
+    argv0, sys.argv[0] = sys.argv[0], f"python -m photoz benchmark {args.stage}"
+    try:
+        result = module.main(args.args)
+    finally:
+        sys.argv[0] = argv0
     return int(result) if isinstance(result, int) else 0
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,11 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("instrument", help="print each band's pivot wavelength, zero point and noise")
     p.add_argument("--throughput", default="beamingfactor",
                    help="'beamingfactor' (default) or a directory of <band>.fil curves")
-    p.add_argument("--pixel-scale", type=float, default=0.074, help="arcsec/pixel (default 0.074)")
+    p.add_argument("--pixel-scale", type=_positive_float, default=0.074,
+                   help="arcsec/pixel, > 0 (default 0.074)")
     p.set_defaults(func=_cmd_instrument)
 
-    p = sub.add_parser("validate-config", help="validate a config file and print it with defaults")
-    p.add_argument("configfile", help="YAML config, e.g. config/paper.yaml")
+    p = sub.add_parser("validate-config", help="validate config files and print them with defaults")
+    p.add_argument("configfile", nargs="+",
+                   help="YAML config(s), merged in order as snakemake --configfile does, e.g. "
+                   "config/config.yaml config/paper.yaml")
+    p.add_argument("--quiet", action="store_true", help="print nothing when the config is valid")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("predict", help="apply a trained network (results/models/<net>.pt)")
@@ -91,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("unlock", help="remove a killed Snakemake's stale lock (make run does this)")
+    p.add_argument("--directory", default=".", help="Snakemake working directory (default .)")
+    p.set_defaults(func=_cmd_unlock)
 
     p = sub.add_parser("benchmark", help="speed benchmark of a stage; prints numbers")
     p.add_argument("stage", choices=STAGES)

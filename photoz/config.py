@@ -7,6 +7,8 @@ command line) with the same schema.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -53,12 +55,47 @@ def validate_config(config: dict, source: str = "config") -> dict:
                 name = f"{where}.{key}" if where else key
                 problems.append(f"{name}: unknown key (known here: {', '.join(known)})")
         else:
-            problems.append(f"{where or '(top level)'}: {err.message}")
+            problems.append(f"{where or '(top level)'}: {err.message}{_yaml_hint(err)}")
+    problems += non_finite_numbers(config)
     if problems:
         raise PhotozConfigError(f"invalid {source}:\n  " + "\n  ".join(problems))
     validate(config, str(SCHEMA_PATH), set_default=True)
     check_config(config)
     return config
+
+
+def _yaml_hint(err) -> str:
+    """A hint for a number that YAML read as a string (PyYAML follows YAML 1.1: ``1.0e9`` and
+    ``1e-4`` without a dot need a signed exponent, ``1.0e+9``, to be floats)."""
+    if err.validator != "type" or not isinstance(err.instance, str):
+        return ""
+    wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+    if not {"number", "integer"} & set(wanted):
+        return ""
+    try:
+        float(err.instance)
+    except ValueError:
+        return ""
+    return (f" (YAML read {err.instance} as a string: YAML 1.1 floats need a dot and a signed "
+            f"exponent, e.g. 1.0e+9 or 1.0e-4, or write the number out)")
+
+
+def non_finite_numbers(config, where: str = "") -> list[str]:
+    """One problem line per NaN or infinite number in ``config`` (YAML ``.nan``, ``.inf``).
+
+    JSON Schema cannot reject them: NaN passes every ``minimum``, and ``.inf`` passes any lower
+    bound, so ``photometry.snr_threshold: .nan`` would select nobody, silently.
+    """
+    problems = []
+    if isinstance(config, dict):
+        for key, value in config.items():
+            problems += non_finite_numbers(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(config, (list, tuple)):
+        for i, value in enumerate(config):
+            problems += non_finite_numbers(value, f"{where}[{i}]")
+    elif isinstance(config, float) and not math.isfinite(config):
+        problems.append(f"{where}: {config} is not a finite number")
+    return problems
 
 
 def check_config(config: dict) -> None:
@@ -84,13 +121,15 @@ def check_config(config: dict) -> None:
         )
 
 
-def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+def load_config(path: str | Path | Sequence[str | Path] | None = None,
+                overrides: dict | None = None) -> dict:
     """Read a YAML config, fill the schema's defaults, validate it and run :func:`check_config`.
 
     Parameters
     ----------
-    path : str or Path, optional
-        YAML file; ``None`` starts from an empty config (all defaults).
+    path : str or Path, or a list of them, optional
+        YAML file(s), merged in order (as ``snakemake --configfile a b`` merges them over the
+        Snakefile's ``configfile``); ``None`` starts from an empty config (all defaults).
     overrides : dict, optional
         Nested values merged over the file before validation.
 
@@ -104,16 +143,20 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     PhotozConfigError
         If the file cannot be read or a key is unknown or of the wrong type (the message names it).
     """
+    paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
     config: dict = {}
-    if path is not None:
+    for one in paths:
         try:
-            config = yaml.safe_load(Path(path).read_text()) or {}
+            with open(one, encoding="utf-8") as stream:  # YAML's error marks name the file
+                part = yaml.safe_load(stream) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise PhotozConfigError(f"cannot read config file {path}: {exc}") from exc
-    if not isinstance(config, dict):
-        raise PhotozConfigError(f"config file {path}: the top level must be a mapping of keys")
+            raise PhotozConfigError(f"cannot read config file {one}: {exc}") from exc
+        if not isinstance(part, dict):
+            raise PhotozConfigError(f"config file {one}: the top level must be a mapping of keys")
+        _merge(config, part)
     _merge(config, overrides or {})
-    return validate_config(config, source=f"config {path}" if path else "config")
+    source = f"config {' + '.join(map(str, paths))}" if paths else "config"
+    return validate_config(config, source=source)
 
 
 def _merge(base: dict, extra: dict) -> None:

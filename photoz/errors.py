@@ -20,3 +20,29 @@ class PhotozDataError(PhotozError, ValueError):
 
     The message names the file and, where known, the column and row.
     """
+
+
+class PhotozValueError(PhotozError, ValueError):
+    """An argument of a public function has the wrong shape or a value out of its range.
+
+    Modelled on ``galsim.GalSimValueError`` / ``GalSimRangeError``: the message starts with the
+    argument's name, then says what it must be and what it was, e.g.
+    ``detection_threshold: must be a finite number > 0, got nan``.
+
+    Parameters
+    ----------
+    argument : str
+        The argument's name as the function's signature spells it.
+    requirement : str
+        What a valid value is (``"must be a finite number > 0"``).
+    value : object, optional
+        The value given; shown with ``repr`` (arrays by their shape where ``shape`` is given).
+    """
+
+    def __init__(self, argument: str, requirement: str, value: object = None):
+        self.argument, self.requirement, self.value = argument, requirement, value
+        got = "" if value is None else f", got {value!r}"
+        super().__init__(f"{argument}: {requirement}{got}")
+
+    def __reduce__(self):
+        return type(self), (self.argument, self.requirement, self.value)

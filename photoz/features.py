@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from photoz import BANDS
+from photoz.errors import PhotozValueError
 
 N_FEATURES = 20
 """7 scaled fluxes + 6 adjacent-band flux ratios + 7 relative errors (paper eq. 7)."""
@@ -19,6 +20,20 @@ FEATURE_NAMES: tuple[str, ...] = (
     + tuple(f"f(|flux_err_{b}/flux_{b}|)" for b in BANDS)
 )
 """Names of the 20 columns returned by :func:`flux_features`, in order."""
+
+
+def float_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value, dtype=float)``, raising :class:`PhotozValueError` naming ``name``.
+
+    Raises
+    ------
+    PhotozValueError
+        If ``value`` is not numeric (strings, ragged lists, objects).
+    """
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise PhotozValueError(name, f"must be an array of numbers ({exc})") from None
 
 
 def signed_log10(x: np.ndarray) -> np.ndarray:
@@ -65,18 +80,34 @@ def flux_features(flux: np.ndarray, flux_err: np.ndarray, limiting_flux: np.ndar
 
     Raises
     ------
-    ValueError
-        If the shapes disagree.
+    PhotozValueError
+        Naming the argument: ``flux`` not of shape (n_gal, 7) or holding +-inf; ``flux_err``
+        not of ``flux``'s shape, negative or +-inf; ``limiting_flux`` not of shape (7,) or not
+        finite and > 0; any of them not numeric. NaN fluxes and errors (not measured) are
+        allowed.
     """
-    flux = np.asarray(flux, dtype=float)
-    flux_err = np.asarray(flux_err, dtype=float)
-    limiting_flux = np.asarray(limiting_flux, dtype=float)
-    if flux.ndim != 2 or flux.shape != flux_err.shape or flux.shape[1] != limiting_flux.shape[0]:
-        raise ValueError(
-            f"flux {flux.shape}, flux_err {flux_err.shape} and limiting_flux {limiting_flux.shape} "
-            "must be (n_gal, n_band), (n_gal, n_band) and (n_band,)"
-        )
-    with np.errstate(divide="ignore", invalid="ignore"):
+    nb = len(BANDS)
+    flux = float_array("flux", flux)
+    flux_err = float_array("flux_err", flux_err)
+    limiting_flux = float_array("limiting_flux", limiting_flux)
+    if flux.ndim != 2 or flux.shape[1] != nb:
+        raise PhotozValueError("flux", f"must have shape (n_gal, {nb})", flux.shape)
+    if flux_err.shape != flux.shape:
+        raise PhotozValueError("flux_err", f"must have the shape of flux (n_gal, {nb}) = "
+                               f"{flux.shape}", flux_err.shape)
+    if limiting_flux.shape != (nb,):
+        raise PhotozValueError("limiting_flux", f"must have shape ({nb},), one value per band of "
+                               f"flux (n_gal, {nb})", limiting_flux.shape)
+    if not np.all(np.isfinite(limiting_flux) & (limiting_flux > 0)):
+        raise PhotozValueError("limiting_flux", "must be finite and > 0 in every band",
+                               limiting_flux.tolist())
+    if np.any(np.isinf(flux)):
+        raise PhotozValueError("flux", "must be finite (or NaN where not measured); holds +-inf")
+    with np.errstate(invalid="ignore"):
+        if np.any(np.isinf(flux_err) | (flux_err < 0)):
+            raise PhotozValueError("flux_err", "must be finite and >= 0 (or NaN where not "
+                                   "measured); holds a negative value or +-inf")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scaled = flux / limiting_flux
         ratio = flux[:, :-1] / flux[:, 1:]
         rel_err = np.abs(flux_err / flux)

@@ -19,6 +19,8 @@ Sources
 from __future__ import annotations
 
 import importlib.resources
+import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,6 +237,17 @@ class Instrument:
     bands: tuple[str, ...] = field(default=BANDS)
 
     def __post_init__(self) -> None:
+        for name, low, low_ok in (("aperture_diameter", 0.0, False), ("pixel_scale", 0.0, False),
+                                  ("exposure_time", 0.0, False), ("dark_current", 0.0, True),
+                                  ("read_noise", 0.0, True), ("obscuration", 0.0, True)):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes, bool)) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value) or value < low or (value == low and not low_ok) \
+                    or (name == "obscuration" and value >= 1):
+                need = ("in [0, 1)" if name == "obscuration"
+                        else ">= 0" if low_ok else "> 0")
+                raise PhotozConfigError(f"instrument.{name}: {value!r} must be a finite number "
+                                        f"{need}")
         for name in ("n_exposures", "sky", "limiting_mag"):
             value = getattr(self, name)
             if len(value) != len(self.bands):

@@ -7,7 +7,9 @@ POSIX file systems), so Snakemake either sees the complete output or none.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -61,9 +63,76 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def json_safe(obj: object) -> object:
+    """``obj`` with every non-finite float (NaN, +-inf) replaced by ``None``, recursively.
+
+    Python's ``json`` writes NaN and Infinity as bare words, which is not JSON (RFC 8259) and
+    which strict readers (``jq``, JavaScript, ``json.loads(..., parse_constant=...)``) reject;
+    ``null`` is the JSON spelling of "no value". numpy scalars become Python numbers.
+    """
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def write_json(obj: object, path: str | os.PathLike) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text(path, json.dumps(obj, indent=2) + "\n")
+    """Write ``obj`` as indented, strict JSON to ``path`` atomically (NaN and inf as ``null``)."""
+    write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False) + "\n")
+
+
+def content_digest(obj: object) -> str:
+    """SHA-256 of the content of a nested checkpoint-like object, independent of its file.
+
+    Walks dicts (in sorted key order), lists and tuples; hashes tensors and numpy arrays by
+    dtype, shape and bytes (C order, on the CPU), and other leaves by type and ``repr``. The same
+    content gives the same digest before ``torch.save`` and after ``torch.load``, so a
+    checkpoint can carry the digest of its own content (:func:`photoz.training.save_checkpoint`).
+
+    Parameters
+    ----------
+    obj : dict, list, tuple, torch.Tensor, numpy.ndarray or a scalar
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    import numpy as np
+
+    h = hashlib.sha256()
+
+    def walk(x):
+        if isinstance(x, dict):
+            h.update(b"{")
+            for key in sorted(x, key=repr):
+                h.update(repr(key).encode() + b":")
+                walk(x[key])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[" if isinstance(x, list) else b"(")
+            for v in x:
+                walk(v)
+            h.update(b"]")
+        elif hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch.Tensor
+            import torch
+
+            t = x.detach().cpu().contiguous()
+            h.update(f"tensor {t.dtype} {tuple(t.shape)}:".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, np.ndarray):
+            a = np.ascontiguousarray(x)
+            h.update(f"ndarray {a.dtype.str} {a.shape}:".encode() + a.tobytes())
+        else:
+            h.update(f"{type(x).__name__} {x!r};".encode())
+
+    walk(obj)
+    return h.hexdigest()
 
 
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike, metadata: dict | None = None) -> None:
@@ -112,3 +181,82 @@ def read_table(path: str | os.PathLike, columns=(), what: str = "table") -> pd.D
             f"{what} {path}: missing column(s) {missing}; expected {list(columns)}"
         )
     return df
+
+
+# --------------------------------------------------------------------------------------------
+# Snakemake's lock of a killed run
+# --------------------------------------------------------------------------------------------
+def snakemake_locks(directory: str | os.PathLike = ".") -> list[Path]:
+    """Snakemake's lock files in ``directory`` (``.snakemake/locks/*.lock``).
+
+    Snakemake writes them while it runs and removes them when it ends; a run killed by SIGKILL
+    (or a lost node) leaves them, and every later run stops with a ``LockException`` until
+    ``snakemake --unlock``.
+    """
+    return sorted((Path(directory) / ".snakemake" / "locks").glob("*.lock"))
+
+
+def running_snakemakes(directory: str | os.PathLike = ".") -> list[int]:
+    """Process ids of running Snakemake processes, or their jobs, working in ``directory``.
+
+    A process counts if its command line names ``snakemake`` (the executable, ``-m snakemake``)
+    and its working directory or its ``--directory``/``-d`` argument is ``directory``, or if it
+    runs a file under ``directory/.snakemake/`` (a job's script, which may outlive a killed
+    Snakemake). This process and its ancestors (the
+    ``make`` that calls it) are left out. Processes whose details cannot be read (another
+    user's) are skipped.
+    """
+    import psutil
+
+    target = Path(directory).resolve()
+    mine = {os.getpid()} | {p.pid for p in psutil.Process().parents()}
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            argv = proc.info["cmdline"] or []
+            if proc.info["pid"] in mine or not argv:
+                continue
+            is_snakemake = "snakemake" in [Path(a).name for a in argv[:3]] \
+                or ("-m" in argv[:3] and "snakemake" in argv[:4])
+            is_job = any(".snakemake/" in a for a in argv)
+            if not (is_snakemake or is_job):
+                continue
+            cwd = Path(proc.cwd())
+            where = {cwd.resolve()}
+            for flag in ("--directory", "-d"):
+                if flag in argv[:-1]:
+                    where.add((cwd / argv[argv.index(flag) + 1]).resolve())
+            for a in argv:  # <dir>/.snakemake/scripts/x.py -> <dir>
+                parts = (cwd / a).parts
+                if ".snakemake" in parts:
+                    where.add(Path(*parts[:parts.index(".snakemake")]).resolve())
+            if target in where:
+                found.append(proc.info["pid"])
+        except (psutil.Error, OSError, ValueError):
+            continue
+    return found
+
+
+def release_stale_lock(directory: str | os.PathLike = ".") -> str:
+    """Remove Snakemake's lock in ``directory`` if no Snakemake process works there.
+
+    What ``snakemake --unlock`` does (it deletes ``.snakemake/locks``), but only when the lock is
+    stale: a lock held by a running Snakemake is left alone, and that run's own
+    ``LockException`` then says so.
+
+    Returns
+    -------
+    str
+        ``"none"`` (no lock), ``"held by pid N[, M]"`` (a Snakemake runs there; lock kept) or
+        ``"released N lock file(s)"``.
+    """
+    import shutil
+
+    locks = snakemake_locks(directory)
+    if not locks:
+        return "none"
+    pids = running_snakemakes(directory)
+    if pids:
+        return "held by pid " + ", ".join(map(str, pids))
+    shutil.rmtree(Path(directory) / ".snakemake" / "locks", ignore_errors=True)
+    return f"released {len(locks)} lock file(s)"

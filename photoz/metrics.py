@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.io import read_table, write_text
+from photoz.logs import progress as tqdm
 
 #: The four networks of the paper, in the order of its tables and figures.
 NETWORKS: tuple[str, ...] = ("mlp", "cnn", "hybrid", "hybrid_transfer")

@@ -55,12 +55,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sep
-from tqdm import tqdm
 
 from photoz import BANDS
-from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.features import aperture_flux_error, snr
+from photoz.errors import PhotozConfigError, PhotozDataError, PhotozValueError
+from photoz.features import aperture_flux_error, float_array, snr
 from photoz.io import write_json, write_parquet
+from photoz.logs import progress
 
 log = logging.getLogger("photoz.photometry")
 
@@ -74,6 +74,21 @@ DETECTION_MINAREA = 5
 _MAX_GAP = 256
 #: Bytes of stamp data read from a shard at a time (bounds memory: about 4x this in total).
 _CHUNK_BYTES = 32 * 2**20
+#: Largest |x|, |y| of an aperture centre and largest scaled semi-axis r a, pixels. sep computes
+#: an aperture's pixel bounds in C ``int`` and its exact overlap in double precision; beyond
+#: about 1e15 pixels it silently returns 0 for an ellipse covering the stamp (checked here), so
+#: apertures are held far inside both limits.
+MAX_APERTURE_PIXELS = 1e8
+#: Largest kron_factor :func:`measure_stamps` accepts (the Kron radius is at most about 6 and the
+#: detection ellipse at most the stamp, so this keeps r a within :data:`MAX_APERTURE_PIXELS`
+#: for stamps up to ~16 pixels x 1e6; any aperture larger than the stamp sums the whole stamp).
+MAX_KRON_FACTOR = 1e6
+
+#: Fewest selected galaxies per split that the later stages need: two training galaxies (a
+#: BatchNorm1d layer in training mode needs a batch of at least 2), one validation galaxy (the
+#: learning-rate schedule and early stopping), one test galaxy (the metrics). Passed by the
+#: workflow as ``measure_photometry(min_selected=...)``.
+TRAINING_NEEDS: dict[str, int] = {"train": 2, "validation": 1, "test": 1}
 
 PHOT_DEFAULTS: dict = {
     "kron_factor": 1.0,
@@ -116,7 +131,8 @@ class PhotometryConfig:
         Raises
         ------
         PhotozConfigError
-            For an unknown key, an unknown band or a non-positive factor/threshold.
+            For an unknown key, an unknown band, a non-positive or non-finite factor or
+            detection threshold, or a non-finite SNR threshold.
         """
         cfg = dict(cfg or {})
         unknown = set(cfg) - set(PHOT_DEFAULTS)
@@ -140,14 +156,18 @@ class PhotometryConfig:
                 merged[key] = float(merged[key])
             except (TypeError, ValueError) as exc:
                 raise PhotozConfigError(f"photometry.{key}: not a number: {merged[key]!r}") from exc
-            if not merged[key] > 0:
-                raise PhotozConfigError(f"photometry.{key}: must be > 0, got {merged[key]}")
+            if not (math.isfinite(merged[key]) and merged[key] > 0):
+                raise PhotozConfigError(f"photometry.{key}: must be a finite number > 0, got "
+                                        f"{merged[key]}")
         try:
             merged["snr_threshold"] = float(merged["snr_threshold"])
         except (TypeError, ValueError) as exc:
             raise PhotozConfigError(
                 f"photometry.snr_threshold: not a number: {merged['snr_threshold']!r}"
             ) from exc
+        if not math.isfinite(merged["snr_threshold"]):
+            raise PhotozConfigError(f"photometry.snr_threshold: must be a finite number, got "
+                                    f"{merged['snr_threshold']} (NaN would select nobody)")
         return cls(**merged)
 
 
@@ -184,9 +204,14 @@ def _mosaic(stamps: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _gap_needed(y: np.ndarray, ext: np.ndarray, height: int) -> np.ndarray:
     """Zero rows needed so that an ellipse of half height ``ext`` at row ``y`` of a stamp of
-    ``height`` rows touches no pixel of the stamps above or below it (2 px margin)."""
+    ``height`` rows touches no pixel of the stamps above or below it (2 px margin).
+
+    Capped at ``_MAX_GAP + 1`` (such ellipses are measured stamp by stamp), so that a huge
+    ``ext`` never overflows the integer conversion.
+    """
     inside = np.minimum(y, height - 1 - y)
-    return np.ceil(np.maximum(ext - inside, 0.0)).astype(int) + 2
+    need = np.ceil(np.maximum(ext - inside, 0.0)) + 2
+    return np.minimum(need, _MAX_GAP + 1).astype(int)
 
 
 def _batched(func, stamps: np.ndarray, index: np.ndarray, x, y, a, b, theta, ext, **kw):
@@ -284,6 +309,62 @@ def _valid_theta(theta):
     return np.clip(np.asarray(theta, dtype=float), -np.pi / 2, np.pi / 2)
 
 
+def _float32_stamps(images, bands: int | None = None) -> np.ndarray:
+    """``images`` as a C-contiguous float32 array of shape (n_gal, bands, H, W).
+
+    Values beyond the float32 range become +-inf (the callers check or flag them).
+
+    Raises
+    ------
+    PhotozValueError
+        If ``images`` is not numeric, not 4-D, has an empty stamp axis, or ``bands`` bands
+        (if given) on axis 1.
+    """
+    arr = np.asarray(images)
+    if arr.dtype.kind not in "biuf":
+        raise PhotozValueError("images", "must be an array of numbers", str(arr.dtype))
+    want = f"(n_gal, {bands}, H, W)" if bands else "(n_gal, n_band, H, W)"
+    if arr.ndim != 4 or (bands and arr.shape[1] != bands) or 0 in arr.shape[1:]:
+        raise PhotozValueError("images", f"must have shape {want} with H, W >= 1", arr.shape)
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _per_galaxy(name: str, value, n: int) -> np.ndarray:
+    """``value`` (a number or shape (n,)) as a finite float64 array of shape (n,).
+
+    Raises
+    ------
+    PhotozValueError
+        Naming ``name``, if it is not numeric, of another shape, or not finite.
+    """
+    arr = float_array(name, value)
+    if arr.shape not in ((), (1,), (n,)):
+        raise PhotozValueError(name, f"must be a number or have shape (n_gal,) = ({n},)",
+                               arr.shape)
+    if not np.all(np.isfinite(arr)):
+        raise PhotozValueError(name, "must be finite")
+    return np.array(np.broadcast_to(arr.reshape(-1) if arr.ndim else arr, (n,)), dtype=float)
+
+
+def _positive_number(name: str, value, upper: float = np.inf) -> float:
+    """``value`` as a float, finite, > 0 and <= ``upper``; :class:`PhotozValueError` otherwise.
+
+    A string is not a number here, even one that reads as one (``"1.5"``): it is a config or
+    caller mistake (YAML reads ``1.0e9`` as a string).
+    """
+    if isinstance(value, (str, bytes, bool)):
+        raise PhotozValueError(name, "must be a number", value)
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise PhotozValueError(name, "must be a number", value) from None
+    if not (np.isfinite(out) and 0 < out <= upper):
+        bound = "" if upper == np.inf else f" and <= {upper:g}"
+        raise PhotozValueError(name, f"must be a finite number > 0{bound}", out)
+    return out
+
+
 def aperture_fluxes(images: np.ndarray, x: np.ndarray, y: np.ndarray, a: np.ndarray,
                     b: np.ndarray, theta: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sum each stamp's seven bands in one given ellipse, with exact pixel overlap.
@@ -308,10 +389,36 @@ def aperture_fluxes(images: np.ndarray, x: np.ndarray, y: np.ndarray, a: np.ndar
         Aperture sums; negative values kept.
     npix : ndarray, shape (n_gal,), pixels
         Exact aperture area inside the stamp (N_pix of paper eq. 6).
+
+    Raises
+    ------
+    PhotozValueError
+        Naming the argument: ``images`` not numeric, not 4-D, or with a pixel that is not finite
+        in float32; an ellipse parameter not a number or of shape (n_gal,), or not finite;
+        ``x`` or ``y`` beyond +-:data:`MAX_APERTURE_PIXELS`; ``a`` or ``b`` not > 0, ``b`` > ``a``;
+        ``theta`` outside [-pi/2, pi/2] (float32 rounding allowed); ``r`` not > 0 or ``r a``
+        beyond :data:`MAX_APERTURE_PIXELS`. (sep itself raises a plain ``Exception`` for an
+        invalid ellipse and silently returns 0 for one of ~1e20 pixels.)
     """
-    images = np.ascontiguousarray(images, dtype=np.float32)
+    images = _float32_stamps(images)
+    if not np.all(np.isfinite(images)):
+        raise PhotozValueError("images", "pixels must be finite (within the float32 range)")
     n, nb, h, w = images.shape
-    x, y, a, b, theta, r = (np.asarray(v, dtype=float).reshape(n) for v in (x, y, a, b, theta, r))
+    x, y, a, b, theta, r = (_per_galaxy(name, v, n) for name, v in
+                            (("x", x), ("y", y), ("a", a), ("b", b), ("theta", theta), ("r", r)))
+    for name, v in (("x", x), ("y", y)):
+        if np.any(np.abs(v) > MAX_APERTURE_PIXELS):
+            raise PhotozValueError(name, f"must be within +-{MAX_APERTURE_PIXELS:g} pixels",
+                                   float(v[np.argmax(np.abs(v))]))
+    if np.any(b <= 0):
+        raise PhotozValueError("b", "semi-minor axes must be > 0", float(b.min()))
+    if np.any(a < b):
+        raise PhotozValueError("a", "semi-major axes must be >= b")
+    if np.any(np.abs(theta) > np.pi / 2 + 1e-6):
+        raise PhotozValueError("theta", "must be in [-pi/2, pi/2] radians",
+                               float(theta[np.argmax(np.abs(theta))]))
+    if np.any(r <= 0) or np.any(r * a > MAX_APERTURE_PIXELS):
+        raise PhotozValueError("r", f"must be > 0 with r a <= {MAX_APERTURE_PIXELS:g} pixels")
     theta = _valid_theta(theta)
     ext = r * _ellipse_y_extent(a, b, theta)
     ones = np.ones((1, h, w), dtype=np.float32)
@@ -355,17 +462,46 @@ def measure_stamps(images: np.ndarray, noise_sigma: np.ndarray, kron_factor: flo
         pixels (0 = centre of the first pixel); ``flag`` (n_gal,) object array of str, empty
         when measured, else the reason.
 
+    Raises
+    ------
+    PhotozValueError
+        Naming the argument: ``images`` not numeric or not of shape (n_gal, 7, H, W);
+        ``noise_sigma`` not numeric or not of shape (n_gal, 7) or (7,); ``kron_factor`` not a
+        finite number in (0, :data:`MAX_KRON_FACTOR`]; ``detection_bands`` not a non-empty list
+        of band names; ``detection_threshold`` not a finite number > 0; ``fallback_sigma`` not
+        of shape (7,) or not finite and > 0.
+
     Notes
     -----
-    Bad stamps are flagged, not raised: a non-finite pixel, an all-zero stamp, a non-finite or
-    negative ``noise_sigma``, no detection at the stamp centre, or a non-positive Kron radius.
+    Bad stamps are flagged, not raised: a pixel that is not finite in float32, an all-zero
+    stamp, a non-finite or negative ``noise_sigma``, a detection image that overflows float32,
+    no detection at the stamp centre, a degenerate detection ellipse, or a non-positive Kron
+    radius.
     """
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1] != len(BANDS):
-        raise ValueError(f"images must be (n_gal, {len(BANDS)}, H, W); got {images.shape}")
-    n, nb, h, w = images.shape
-    noise_sigma = np.asarray(noise_sigma, dtype=float).reshape(n, nb)
+    nb = len(BANDS)
+    images = _float32_stamps(images, nb)
+    n, _, h, w = images.shape
+    noise_sigma = float_array("noise_sigma", noise_sigma)
+    if noise_sigma.shape not in ((n, nb), (nb,)):
+        raise PhotozValueError("noise_sigma", f"must have shape (n_gal, {nb}) = ({n}, {nb}) or "
+                               f"({nb},)", noise_sigma.shape)
+    noise_sigma = np.broadcast_to(noise_sigma, (n, nb))
+    kron_factor = _positive_number("kron_factor", kron_factor, MAX_KRON_FACTOR)
+    detection_threshold = _positive_number("detection_threshold", detection_threshold)
+    if isinstance(detection_bands, str) or not isinstance(detection_bands, (list, tuple)) \
+            or not detection_bands:
+        raise PhotozValueError("detection_bands", "must be a non-empty list of band names",
+                               detection_bands)
+    bad = [bd for bd in detection_bands if bd not in BANDS]
+    if bad:
+        raise PhotozValueError("detection_bands", f"bands are {' '.join(BANDS)}; unknown", bad)
     det_idx = [BANDS.index(bd) for bd in detection_bands]
+    if fallback_sigma is not None:
+        fallback_sigma = float_array("fallback_sigma", fallback_sigma)
+        if fallback_sigma.shape != (nb,) or not np.all(np.isfinite(fallback_sigma)
+                                                      & (fallback_sigma > 0)):
+            raise PhotozValueError("fallback_sigma", f"must have shape ({nb},), finite and > 0",
+                                   fallback_sigma.tolist())
 
     out = {
         "flux": np.full((n, nb), np.nan),
@@ -386,7 +522,7 @@ def measure_stamps(images: np.ndarray, noise_sigma: np.ndarray, kron_factor: flo
     finite = np.isfinite(images).reshape(n, nb, -1).all(axis=2)  # (n, 7)
     for i in np.flatnonzero(~finite.all(axis=1)):
         bad = [BANDS[j] for j in np.flatnonzero(~finite[i])]
-        flag[i] = f"non-finite pixels in band(s) {' '.join(bad)}"
+        flag[i] = f"non-finite pixels (or beyond float32) in band(s) {' '.join(bad)}"
     allzero = ~np.any(images.reshape(n, -1) != 0, axis=1)
     flag[allzero & (flag == "")] = "all-zero stamp"
     sig_ok = np.all(np.isfinite(noise_sigma) & (noise_sigma >= 0), axis=1)
@@ -398,12 +534,17 @@ def measure_stamps(images: np.ndarray, noise_sigma: np.ndarray, kron_factor: flo
         fallback_sigma = np.where(fallback_sigma > 0, fallback_sigma, 1.0)
     fallback_sigma = np.asarray(fallback_sigma, dtype=float)
     sig = np.where(noise_sigma > 0, noise_sigma, fallback_sigma[None, :])
-    det_err = np.sqrt(np.sum(sig[:, det_idx] ** 2, axis=1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        det_err = np.sqrt(np.sum(sig[:, det_idx] ** 2, axis=1))
+    flag[~np.isfinite(det_err) & (flag == "")] = "noise_sigma too large (detection sigma overflows)"
 
     # 2. Detection on the g+r+i+z image, one sep.extract per stamp. sep allocates its pixel
     # stack (default 300,000 pixels) on every call, which dominated the run time (240 us vs
     # 60 us per 64x64 stamp); a stamp never holds more than H x W detected pixels.
-    det = np.ascontiguousarray(images[:, det_idx].sum(axis=1, dtype=np.float32))
+    with np.errstate(over="ignore", invalid="ignore"):
+        det = np.ascontiguousarray(images[:, det_idx].sum(axis=1, dtype=np.float32))
+    det_ok = np.isfinite(det).reshape(n, -1).all(axis=1)
+    flag[~det_ok & (flag == "")] = "detection image overflows float32 (pixel values too large)"
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
     old_pixstack = sep.get_extract_pixstack()
     sep.set_extract_pixstack(max(h * w + 64, 1024))
@@ -421,6 +562,10 @@ def measure_stamps(images: np.ndarray, noise_sigma: np.ndarray, kron_factor: flo
             flag[i] = "no source detected at the stamp centre"
             continue
         obj = objects[k]
+        ellipse = np.array([obj["x"], obj["y"], obj["a"], obj["b"], obj["theta"]], dtype=float)
+        if not (np.all(np.isfinite(ellipse)) and obj["a"] >= obj["b"] > 0):
+            flag[i] = "degenerate detection ellipse (a, b not finite with a >= b > 0)"
+            continue
         out["x"][i], out["y"][i] = obj["x"], obj["y"]
         out["a"][i], out["b"][i], out["theta"][i] = obj["a"], obj["b"], _valid_theta(obj["theta"])
 
@@ -531,6 +676,35 @@ def _shard_chunks(path: Path, chunk_bytes: int = _CHUNK_BYTES):
 
 
 
+def _check_selection(selected: np.ndarray, split: np.ndarray, need: dict[str, int],
+                     cfg: PhotometryConfig, n_total: int, n_measured: int,
+                     snr_measured: np.ndarray) -> None:
+    """Raise if fewer galaxies than ``need[split]`` are selected in some split.
+
+    Raises
+    ------
+    PhotozDataError
+        Naming ``photometry.snr_threshold``, the count per split against the need, and the
+        highest SNR of the measured galaxies in the selection bands (a threshold to try).
+    """
+    counts = {name: int(np.sum(selected & (split == name))) for name in need}
+    short = {name: n for name, n in counts.items() if n < need[name]}
+    if not short:
+        return
+    with np.errstate(invalid="ignore"):
+        best = np.nanmax(snr_measured, axis=1) if snr_measured.size else np.zeros(0)
+    best = best[np.isfinite(best)]
+    hint = (f"the highest SNR is {best.max():.3g} and the median {np.median(best):.3g}"
+            if best.size else "no galaxy was measured")
+    have = ", ".join(f"{name} {counts[name]} (needs {need[name]})" for name in need)
+    raise PhotozDataError(
+        f"photometry.snr_threshold = {cfg.snr_threshold:g} (SNR in any of "
+        f"{'/'.join(cfg.snr_bands)}) selects too few galaxies for training: {have}; "
+        f"{int(selected.sum())} selected of {n_measured} measured, {n_total} in the truth table; "
+        f"among the measured, {hint}. Lower photometry.snr_threshold, or add galaxies "
+        "(catalog.n_galaxies)")
+
+
 def photometry_columns() -> list[str]:
     """Column order of the photometry table (docs/data_products.md §3)."""
     cols = ["object_id", "redshift", "split"]
@@ -540,7 +714,7 @@ def photometry_columns() -> list[str]:
 
 
 def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, instrument,
-                       phot_cfg: dict) -> dict:
+                       phot_cfg: dict, min_selected: dict[str, int] | None = None) -> dict:
     """Measure every stamp, apply the SNR selection and write the photometry table.
 
     Parameters
@@ -559,6 +733,9 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     phot_cfg : dict
         ``kron_factor``, ``snr_threshold``, ``snr_bands``, ``detection_bands``,
         ``detection_threshold`` (see :class:`PhotometryConfig`).
+    min_selected : dict of str to int, optional
+        Fewest selected galaxies per split (``train``, ``validation``, ``test``) the run needs;
+        the workflow passes :data:`TRAINING_NEEDS`. None checks nothing.
 
     Returns
     -------
@@ -572,7 +749,9 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
         For a bad ``phot_cfg``.
     PhotozDataError
         For an unreadable truth table, a corrupt/truncated shard (naming the file), a shard
-        object_id absent from the truth table or present in two shards.
+        object_id absent from the truth table or present in two shards; or a selection smaller
+        than ``min_selected`` in some split (naming ``photometry.snr_threshold``, the counts
+        and the highest SNR found), before any file is written.
 
     Notes
     -----
@@ -599,7 +778,7 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
 
     log.info("photometry of %d truth galaxies from %d shard(s); config %s",
              n_total, len(shard_paths), cfg)
-    with tqdm(total=n_total, desc="photometry", unit="gal") as bar:
+    with progress(total=n_total, desc="photometry", unit="gal") as bar:
         for shard in map(Path, shard_paths):
             for start, block, ids, sig in _shard_chunks(shard):
                 rows = row_of.get_indexer(ids)
@@ -665,6 +844,9 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     df = pd.DataFrame(data, columns=photometry_columns())
 
     n_measured, n_selected = int(measured.sum()), int(selected.sum())
+    if min_selected:
+        _check_selection(selected, truth["split"].astype(str).to_numpy(), min_selected, cfg,
+                         n_total, n_measured, snr_all[measured][:, sel_idx])
     selection = {
         "n_total": n_total,
         "n_measured": n_measured,

@@ -25,12 +25,12 @@ from matplotlib.colors import AsinhNorm, ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
-from tqdm import tqdm
 
 from photoz import BANDS
 from photoz import metrics as pzm
 from photoz.errors import PhotozConfigError, PhotozDataError, PhotozError
 from photoz.io import atomic_path, read_table
+from photoz.logs import progress as tqdm
 
 matplotlib.use("Agg", force=False)
 

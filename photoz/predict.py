@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from photoz.datasets import load_photometry, prepare_inputs
+from photoz.errors import PhotozDataError
 from photoz.models import build_model
 from photoz.training import (
     load_checkpoint,
@@ -60,16 +61,30 @@ def predict(model_path: str | Path, photometry_path: str | Path,
     Raises
     ------
     PhotozDataError
-        For an unreadable checkpoint, table or shard, or a galaxy without a stamp.
+        For an unreadable or corrupt checkpoint, one whose weights do not fit the network it
+        names, an unreadable table or shard, or a galaxy without a stamp. An empty selection is
+        not an error: it logs a warning and gives an empty table.
     """
     torch.set_num_threads(max(1, int(threads)))
     dev = resolve_device(device)
     ckpt = load_checkpoint(model_path)
-    model = build_model(ckpt["net"])
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        model = build_model(ckpt["net"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        # torch's message lists every missing, unexpected or mis-shaped tensor: keep its start.
+        detail = str(exc).strip().splitlines()[0][:300]
+        raise PhotozDataError(
+            f"model checkpoint {model_path}: labelled network {ckpt['net']!r} but its weights do "
+            f"not fit that network ({detail}); the file was written for another network or "
+            "edited: retrain it (snakemake --forcerun train_network)") from exc
     model.to(dev)
     scaling = ckpt["input_scaling"]
     df = load_photometry(photometry_path, require_truth=False)
+    if len(df) == 0:
+        log.warning("photometry table %s has no selected galaxy (no rows, or selected is false "
+                    "everywhere): the predictions %s will be empty", photometry_path,
+                    out_path if out_path is not None else "returned")
     # Padding noise is drawn from the checkpoint seed's padding stream, as in training.
     rng = np.random.default_rng(seed_streams(ckpt.get("seed", 0))["padding"])
     data = prepare_inputs(df, shard_paths, "image" in model.inputs,

@@ -42,9 +42,9 @@ from pathlib import Path
 
 import galsim
 import numpy as np
-from tqdm import tqdm
 
 from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.logs import progress as tqdm
 
 log = logging.getLogger("photoz.sed")
 

@@ -58,13 +58,13 @@ import galsim
 import h5py
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from photoz import BANDS
 from photoz.cosmos import resolve_cosmos_dir
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import Instrument, load_instrument
 from photoz.io import atomic_path
+from photoz.logs import progress as tqdm
 from photoz.psf import R80_ARCSEC, build_psfs
 
 logger = logging.getLogger("photoz.simulate")

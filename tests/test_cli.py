@@ -52,3 +52,42 @@ def test_predict_reproduces_training_predictions(tmp_path, capsys):
     b = pd.read_parquet(out).sort_values("object_id")
     np.testing.assert_array_equal(a["object_id"], b["object_id"])
     np.testing.assert_allclose(a["z_pred"], b["z_pred"], atol=1e-6)
+
+
+def test_benchmark_help_names_the_command(capsys):
+    """Issue 15: `benchmark training --help` called itself __main__.py."""
+    import pytest
+
+    with pytest.raises(SystemExit) as info:
+        main(["benchmark", "training", "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m photoz benchmark training")
+
+
+def test_instrument_refuses_a_non_positive_pixel_scale(capsys):
+    """Issue 15: `instrument --pixel-scale -1` printed a table."""
+    import pytest
+
+    from photoz.errors import PhotozConfigError
+    from photoz.instrument import load_instrument
+
+    for bad in ("-1", "0", "nan"):
+        with pytest.raises(SystemExit) as info:
+            main(["instrument", "--pixel-scale", bad])
+        assert info.value.code == 2
+        assert "--pixel-scale" in capsys.readouterr().err
+    with pytest.raises(PhotozConfigError, match=r"instrument\.pixel_scale: -1 must be a finite"):
+        load_instrument({"pixel_scale": -1})
+    with pytest.raises(PhotozConfigError, match=r"instrument\.obscuration"):
+        load_instrument({"obscuration": 1.0})
+
+
+def test_validate_config_merges_files_in_order(repo_root, capsys):
+    import yaml
+
+    assert main(["validate-config", str(repo_root / "config" / "config.yaml"),
+                 str(repo_root / ".test" / "config.yaml")]) == 0
+    merged = yaml.safe_load(capsys.readouterr().out)
+    assert merged["simulate"]["n_shards"] == 2 and merged["seed"] == 7
+    assert main(["validate-config", "--quiet", str(repo_root / ".test" / "config.yaml")]) == 0
+    assert capsys.readouterr().out == ""

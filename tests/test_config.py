@@ -93,3 +93,46 @@ def test_merged_config_is_what_snakemake_merges(repo_root):
     assert gpu["train"]["gpus"] == 1 and base["train"]["gpus"] == 0
     gpu["train"]["gpus"] = 0
     assert gpu == base
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train": {"image_size": 20}}, r"train\.image_size: 20 is not a multiple of 8"),
+    ({"train": {"networks": []}}, r"train\.networks: \[\] should be non-empty"),
+    ({"photometry": {"snr_threshold": float("nan")}},
+     r"photometry\.snr_threshold: nan is not a finite number"),
+    ({"photometry": {"detection_threshold": float("inf")}},
+     r"photometry\.detection_threshold: inf is not a finite number"),
+    ({"instrument": {"sky": [0.1, 0.1, float("nan"), 0.1, 0.1, 0.1, 0.1]}},
+     r"instrument\.sky\[2\]: nan is not a finite number"),
+])
+def test_late_failing_mistakes_are_caught_at_load(overrides, message):
+    """Issue 15: each of these used to pass validation and fail (or silently select nobody) later."""
+    with pytest.raises(PhotozConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_yaml_nan_and_inf_spellings_are_caught(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("photometry:\n  snr_threshold: .nan\n  detection_threshold: .inf\n")
+    with pytest.raises(PhotozConfigError) as info:
+        load_config(path)
+    assert "photometry.snr_threshold: nan" in str(info.value)
+    assert "photometry.detection_threshold: inf" in str(info.value)
+
+
+def test_a_number_yaml_reads_as_a_string_says_so(tmp_path):
+    """PyYAML (YAML 1.1) reads 1.0e9 as the string '1.0e9'; the message says why and how to fix."""
+    path = tmp_path / "c.yaml"
+    path.write_text("photometry:\n  snr_threshold: 1.0e9\n")
+    with pytest.raises(PhotozConfigError, match=r"photometry\.snr_threshold: '1\.0e9' is not of "
+                       r"type 'number' \(YAML read 1\.0e9 as a string.*1\.0e\+9"):
+        load_config(path)
+    path.write_text("photometry:\n  snr_threshold: 1.0e+9\n")
+    assert load_config(path)["photometry"]["snr_threshold"] == 1e9
+
+
+def test_a_yaml_syntax_error_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("simulate:\n  n_shards: [1\n")
+    with pytest.raises(PhotozConfigError, match=r'(?s)broken\.yaml: while parsing.*in ".*broken\.yaml", line 2'):
+        load_config(path)

@@ -385,10 +385,34 @@ def test_truth_table_without_split_raises(tmp_path, instrument):
                            tmp_path / "s.json", instrument, PHOT_CFG)
 
 
+def test_a_selection_too_small_for_training_names_the_threshold_and_counts(survey, instrument,
+                                                                          tmp_path):
+    """Issue 15: a threshold that keeps nobody fails in the photometry stage, not in training."""
+    from photoz.photometry import TRAINING_NEEDS
+
+    tmp, _ = survey
+    cfg = {**PHOT_CFG, "snr_threshold": 1e6}
+    with pytest.raises(PhotozDataError, match=r"photometry\.snr_threshold = 1e\+06 .*: train 0 "
+                       r"\(needs 2\), validation 0 \(needs 1\), test 0 \(needs 1\); 0 selected "
+                       r"of \d+ measured, 11 in the truth table; among the measured, the highest "
+                       r"SNR is"):
+        measure_photometry(tmp / "truth.parquet", [tmp / "shard_0.h5", tmp / "shard_1.h5"],
+                           tmp_path / "p.parquet", tmp_path / "s.json", instrument, cfg,
+                           min_selected=TRAINING_NEEDS)
+    assert not (tmp_path / "p.parquet").exists() and not (tmp_path / "s.json").exists()
+    # The paper's threshold keeps the bright test galaxies: a test-only need is met.
+    measure_photometry(tmp / "truth.parquet", [tmp / "shard_0.h5", tmp / "shard_1.h5"],
+                       tmp_path / "p.parquet", tmp_path / "s.json", instrument, PHOT_CFG,
+                       min_selected={"test": 1})
+
+
 @pytest.mark.parametrize("cfg, key", [({"kron_radius": 1}, "kron_radius"),
                                       ({"snr_bands": ["w"]}, "snr_bands"),
                                       ({"snr_bands": "g"}, "snr_bands"),
-                                      ({"kron_factor": 0}, "kron_factor")])
+                                      ({"kron_factor": 0}, "kron_factor"),
+                                      ({"snr_threshold": float("nan")}, "snr_threshold"),
+                                      ({"detection_threshold": float("inf")},
+                                       "detection_threshold")])
 def test_bad_config_raises(cfg, key):
     with pytest.raises(PhotozConfigError, match=key):
         PhotometryConfig.from_dict(cfg)

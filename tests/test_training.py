@@ -274,3 +274,52 @@ def test_seed_streams_are_independent_and_reproducible():
     assert states == {k: tuple(v.generate_state(4)) for k, v in b.items()}
     assert len(set(states.values())) == 4
     assert states != {k: tuple(v.generate_state(4)) for k, v in seed_streams(2023).items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoint integrity and predict's edge cases (issue 15)
+# --------------------------------------------------------------------------------------------
+def test_checkpoint_with_zeroed_bytes_inside_its_weights_is_refused(trained, tmp_path):
+    """64 zeroed bytes inside a weight tensor: torch.load does not notice; the checksum does."""
+    from photoz.errors import PhotozDataError
+
+    out, _ = trained
+    raw = bytearray((out / "models/mlp.pt").read_bytes())
+    weights = load_checkpoint(out / "models/mlp.pt")["state_dict"]
+    big = max(weights.values(), key=lambda t: t.numel())
+    at = raw.find(big.numpy().tobytes()[:256])
+    assert at > 0 and big.numel() * 4 > 256
+    raw[at + 128:at + 192] = bytes(64)
+    bad = tmp_path / "zeroed.pt"
+    bad.write_bytes(bytes(raw))
+    torch.load(bad, weights_only=True)  # loads without complaint: why a checksum is needed
+    with pytest.raises(PhotozDataError, match=r"zeroed\.pt: content does not match its checksum"):
+        load_checkpoint(bad)
+
+
+def test_checkpoint_whose_label_does_not_fit_its_weights_is_named(trained, toy, tmp_path):
+    from photoz.errors import PhotozDataError
+    from photoz.training import save_checkpoint
+
+    out, _ = trained
+    _, phot, shards = toy
+    ckpt = load_checkpoint(out / "models/mlp.pt")
+    ckpt["net"] = "cnn"  # an MLP's weights labelled CNN, with a valid checksum
+    save_checkpoint(tmp_path / "relabelled.pt", ckpt)
+    with pytest.raises(PhotozDataError, match=r"relabelled\.pt: labelled network 'cnn' but its "
+                                              "weights do not fit"):
+        predict(tmp_path / "relabelled.pt", phot, shards, None)
+
+
+def test_predict_on_an_empty_selection_warns(trained, toy, tmp_path, caplog):
+    out, _ = trained
+    _, phot, _ = toy
+    table = pd.read_parquet(phot)
+    table["selected"] = False
+    empty = tmp_path / "nothing_selected.parquet"
+    table.to_parquet(empty, index=False)
+    with caplog.at_level("WARNING", logger="photoz.predict"):
+        frame = predict(out / "models/mlp.pt", empty, [], tmp_path / "p.parquet")
+    assert len(frame) == 0 and len(pd.read_parquet(tmp_path / "p.parquet")) == 0
+    assert any("nothing_selected.parquet has no selected galaxy" in r.getMessage()
+               for r in caplog.records)

@@ -108,19 +108,125 @@ def test_rerun_has_nothing_to_do(test_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
+def test_a_deleted_stage_product_is_remade_by_a_plain_rerun(test_run):
+    """Issue 15: a shard deleted after a corrupt-shard error, or a model lost to a kill during
+    --forcerun train_network, used to leave "Nothing to be done"."""
+    for product, rule in (("results/images/shard_1.h5", "simulate_images"),
+                          ("results/models/mlp.pt", "train_network"),
+                          ("results/metrics/binned.csv", "compute_metrics")):
+        path = test_run / product
+        aside = path.with_name(path.name + ".aside")
+        os.replace(path, aside)  # keeps the mtime, so the run is complete again when put back
+        try:
+            jobs = _dry_run_jobs(test_run, REPO / ".test" / "config.yaml")
+        finally:
+            os.replace(aside, path)
+        assert jobs.get(rule, 0) >= 1, (product, jobs)
+
+
+@pytest.mark.slow
+def test_logs_hold_one_line_per_epoch_and_no_progress_frames(test_run):
+    """Issue 15: tqdm wrote every batch of every epoch into the rule logs as \\r frames."""
+    for log in (test_run / "logs").rglob("*.log"):
+        assert "\r" not in log.read_text(), log
+    for net in NETWORKS:
+        text = (test_run / "logs" / "train_network" / f"{net}.log").read_text()
+        hist = pd.read_csv(test_run / "results" / "models" / f"{net}_history.csv")
+        lines = [line for line in text.splitlines() if f"{net} epoch " in line]
+        assert len(lines) == len(hist), (net, lines)
+        for line in lines:
+            assert all(word in line for word in ("train ", "val ", "lr ", " s,")), line
+
+
+def test_a_killed_run_resumes_after_photoz_unlock(tmp_path):
+    """Issue 15: after a SIGKILL, Snakemake refuses the directory (LockException) until unlocked;
+    `python -m photoz unlock` (which make run calls) releases it when nothing runs there. The
+    runs ask for figure 1 only (no inputs, a few seconds)."""
+    import signal
+    import time
+
+    from photoz.cli import main
+
+    target = "results/figures/fig1_throughputs.png"
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(REPO / ".test" / "config.yaml"), "--cores", "1", target]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    locks = tmp_path / ".snakemake" / "locks"
+    try:
+        for _ in range(1200):
+            if locks.is_dir() and any(locks.glob("*.lock")):
+                break
+            time.sleep(0.05)
+        assert any(locks.glob("*.lock")), "snakemake never locked its directory"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # snakemake and any job it started
+        proc.wait()
+    locked = _snakemake(tmp_path, "--cores", "1", target, timeout=300)
+    assert locked.returncode != 0 and "LockException" in locked.stdout + locked.stderr
+    assert main(["unlock", "--directory", str(tmp_path)]) == 0
+    assert not any(locks.glob("*.lock"))
+    resumed = _snakemake(tmp_path, "--cores", "1", target, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (tmp_path / target).is_file()
+
+
+def _make_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`make run` with BIN holding this python and a stand-in snakemake that records its
+    arguments (so no workflow runs), the set-up stamp taken as done."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    (bin_dir / "snakemake").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/snakemake.calls\n')
+    for exe in ("python", "snakemake"):
+        (bin_dir / exe).chmod(0o755)
+    return subprocess.run(["make", "--no-print-directory", "-o", ".venv/.photoz-installed", "run",
+                           f"BIN={bin_dir}", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_make_run_checks_config_files_then_unlocks_then_runs(tmp_path):
+    """Issue 15: a YAML error in a --configfile got no file or line from Snakemake; make run
+    validates the files first. Then it releases a stale lock, then runs snakemake."""
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("simulate:\n  n_shards: [1\n")
+    proc = _make_run(tmp_path, f"CONFIG={bad}")
+    assert proc.returncode != 0
+    assert f'in "{bad}", line 2' in proc.stderr
+    assert not (tmp_path / "snakemake.calls").exists()  # stopped before snakemake
+
+    good = tmp_path / "good.yaml"
+    good.write_text("simulate:\n  n_shards: 3\n")
+    dry = subprocess.run(["make", "-n", "-o", ".venv/.photoz-installed", "run", f"CONFIG={good}"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60).stdout
+    assert dry.index("photoz validate-config") < dry.index("photoz unlock") \
+        < dry.index("snakemake --cores all")
+    proc = _make_run(tmp_path, f"CONFIG={good}")
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "snakemake.calls").read_text().splitlines()
+    assert calls[0] == f"--cores all --configfile {good}"
+
+
 def test_lint_is_clean():
     proc = subprocess.run([SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Congratulations" in proc.stdout + proc.stderr
 
 
-def test_bad_config_stops_with_key(tmp_path):
+@pytest.mark.parametrize("text, message", [
+    ("simulate:\n  stampsize: 32\n", "simulate.stampsize: unknown key"),
+    # Issue 15: these used to pass and fail after three stages, or select nobody silently.
+    ("train:\n  image_size: 20\n", "train.image_size: 20 is not a multiple of 8"),
+    ("photometry:\n  snr_threshold: .nan\n", "photometry.snr_threshold: nan is not a finite"),
+])
+def test_bad_config_stops_with_key(tmp_path, text, message):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("simulate:\n  stampsize: 32\n")
+    bad.write_text(text)
     proc = subprocess.run([SNAKEMAKE, "-n", "--configfile", str(bad), "--directory", str(tmp_path)],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode != 0
-    assert "simulate.stampsize: unknown key" in proc.stdout + proc.stderr
+    assert message in proc.stdout + proc.stderr
 
 
 def _dry_run_jobs(workdir: Path, *configfiles: Path, extra: tuple[str, ...] = ()) -> dict:

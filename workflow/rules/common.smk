@@ -37,10 +37,26 @@ def shard_files(wildcards=None):
 
 
 def all_targets():
-    """Every file `rule all` asks for (the foundation issue's list)."""
+    """Every stage product, so that a plain rerun remakes any one that is missing.
+
+    Asking only for the metrics and figures let Snakemake call a run complete after a deleted
+    shard (as a corrupt shard's error message suggests) or a model lost to a kill during
+    ``--forcerun train_network``: their consumers exist, so "Nothing to be done". The downloads
+    are inputs (data_dir), not products.
+    """
     return [
+        "results/catalog/truth.parquet",
+        "results/catalog/fit_quality.json",
+        *shard_files(),
+        "results/photometry/photometry.parquet",
+        "results/photometry/selection.json",
+        *expand("results/models/{net}.pt", net=NETWORKS),
+        *expand("results/models/{net}_history.csv", net=NETWORKS),
+        *expand("results/predictions/{net}.parquet", net=NETWORKS),
         "results/metrics/summary.json",
         "results/metrics/summary.md",
+        "results/metrics/summary.html",
+        "results/metrics/binned.csv",
         *expand("results/figures/{figure}.png", figure=FIGURES),
         *expand("results/figures/{figure}.pdf", figure=FIGURES),
     ]

@@ -5,7 +5,7 @@ from photoz.logs import log_to_file
 log_to_file(snakemake.log[0])  # noqa: F821
 
 from photoz.instrument import load_instrument  # noqa: E402
-from photoz.photometry import measure_photometry  # noqa: E402
+from photoz.photometry import TRAINING_NEEDS, measure_photometry  # noqa: E402
 
 measure_photometry(
     truth_path=snakemake.input.truth,  # noqa: F821
@@ -14,4 +14,5 @@ measure_photometry(
     selection_path=snakemake.output.selection,  # noqa: F821
     instrument=load_instrument(snakemake.params.instrument),  # noqa: F821
     phot_cfg=snakemake.params.photometry,  # noqa: F821
+    min_selected=TRAINING_NEEDS,
 )
