@@ -12,6 +12,8 @@ Sources
   (``beamingfactor/PassBandFile/<band>_throughput.txt.P``, MIT, Zheng et al. 2024,
   doi:10.3847/1538-4357/ad6b09); or any directory of two-column (Angstrom, throughput) curves
   such as the galaxyGenius copy (Zhou et al. 2025, A&A 700, A120).
+- Red cutoff at 1100 nm (:data:`SILICON_CUTOFF_NM`), applied to every curve: see
+  :func:`load_bandpasses`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ APERTURE_DIAMETER_M = 2.0
 PIXEL_SCALE_ARCSEC = 0.074
 #: 5-sigma point-source limiting AB magnitudes, NUV u g r i z y (paper Sect. 2).
 LIMITING_MAG_AB = (25.4, 25.4, 26.3, 26.0, 25.9, 25.2, 24.4)
+#: Red end of a silicon CCD's response, nm: hc / E_g with the band gap of silicon E_g = 1.12 eV at
+#: 300 K (Sze & Ng 2007, *Physics of Semiconductor Devices*, 3rd ed., Appendix G) is 1107 nm; a
+#: cooled CCD's gap is wider (Varshni 1967, Physica 34, 149, with Sze & Ng's silicon parameters:
+#: 1.15 eV, 1076 nm, at 173 K), so no photon redder than this makes a photo-electron. The CSST
+#: cameras use e2v CCD290-99 silicon sensors (Zheng et al. 2025, arXiv:2509.14691, for the MCI).
+SILICON_CUTOFF_NM = 1100.0
 
 
 def _read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -90,14 +98,75 @@ def _curve_path(source: str, band: str) -> Path:
     )
 
 
-def load_bandpasses(source: str = "beamingfactor") -> dict[str, galsim.Bandpass]:
-    """Build the seven CSST total-throughput bandpasses.
+def load_curves(source: str = "beamingfactor") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read the seven throughput curves of ``source`` as tabulated, before any cutoff.
+
+    Parameters
+    ----------
+    source : str
+        As in :func:`load_bandpasses`.
+
+    Returns
+    -------
+    dict of str to (ndarray, ndarray)
+        Per band: wavelength (Angstrom, increasing) and throughput (clipped at 0), shape (n,) each.
+
+    Raises
+    ------
+    PhotozConfigError, PhotozDataError
+        For an unknown source or a missing/unreadable curve.
+    """
+    return {band: _read_curve(_curve_path(source, band)) for band in BANDS}
+
+
+def apply_red_cutoff(wave: np.ndarray, thr: np.ndarray, cutoff_nm: float = SILICON_CUTOFF_NM
+                     ) -> np.ndarray:
+    """Zero a throughput curve redward of ``cutoff_nm``.
+
+    Parameters
+    ----------
+    wave : ndarray, shape (n,), Angstrom
+    thr : ndarray, shape (n,)
+    cutoff_nm : float, nm
+        Default :data:`SILICON_CUTOFF_NM` (1100 nm).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        ``thr`` with every sample at ``wave > 10 cutoff_nm`` set to 0 (the linear interpolant then
+        falls to zero within one grid step past the cutoff).
+    """
+    return np.where(np.asarray(wave) > 10.0 * cutoff_nm, 0.0, np.asarray(thr, dtype=float))
+
+
+def load_bandpasses(source: str = "beamingfactor", red_cutoff_nm: float | None = SILICON_CUTOFF_NM
+                    ) -> dict[str, galsim.Bandpass]:
+    """Build the seven CSST total-throughput bandpasses, cut where silicon stops responding.
 
     Parameters
     ----------
     source : str
         ``"beamingfactor"`` (default, the ``beamingfactor==1.0.2`` package's curves) or a
         directory of two-column curves in Angstrom (e.g. ``<data_dir>/csst/throughput_galaxyGenius``).
+    red_cutoff_nm : float or None, nm
+        Throughput is zero redward of this (default :data:`SILICON_CUTOFF_NM`, 1100 nm); ``None``
+        keeps the curves as tabulated (for comparisons only).
+
+    Notes
+    -----
+    Why the cutoff. The ``beamingfactor`` z and y curves follow the galaxyGenius ones (same
+    author as the paper) sample for sample down to 1050 nm, where galaxyGenius's table ends at
+    throughput 0.015; beamingfactor then continues with a slowly falling tail (0.016 at 1050 nm,
+    0.011 at 1200 nm, 0.003 at 1500 nm, zero only at 1790 nm). Photon-weighted, that tail holds 7.0%
+    of the z band and 18.4% of the y band beyond 1100 nm. Neither package documents it, and the
+    z and y curves are identical redward of 940 nm, so the red edge of both is the detector's QE,
+    which for silicon ends at the band-gap wavelength (:data:`SILICON_CUTOFF_NM`). The paper's
+    own y curve (its Fig. 1, as read in issue 18) reaches zero near 1070 nm. The galaxyGenius
+    curves end before the cutoff and are unchanged by it.
+
+    Measured effect on the beamingfactor curves (2 m unobscured): zero points z 25.299 -> 25.258,
+    y 24.054 -> 23.920 mag (galaxyGenius: 25.201, 23.848); pivot wavelengths z 9198 -> 9040 A,
+    y 10070 -> 9676 A (galaxyGenius 9020, 9629); NUV-i unchanged.
 
     Returns
     -------
@@ -111,9 +180,13 @@ def load_bandpasses(source: str = "beamingfactor") -> dict[str, galsim.Bandpass]
         For an unknown source or a missing/unreadable curve.
     """
     bandpasses = {}
-    for band in BANDS:
-        path = _curve_path(source, band)
-        wave, thr = _read_curve(path)
+    for band, (wave, thr) in load_curves(source).items():
+        if red_cutoff_nm is not None:
+            thr = apply_red_cutoff(wave, thr, red_cutoff_nm)
+            if not np.any(thr > 0):
+                raise PhotozConfigError(
+                    f"instrument: red cutoff {red_cutoff_nm} nm leaves no throughput in band {band}"
+                )
         table = galsim.LookupTable(wave, thr, interpolant="linear")
         bp = galsim.Bandpass(table, wave_type="Angstrom").truncate(relative_throughput=1e-3)
         bandpasses[band] = bp.withZeropoint("AB")

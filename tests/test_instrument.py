@@ -5,7 +5,13 @@ import pytest
 
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.instrument import load_instrument
+from photoz.instrument import (
+    SILICON_CUTOFF_NM,
+    apply_red_cutoff,
+    load_bandpasses,
+    load_curves,
+    load_instrument,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +50,57 @@ def test_zero_point_is_one_electron_per_second():
     assert ins.area == pytest.approx(np.pi * 100.0**2)
 
 
+def _photon_fraction_beyond(wave_nm, thr, cutoff_nm):
+    """Share of int T lambda dlambda (photon-weighted throughput) redward of cutoff_nm."""
+    weight = thr * wave_nm
+    red = wave_nm >= cutoff_nm
+    return np.trapezoid(weight * red, wave_nm) / np.trapezoid(weight, wave_nm)
+
+
+def test_red_cutoff_holds_for_every_band():
+    # Issue 18: no band keeps more than 1% of its photon-weighted throughput beyond silicon's
+    # cutoff. The curves as shipped fail this (z 7.0%, y 18.4% beyond 1100 nm), so the check bites.
+    wave = np.arange(200.0, 1800.0, 0.5)  # nm, beyond the longest tabulated tail (1790 nm)
+    bandpasses = load_bandpasses()
+    for band, bp in bandpasses.items():
+        assert bp.red_limit <= SILICON_CUTOFF_NM + 1.0, band
+        inside = (wave >= bp.blue_limit) & (wave <= bp.red_limit)
+        thr = np.zeros_like(wave)
+        thr[inside] = bp(wave[inside])
+        assert _photon_fraction_beyond(wave, thr, SILICON_CUTOFF_NM) < 0.01, band
+    raw = {b: _photon_fraction_beyond(w / 10.0, t, SILICON_CUTOFF_NM)
+           for b, (w, t) in load_curves().items()}
+    assert raw["z"] == pytest.approx(0.070, abs=0.002)
+    assert raw["y"] == pytest.approx(0.184, abs=0.002)
+
+
+def test_apply_red_cutoff_by_hand():
+    wave = np.array([10_900.0, 11_000.0, 11_010.0, 12_000.0])  # Angstrom
+    np.testing.assert_array_equal(apply_red_cutoff(wave, np.full(4, 0.5), 1100.0),
+                                  [0.5, 0.5, 0.0, 0.0])
+    with pytest.raises(PhotozConfigError, match="NUV"):
+        load_bandpasses(red_cutoff_nm=200.0)
+
+
 def test_beamingfactor_default_is_close_to_galaxygenius(gg_instrument):
-    # README 1b: the two copies agree to 0.03-0.09 in throughput (zero points within 0.1 mag),
-    # except that beamingfactor's z and y keep a red tail to 17,900 A (y is 0.21 mag brighter).
+    # README 1b: the two copies agree to 0.03-0.09 in throughput. With the red cutoff, zero points
+    # agree within 0.1 mag in all seven bands and pivots within 50 A (README 1a: z 9020, y 9629);
+    # without it, beamingfactor's red tail makes y 0.21 mag brighter and its pivot 440 A redder.
     default = load_instrument({})
     diff = default.zero_point() - gg_instrument.zero_point()
-    np.testing.assert_allclose(diff[:6], 0.0, atol=0.1)
-    assert 0.1 < diff[6] < 0.3
+    np.testing.assert_allclose(diff, 0.0, atol=0.1)
+    np.testing.assert_allclose(default.pivot_wavelength(), gg_instrument.pivot_wavelength(),
+                               atol=50)
+    raw = load_bandpasses(red_cutoff_nm=None)
+    assert 0.1 < raw["y"].zeropoint - default.bandpasses["y"].zeropoint < 0.2
+
+
+def test_cutoff_leaves_galaxygenius_curves_alone(shared_data):
+    # galaxyGenius tabulates z and y only to 1050 nm, short of the cutoff.
+    source = str(shared_data / "csst" / "throughput_galaxyGenius")
+    cut, raw = load_bandpasses(source), load_bandpasses(source, red_cutoff_nm=None)
+    for band in ("z", "y"):
+        assert cut[band].zeropoint == pytest.approx(raw[band].zeropoint, abs=1e-9)
 
 
 def test_bad_throughput_config(tmp_path):
