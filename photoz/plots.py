@@ -21,7 +21,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import AsinhNorm, ListedColormap, LogNorm
+from matplotlib.colors import AsinhNorm, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
@@ -52,13 +52,6 @@ NET_COLORS: dict[str, str] = {
     "cnn": "#ff7f0e",  # orange
     "hybrid": "#2ca02c",  # green
     "hybrid_transfer": "#d62728",  # red
-}
-#: The density colour map of each network in Fig. 7 (same hue as :data:`NET_COLORS`).
-NET_CMAPS: dict[str, str] = {
-    "mlp": "Blues",
-    "cnn": "Oranges",
-    "hybrid": "Greens",
-    "hybrid_transfer": "Reds",
 }
 NET_LABELS = pzm.NETWORK_LABELS
 #: One colour per band, blue to red.
@@ -134,15 +127,22 @@ def fig1_throughputs(instrument_cfg: Mapping | None = None) -> Figure:
     -------
     matplotlib.figure.Figure
         One axis: throughput (filter x detector QE x mirrors, dimensionless) vs wavelength (nm),
-        each band labelled at its peak, pivot wavelengths marked. The paper also shows the
-        filter-only curves; the public curves we use are total-system only.
+        each band labelled at its peak, pivot wavelengths marked. The x-axis spans every curve's
+        full tabulated extent: the part redward of the silicon cutoff
+        (:data:`photoz.instrument.SILICON_CUTOFF_NM`), which the pipeline sets to zero, is drawn
+        dotted and labelled, and the cutoff is marked. The paper also shows the filter-only
+        curves; the public curves we use are total-system only.
     """
-    from photoz.instrument import load_instrument
+    from photoz.instrument import SILICON_CUTOFF_NM, load_curves, load_instrument
 
-    inst = load_instrument(dict(instrument_cfg or {}))
+    cfg = dict(instrument_cfg or {})
+    inst = load_instrument(cfg)
+    raw = load_curves(str(cfg.get("throughput", "beamingfactor")))
     pivots = inst.pivot_wavelength() / 10.0  # Angstrom -> nm
-    fig = _new_figure(7.0, 3.6)
+    fig = _new_figure(7.5, 3.8)
     ax = fig.add_subplot()
+    x_hi = SILICON_CUTOFF_NM
+    removed_label = "tabulated beyond the cutoff (set to 0)"
     for band, pivot in zip(inst.bands, pivots, strict=True):
         bp = inst.bandpasses[band]
         wave = np.asarray(bp.wave_list, dtype=float)
@@ -150,6 +150,13 @@ def fig1_throughputs(instrument_cfg: Mapping | None = None) -> Figure:
         color = BAND_COLORS.get(band, "k")
         ax.fill_between(wave, thr, color=color, alpha=0.18, lw=0)
         ax.plot(wave, thr, color=color, lw=1.4, label=band)
+        raw_nm, raw_thr = raw[band][0] / 10.0, raw[band][1]
+        x_hi = max(x_hi, float(raw_nm[raw_thr > 0].max()) if (raw_thr > 0).any() else 0.0)
+        beyond = raw_nm >= SILICON_CUTOFF_NM
+        if np.any(raw_thr[beyond] > 0):
+            ax.plot(raw_nm[beyond], raw_thr[beyond], ls=":", color=color, lw=1.2,
+                    label=removed_label)
+            removed_label = "_" + removed_label  # one legend entry
         peak = int(np.argmax(thr))
         ax.text(
             wave[peak],
@@ -162,13 +169,37 @@ def fig1_throughputs(instrument_cfg: Mapping | None = None) -> Figure:
             fontweight="bold",
         )
         ax.axvline(pivot, color=color, lw=0.6, ls=":")
+    ax.axvline(SILICON_CUTOFF_NM, color="k", lw=0.9, ls="--")
+    ax.text(SILICON_CUTOFF_NM - 8, 0.6, f"silicon cutoff\n{SILICON_CUTOFF_NM:.0f} nm",
+            transform=ax.get_xaxis_transform(), fontsize=8, va="center", ha="right")
     ax.set_xlabel("Wavelength [nm]")
     ax.set_ylabel("Total throughput\n(filter × detector QE × mirrors)")
-    ax.set_xlim(200, 1100)
+    ax.set_xlim(200, max(1150.0, 50.0 * np.ceil(x_hi / 50.0)))
     ax.set_ylim(0, None)
     top = ax.get_ylim()[1]
     ax.set_ylim(0, top * 1.12)
-    ax.set_title("CSST survey-camera bands (dotted: pivot wavelengths)")
+    handles = [ln for ln in ax.lines if ln.get_label() == "tabulated beyond the cutoff (set to 0)"]
+    if handles:
+        ax.legend(handles=handles, loc="upper right", frameon=False)
+        # the removed tails are ~1% high: show them on a log scale
+        ins = ax.inset_axes([0.66, 0.36, 0.32, 0.44])
+        for band in inst.bands:
+            raw_nm, raw_thr = raw[band][0] / 10.0, raw[band][1]
+            if not np.any(raw_thr[raw_nm >= SILICON_CUTOFF_NM] > 0):
+                continue
+            color = BAND_COLORS.get(band, "k")
+            bp = inst.bandpasses[band]
+            wave = np.asarray(bp.wave_list, dtype=float)
+            ins.plot(wave, np.asarray(bp(wave), dtype=float), color=color, lw=1.2)
+            beyond = raw_nm >= SILICON_CUTOFF_NM
+            ins.plot(raw_nm[beyond], raw_thr[beyond], ":", color=color, lw=1.2)
+        ins.axvline(SILICON_CUTOFF_NM, color="k", lw=0.8, ls="--")
+        ins.set_yscale("log")
+        ins.set_ylim(1e-4, 1.0)
+        ins.set_xlim(850, ax.get_xlim()[1])
+        ins.tick_params(labelsize=7)
+        ins.set_title("z and y tails (log scale)", fontsize=7)
+    ax.set_title("CSST survey-camera bands (dotted verticals: pivot wavelengths)")
     fig.tight_layout()
     return fig
 
@@ -187,7 +218,10 @@ def fig2_redshift_distribution(photometry) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        Counts per 0.1 in redshift, with the median and mean marked and the test split outlined.
+        Counts per 0.1 in redshift, with the median and mean marked and the test split outlined;
+        an inset shows the g- and i-band magnitude distributions of the same galaxies (measured
+        ``mag_g``, ``mag_i`` of the photometry; galaxies with a non-positive flux, whose
+        magnitude is NaN, are counted in the inset's legend), as the paper's Fig. 2 does.
 
     Raises
     ------
@@ -201,7 +235,7 @@ def fig2_redshift_distribution(photometry) -> Figure:
     z = sel["redshift"].to_numpy(dtype=float)
     top = max(4.0, float(np.ceil(np.nanmax(z))))
     bins = np.arange(0.0, top + 0.05, 0.1)
-    fig = _new_figure(6.0, 3.8)
+    fig = _new_figure(7.0, 4.0)
     ax = fig.add_subplot()
     ax.hist(z, bins=bins, color="0.55", edgecolor="0.3", lw=0.5, label=f"selected (N = {z.size:,})")
     if "split" in sel.columns and (sel["split"] == "test").any():
@@ -213,10 +247,36 @@ def fig2_redshift_distribution(photometry) -> Figure:
     ax.set_xlabel("True redshift $z$")
     ax.set_ylabel("Galaxies per $\\Delta z = 0.1$")
     ax.set_xlim(0, top)
-    ax.legend(frameon=True, framealpha=0.9, edgecolor="none")
+    ax.legend(frameon=True, framealpha=0.9, edgecolor="none", loc="upper left",
+              bbox_to_anchor=(0.3, 1.0))
+    _fig2_magnitude_inset(ax, sel)
     ax.set_title("Redshift distribution of the selected sample (paper: median ~0.8, mean ~0.9)")
     fig.tight_layout()
     return fig
+
+
+def _fig2_magnitude_inset(ax, sel: pd.DataFrame) -> None:
+    """The g and i magnitude histograms of the selected galaxies, inset in Fig. 2's axis."""
+    cols = [b for b in ("g", "i") if f"mag_{b}" in sel.columns]
+    mags = {b: sel[f"mag_{b}"].to_numpy(dtype=float) for b in cols}
+    finite = np.concatenate([m[np.isfinite(m)] for m in mags.values()]) if mags else []
+    if len(finite) == 0:
+        return
+    lo, hi = np.floor(np.min(finite)), np.ceil(np.max(finite))
+    bins = np.arange(lo, hi + 0.25, 0.25)
+    ins = ax.inset_axes([0.68, 0.42, 0.3, 0.44])
+    for band in cols:
+        m = mags[band]
+        ok = np.isfinite(m)
+        label = f"{band} (N = {ok.sum():,})"
+        if (~ok).any():
+            label += f"\n+{(~ok).sum():,} with flux ≤ 0"
+        ins.hist(m[ok], bins=bins, histtype="step", lw=1.3, color=BAND_COLORS[band], label=label)
+    ins.set_ylim(0, 1.6 * ins.get_ylim()[1])  # room for the legend above the histograms
+    ins.set_xlabel("Aperture AB magnitude", fontsize=7)
+    ins.set_ylabel("Galaxies / 0.25 mag", fontsize=7)
+    ins.tick_params(labelsize=6)
+    ins.legend(fontsize=6, frameon=False, loc="upper left")
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,11 +413,14 @@ def fig3_example_stamps(photometry, shards: Sequence, truth) -> Figure:
     -------
     matplotlib.figure.Figure
         One row per galaxy, one column per band; each row on a common asinh stretch (linear
-        within the row's background sigma), so colours compare across bands.
+        within the row's background sigma), so colours compare across bands. The title gives
+        the rows' redshift span beside the selected sample's.
     """
-    _, ex = _examples(photometry, shards)
+    phot, ex = _examples(photometry, shards)
     ids = ex["object_id"].to_numpy(dtype=np.int64)
     stamps = _read_stamps(shards, ids)
+    sample = phot[phot["selected"].astype(bool)] if "selected" in phot.columns else phot
+    z_sample = sample["redshift"].to_numpy(dtype=float)
     tr = _truth_rows(truth, ids)
     n_rows, n_bands = len(ids), len(BANDS)
     fig = _new_figure(1.25 * n_bands + 0.9, 1.3 * n_rows + 0.5)
@@ -396,7 +459,10 @@ def fig3_example_stamps(photometry, shards: Sequence, truth) -> Figure:
                     fontsize=7,
                 )
     fig.suptitle(
-        "Example stamps (electrons, background-subtracted; asinh stretch per row)", fontsize=10
+        f"Example stamps, z = {ex['redshift'].min():.2f} to {ex['redshift'].max():.2f} "
+        f"(selected sample: {np.nanmin(z_sample):.2f} to {np.nanmax(z_sample):.2f}); "
+        "electrons, background-subtracted, asinh stretch per row",
+        fontsize=9,
     )
     return fig
 
@@ -442,6 +508,16 @@ def sed_to_ujy(sed, wave_nm: np.ndarray) -> np.ndarray:
     return np.asarray(sed(wave_nm), float) * _H_ERG_S * wave_nm / 1e-29
 
 
+def ujy_to_ab(f_ujy: np.ndarray) -> np.ndarray:
+    """AB magnitude of a flux density in microjansky, m = 23.9 - 2.5 log10(f) (Oke & Gunn 1983).
+
+    NaN where ``f_ujy <= 0``.
+    """
+    f = np.asarray(f_ujy, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f > 0, _AB_UJY - 2.5 * np.log10(f), np.nan)
+
+
 def fig4_aperture_fluxes(
     photometry,
     truth,
@@ -449,7 +525,7 @@ def fig4_aperture_fluxes(
     instrument_cfg: Mapping | None = None,
     sed_library: str = "cosmos",
 ) -> Figure:
-    """Fig. 4: measured aperture fluxes of the Fig. 3 galaxies with the scaled best-fit SED.
+    """Fig. 4: aperture magnitudes of the Fig. 3 galaxies with their scaled best-fit SEDs.
 
     Parameters
     ----------
@@ -468,11 +544,15 @@ def fig4_aperture_fluxes(
     Returns
     -------
     matplotlib.figure.Figure
-        2 x 3 panels, flux density (uJy) vs wavelength (nm): measured fluxes with 1-sigma errors
-        at the pivot wavelengths, the truth's band fluxes and the best-fit SED, both scaled by
-        the inverse-variance weighted least-squares factor s = sum(F m / sigma^2) / sum(m^2 /
-        sigma^2) that matches the model to the aperture fluxes (an aperture of 1 Kron radius
-        misses part of the light). Where ``photoz.sed`` is not importable only the points are drawn.
+        One panel, as the paper's: AB magnitude (brighter up) vs wavelength (nm), one colour
+        per galaxy. Points: the aperture fluxes at the band pivot wavelengths with 1-sigma
+        errors (a flux below its 1-sigma error is drawn as a 1-sigma upper limit,
+        m(max(F, 0) + sigma), a downward triangle). Curve: the galaxy's best-fit SED (truth table)
+        multiplied by s = sum(F m / sigma^2) / sum(m^2 / sigma^2), the inverse-variance
+        weighted least-squares factor that matches the model band fluxes m to the aperture
+        fluxes F; s is the share of the galaxy's light inside the 1-Kron-radius aperture, and
+        is given in the legend. Where ``photoz.sed`` is not importable the scaled model band
+        fluxes are drawn instead of the curve.
     """
     from photoz.instrument import load_instrument
 
@@ -491,13 +571,13 @@ def fig4_aperture_fluxes(
     if observed_sed is None:
         warnings.warn("photoz.sed is not importable: Fig. 4 shows no SED curves", stacklevel=2)
     wave = np.linspace(200.0, 1100.0, 451)
-    fig = _new_figure(10.0, 5.6)
-    axes = fig.subplots(2, 3, sharex=True).ravel()
-    for k, ax in enumerate(axes):
-        if k >= len(ids):
-            ax.set_visible(False)
-            continue
+    fig = _new_figure(8.0, 5.6)
+    ax = fig.add_subplot()
+    colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, max(len(ids), 1)))
+    all_mags = []
+    for k in range(len(ids)):
         row = ex.iloc[k]
+        color = colors[k]
         flux = row[flux_cols].to_numpy(dtype=float)
         err = row[err_cols].to_numpy(dtype=float)
         f_uj = electrons_to_ujy(flux, zp, ttot)
@@ -526,63 +606,48 @@ def fig4_aperture_fluxes(
             w = np.where((err > 0) & np.isfinite(flux), 1.0 / np.maximum(err, 1e-30) ** 2, 0.0)
             denom = np.sum(w * model**2)
             scale = float(np.sum(w * flux * model) / denom) if denom > 0 else np.nan
-        if sed is not None and np.isfinite(scale):
-            ax.plot(
-                wave,
-                scale * sed_to_ujy(sed, wave),
-                color="0.45",
-                lw=1.0,
-                label=f"best-fit SED × {scale:.2f}",
-            )
-        if model is not None and np.isfinite(scale):
-            ax.plot(
-                pivots,
-                scale * electrons_to_ujy(model, zp, ttot),
-                "s",
-                mfc="none",
-                color="0.3",
-                ms=6,
-                label="model band flux (scaled)",
-            )
-        for j, b in enumerate(BANDS):
-            ax.errorbar(
-                pivots[j],
-                f_uj[j],
-                yerr=e_uj[j],
-                fmt="o",
-                color=BAND_COLORS[b],
-                ms=4,
-                capsize=2,
-                lw=1.2,
-                zorder=3,
-            )
-        ax.axhline(0, color="0.7", lw=0.6, zorder=0)
-        good = np.isfinite(f_uj)
-        lo = min(0.0, float(np.min((f_uj - e_uj)[good]))) if good.any() else 0.0
-        hi = float(np.max((f_uj + e_uj)[good])) if good.any() else 1.0
-        ax.set_ylim(lo - 0.08 * (hi - lo), hi + 0.25 * (hi - lo))
-        ax.set_xlim(200, 1100)
-        ax.text(
-            0.03,
-            0.95,
-            f"z = {row['redshift']:.2f}\nID {ids[k]}",
-            transform=ax.transAxes,
-            va="top",
-            fontsize=8,
-        )
-        if k % 3 == 0:
-            ax.set_ylabel(r"$f_\nu$ [$\mu$Jy]")
-        if k >= 3:
-            ax.set_xlabel("Wavelength [nm]")
-        if k == 0:
-            ax.errorbar([], [], yerr=[], fmt="o", color="k", ms=4, label="aperture flux ± 1σ")
-            ax.legend(loc="upper right", frameon=False, fontsize=7)
-        elif sed is not None:
-            ax.legend(loc="upper right", frameon=False, fontsize=7, handles=ax.lines[:1])
-    fig.suptitle(
-        "Aperture fluxes of the Fig. 3 galaxies (coloured: measured; grey: scaled model)",
-        fontsize=10,
-    )
+        label = f"z = {row['redshift']:.2f}, ID {ids[k]}"
+        if np.isfinite(scale):
+            label += f"; SED × {scale:.2f}"
+        if sed is not None and np.isfinite(scale) and scale > 0:
+            ax.plot(wave, ujy_to_ab(scale * sed_to_ujy(sed, wave)), color=color, lw=1.0,
+                    alpha=0.8, label=label)
+        elif model is not None and np.isfinite(scale) and scale > 0:
+            ax.plot(pivots, ujy_to_ab(scale * electrons_to_ujy(model, zp, ttot)), "s",
+                    mfc="none", color=color, ms=6, label=label)
+        else:
+            ax.plot([], [], color=color, label=label)
+        detected = f_uj > e_uj
+        mag = ujy_to_ab(f_uj)
+        # 1-sigma magnitude errors, asymmetric: m(F - sigma) - m(F) down, m(F) - m(F + sigma) up
+        lo_err = mag - ujy_to_ab(f_uj + e_uj)
+        hi_err = ujy_to_ab(np.where(detected, f_uj - e_uj, np.nan)) - mag
+        ax.errorbar(pivots[detected], mag[detected],
+                    yerr=[np.nan_to_num(hi_err[detected], nan=0.0), lo_err[detected]],
+                    fmt="o", color=color, mec="k", mew=0.4, ms=5, capsize=2, lw=1.0, zorder=3)
+        limit = ujy_to_ab(np.maximum(f_uj, 0.0) + e_uj)
+        nd = ~detected & np.isfinite(limit)
+        if nd.any():
+            ax.plot(pivots[nd], limit[nd], "v", color=color, mec="k", mew=0.4, ms=7, zorder=3)
+        all_mags.extend(mag[detected & np.isfinite(mag)])
+        all_mags.extend(limit[nd])
+    if all_mags:
+        ax.set_ylim(max(all_mags) + 0.8, min(all_mags) - 0.8)  # brighter up
+    else:
+        ax.invert_yaxis()
+    ax.set_xlim(200, 1100)
+    ax.set_xlabel("Wavelength [nm]")
+    ax.set_ylabel("AB magnitude")
+    ax.errorbar([], [], yerr=[], fmt="o", color="0.5", mec="k", mew=0.4, ms=5,
+                label="aperture flux ± 1σ")
+    ax.plot([], [], "v", color="0.5", mec="k", mew=0.4, ms=7,
+            label="1σ upper limit (flux < error)")
+    ax.legend(loc="lower right", fontsize=7, frameon=True, framealpha=0.85, edgecolor="none")
+    for j, b in enumerate(BANDS):
+        ax.text(pivots[j], 1.01, b, transform=ax.get_xaxis_transform(), ha="center",
+                va="bottom", color=BAND_COLORS[b], fontsize=8, fontweight="bold")
+    ax.set_title("Aperture magnitudes of the Fig. 3 galaxies and their best-fit SEDs, "
+                 "scaled to the aperture", fontsize=9, pad=14)
     fig.tight_layout()
     return fig
 
@@ -1023,31 +1088,65 @@ def read_history(path) -> pd.DataFrame:
     return df
 
 
-def fig6_training_history(histories: Mapping[str, str]) -> Figure:
+def stop_reason(history: pd.DataFrame, max_epochs: int | None) -> str:
+    """Why training ended: ``"max_epochs"`` (cut at the limit) or ``"early_stopping"``.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        A training history (:func:`read_history`).
+    max_epochs : int or None
+        The network's ``train.max_epochs``; None when unknown.
+
+    Returns
+    -------
+    str
+        ``"max_epochs"`` when the last epoch reached ``max_epochs``, ``"early_stopping"`` when
+        it ended before, ``"unknown"`` when ``max_epochs`` is None. (The loop in
+        :mod:`photoz.training` only ends early through early stopping.)
+    """
+    if max_epochs is None:
+        return "unknown"
+    return "max_epochs" if int(history["epoch"].max()) >= int(max_epochs) else "early_stopping"
+
+
+def fig6_training_history(histories: Mapping[str, str],
+                          max_epochs: Mapping[str, int] | None = None) -> Figure:
     """Fig. 6: accuracy (|dz|/(1+z) < 0.15) and MAE loss versus epoch for each network.
 
     Parameters
     ----------
     histories : dict of str to path
         Network -> ``results/models/<net>_history.csv``.
+    max_epochs : dict of str to int, optional
+        Network -> ``train.max_epochs``, to say how each training ended (:func:`stop_reason`).
 
     Returns
     -------
     matplotlib.figure.Figure
         Left: accuracy (training solid, validation dashed, as the paper); right: the MAE loss on
         a log scale. A star marks each network's best epoch (lowest validation loss, the kept
-        model).
+        model). The last epoch of each validation curve carries a marker for how training
+        ended: a filled square where it was cut at ``max_epochs``, a cross where early stopping
+        ended it; the legend states the same with the last learning rate.
     """
     nets = _ordered_nets(histories)
     if not nets:
         raise PhotozConfigError("fig6_training_history: no histories given")
-    fig = _new_figure(10.0, 4.0)
+    max_epochs = dict(max_epochs or {})
+    fig = _new_figure(10.0, 4.4)
     ax_acc, ax_loss = fig.subplots(1, 2)
+    end_marker = {"max_epochs": "s", "early_stopping": "X", "unknown": "o"}
     for net in nets:
         h = read_history(histories[net])
         c = NET_COLORS[net]
         ep = h["epoch"].to_numpy()
         mk = {"marker": "o", "ms": 3} if len(ep) <= 30 else {}  # short runs: show each epoch
+        reason = stop_reason(h, max_epochs.get(net))
+        lr = float(h["learning_rate"].iloc[-1])
+        how = {"max_epochs": f"cut at max_epochs = {max_epochs.get(net)}",
+               "early_stopping": f"early stop at epoch {int(ep[-1])}",
+               "unknown": f"ended at epoch {int(ep[-1])}"}[reason]
         ax_acc.plot(
             ep, h["train_accuracy"], "-", color=c, lw=1.3, label=f"{NET_LABELS[net]} train", **mk
         )
@@ -1063,9 +1162,16 @@ def fig6_training_history(histories: Mapping[str, str]) -> Figure:
             ax_acc.plot(
                 ep[best], h["val_accuracy"].iloc[best], "*", color=c, ms=10, mec="k", mew=0.5
             )
+        ax_loss.plot(ep[-1], val[-1], end_marker[reason], color=c, ms=8, mec="k", mew=0.6,
+                     label=f"{NET_LABELS[net]}: {how} (lr {lr:.0e})", zorder=4)
+        ax_acc.plot(ep[-1], h["val_accuracy"].iloc[-1], end_marker[reason], color=c, ms=8,
+                    mec="k", mew=0.6, zorder=4)
     ax_acc.set_xlabel("Epoch")
     ax_acc.set_ylabel(r"Accuracy: fraction with $|\Delta z|/(1+z) < 0.15$")
     ax_acc.legend(ncol=2, fontsize=7, loc="best", framealpha=0.9, edgecolor="none")
+    ax_loss.legend(fontsize=7, loc="upper right", framealpha=0.9, edgecolor="none",
+                   title="how training ended (■ max_epochs, ✕ early stopping)",
+                   title_fontsize=7)
     for ax in (ax_acc, ax_loss):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.set_xlabel("Epoch")
@@ -1075,7 +1181,7 @@ def fig6_training_history(histories: Mapping[str, str]) -> Figure:
     ax_loss.set_title("Loss")
     fig.suptitle(
         "Training history (solid: training; dashed: validation; "
-        "★: best epoch = lowest validation loss)",
+        "★: best epoch = lowest validation loss; ■ / ✕: last epoch)",
         fontsize=10,
     )
     fig.tight_layout()
@@ -1085,10 +1191,75 @@ def fig6_training_history(histories: Mapping[str, str]) -> Figure:
 # --------------------------------------------------------------------------------------------
 # Fig. 7: photo-z vs true z
 # --------------------------------------------------------------------------------------------
-def _density_cmap(net: str):
-    """The network's colour map without its near-white low end, so single galaxies show."""
-    base = matplotlib.colormaps[NET_CMAPS[net]]
-    return ListedColormap(base(np.linspace(0.3, 1.0, 256)), name=f"{NET_CMAPS[net]}_dense")
+#: Fig. 7 panel titles: each network named by its input, as the paper titles its panels.
+INPUT_TITLES: dict[str, str] = {
+    "mlp": "Fluxes only (MLP)",
+    "cnn": "Images only (CNN)",
+    "hybrid": "Fluxes + images (Hybrid)",
+    "hybrid_transfer": "Fluxes + images, transfer (Hybrid-transfer)",
+}
+
+
+def point_density(x: np.ndarray, y: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray
+                  ) -> np.ndarray:
+    """Number of points in the 2-d histogram cell of each point; shape (n,).
+
+    Parameters
+    ----------
+    x, y : ndarray, shape (n,)
+        Points inside the edges (points outside get 0).
+    x_edges, y_edges : ndarray
+        Cell edges (increasing).
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        The colour of Fig. 7's density-coloured points.
+    """
+    counts, _, _ = np.histogram2d(x, y, bins=[x_edges, y_edges])
+    ix = np.searchsorted(x_edges, x, side="right") - 1
+    iy = np.searchsorted(y_edges, y, side="right") - 1
+    ok = (ix >= 0) & (ix < counts.shape[0]) & (iy >= 0) & (iy < counts.shape[1])
+    out = np.zeros(x.size, dtype=int)
+    out[ok] = counts[ix[ok], iy[ok]].astype(int)
+    return out
+
+
+def _density_scatter(fig, ax, x, y, x_edges, y_edges, label: str):
+    """Draw points coloured by cell density (viridis, log), densest on top; add a colour bar."""
+    dens = point_density(x, y, x_edges, y_edges)
+    order = np.argsort(dens, kind="stable")
+    vmax = max(int(dens.max()) if dens.size else 1, 2)
+    sc = ax.scatter(x[order], y[order], c=dens[order], s=4, lw=0, cmap="viridis",
+                    norm=LogNorm(vmin=1, vmax=vmax), rasterized=True)
+    cax = ax.inset_axes([1.015, 0.0, 0.035, 1.0])
+    cb = fig.colorbar(sc, cax=cax)
+    cb.set_label(label, fontsize=7)
+    cb.ax.tick_params(labelsize=6)
+    cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    cb.ax.yaxis.set_minor_formatter(NullFormatter())
+    return sc
+
+
+def _edge_arrows(ax, x: np.ndarray, above: np.ndarray, below: np.ndarray,
+                 above_text: str, below_text: str) -> None:
+    """Mark points beyond the y-range: grey triangles just inside the edge at their x, and a count.
+
+    ``above`` and ``below`` are boolean masks over ``x``; the counts read "▲ n above_text".
+    """
+    trans = ax.get_xaxis_transform()
+    for mask, y_frac, marker, va, yt, arrow, text in (
+        (above, 0.965, "^", "top", 0.93, "▲", above_text),
+        (below, 0.035, "v", "bottom", 0.07, "▼", below_text),
+    ):
+        n = int(mask.sum())
+        if n == 0:
+            continue
+        ax.plot(x[mask], np.full(n, y_frac), marker, color="0.4", ms=3.5, ls="none",
+                transform=trans, zorder=5)
+        ax.text(0.985, yt, f"{arrow} {n:,} {text}", transform=ax.transAxes, ha="right", va=va,
+                fontsize=7, color="0.15",
+                bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1.0})
 
 
 def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = None) -> Figure:
@@ -1105,9 +1276,14 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
     Returns
     -------
     matplotlib.figure.Figure
-        2 x 2 networks; each a density panel (2-d histogram, log colour scale, counts per cell)
-        of z_pred vs z_true with the 1:1 line and dashed z_true +- 0.15 (1 + z_true), annotated
-        with eta, sigma_NMAD and MAE (PAPER_SPEC §6), and under it dz/(1+z) vs z_true in +-0.25.
+        2 x 2 networks, each titled by its input (:data:`INPUT_TITLES`); each a panel of
+        z_pred vs z_true with points coloured by density (viridis: galaxies in the point's
+        cell of a 100 x 100 grid, log scale, with a colour bar), the 1:1 line and dashed
+        z_true +- 0.15 (1 + z_true), annotated with eta, sigma_NMAD and MAE (PAPER_SPEC §6);
+        under it dz/(1+z) vs z_true in +-0.25, coloured the same way with its own colour bar.
+        Galaxies outside an axis range are not drawn as data: grey triangles just inside the
+        edge at their z_true and a count mark them ("▲ n above +0.25"); the counts and the
+        drawn points add up to the test set.
     """
     nets = _ordered_nets(predictions)
     if not nets:
@@ -1118,11 +1294,12 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
         zt_all = np.concatenate([d["z_true"].to_numpy() for d in data.values()])
         beyond = np.mean(zt_all > 4.0)
         z_max = 4.0 if beyond <= 0.005 else float(np.ceil(zt_all.max()))
-    fig = _new_figure(9.0, 10.0)
+    fig = _new_figure(10.0, 10.5)
     outer = fig.add_gridspec(
-        2, 2, hspace=0.22, wspace=0.28, left=0.08, right=0.97, top=0.96, bottom=0.06
+        2, 2, hspace=0.25, wspace=0.42, left=0.07, right=0.93, top=0.95, bottom=0.06
     )
     edges = np.linspace(0.0, z_max, 101)
+    e_edges = np.linspace(-0.25, 0.25, 51)
     line = np.linspace(0.0, z_max, 50)
     for k, net in enumerate(nets[:4]):
         inner = outer[k // 2, k % 2].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.0)
@@ -1130,14 +1307,16 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
         axr = fig.add_subplot(inner[1], sharex=ax)
         zt = data[net]["z_true"].to_numpy()
         zp = data[net]["z_pred"].to_numpy()
-        counts, _, _, im = ax.hist2d(
-            np.clip(zt, 0.0, z_max * (1 - 1e-9)),
-            np.clip(zp, 0.0, z_max * (1 - 1e-9)),  # photo-z outside 0-z_max drawn at the edge
-            bins=[edges, edges],
-            cmap=_density_cmap(net),
-            norm=LogNorm(vmin=1),
-            cmin=1,
-        )
+        x_in = (zt >= 0.0) & (zt <= z_max)
+        inside = x_in & (zp >= 0.0) & (zp <= z_max)
+        _density_scatter(fig, ax, zt[inside], zp[inside], edges, edges,
+                         f"galaxies per ({z_max / 100:g})² cell")
+        _edge_arrows(ax, zt, x_in & (zp > z_max), x_in & (zp < 0.0),
+                     f"with z_pred > {z_max:g}", "with z_pred < 0")
+        n_x_out = int((~x_in).sum())
+        if n_x_out:
+            ax.text(0.985, 0.15, f"▶ {n_x_out:,} with z_true > {z_max:g} (not drawn)",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.15")
         ax.plot(line, line, color="k", lw=0.8)
         for sgn in (1, -1):
             ax.plot(line, line + sgn * 0.15 * (1 + line), "--", color="k", lw=0.8)
@@ -1145,6 +1324,7 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
         ax.set_ylim(0, z_max)
         ax.set_ylabel(r"Photo-z $z_{\rm pred}$")
         ax.tick_params(labelbottom=False)
+        ax.set_title(INPUT_TITLES[net], color=NET_COLORS[net], fontweight="bold")
         m = pzm.point_metrics(zp, zt)
         ax.text(
             0.04,
@@ -1155,28 +1335,18 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
             transform=ax.transAxes,
             va="top",
             fontsize=8.5,
-            color=NET_COLORS[net],
+            color="k",
             bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1.5},
         )
-        cax = ax.inset_axes([0.62, 0.07, 0.33, 0.035])
-        cb = fig.colorbar(im, cax=cax, orientation="horizontal")
-        cb.set_label("galaxies per cell", fontsize=7)
-        cb.ax.tick_params(labelsize=6)
-        vmax = float(np.nanmax(counts)) if np.isfinite(counts).any() else 1.0
-        ticks = [10.0**k for k in range(int(np.floor(np.log10(max(vmax, 1.0)))) + 1)]
-        cb.set_ticks(ticks + ([vmax] if vmax > 1.5 * ticks[-1] else []))
-        cb.ax.xaxis.set_label_position("top")
-        cb.ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-        cb.ax.xaxis.set_minor_formatter(NullFormatter())
         e = pzm.ez(zp, zt)
-        axr.hist2d(
-            zt,
-            np.clip(e, -0.25, 0.25),
-            bins=[edges, np.linspace(-0.25, 0.25, 41)],
-            cmap=_density_cmap(net),
-            norm=LogNorm(vmin=1),
-            cmin=1,
-        )
+        e_in = x_in & (e >= -0.25) & (e <= 0.25)
+        _density_scatter(fig, axr, zt[e_in], e[e_in], edges, e_edges, "galaxies\nper cell")
+        _edge_arrows(axr, zt, x_in & (e > 0.25), x_in & (e < -0.25), "above +0.25",
+                     "below −0.25")
+        if n_x_out:
+            axr.text(0.015, 0.07, f"▶ {n_x_out:,} with z_true > {z_max:g}", fontsize=7,
+                     transform=axr.transAxes, va="bottom", color="0.15",
+                     bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1.0})
         axr.axhline(0, color="k", lw=0.8)
         for sgn in (1, -1):
             axr.axhline(sgn * 0.15, ls="--", color="k", lw=0.8)
@@ -1189,6 +1359,35 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
 # --------------------------------------------------------------------------------------------
 # Fig. 8: outlier fraction vs redshift
 # --------------------------------------------------------------------------------------------
+#: Fig. 8: bins with fewer test galaxies than this are drawn with open markers and do not set
+#: the y-range (their outlier fraction has a binomial error of >~ 5 percentage points).
+FIG8_SMALL_BIN = 20
+#: One-sided confidence of the upper limit drawn for a bin without outliers (1 sigma).
+FIG8_LIMIT_CL = 0.8413
+
+
+def zero_outlier_upper_limit(n: np.ndarray, cl: float = FIG8_LIMIT_CL) -> np.ndarray:
+    """Upper limit on the outlier fraction of a bin of ``n`` galaxies with none.
+
+    The one-sided binomial (Clopper & Pearson 1934) limit p with (1 - p)^n = 1 - cl, i.e.
+    p = 1 - (1 - cl)^(1/n); for cl = 0.8413 (1 sigma) and n = 10, p = 0.168.
+
+    Parameters
+    ----------
+    n : ndarray of int, shape (k,)
+        Galaxies per bin (> 0).
+    cl : float
+        Confidence level.
+
+    Returns
+    -------
+    ndarray, shape (k,)
+        Fraction (0-1).
+    """
+    n = np.asarray(n, dtype=float)
+    return 1.0 - (1.0 - cl) ** (1.0 / n)
+
+
 def fig8_outlier_fraction(
     predictions: Mapping[str, str], n_bootstrap: int = 200, seed: int = 0
 ) -> Figure:
@@ -1205,9 +1404,14 @@ def fig8_outlier_fraction(
     Returns
     -------
     matplotlib.figure.Figure
-        Two panels; per network the outlier percentage (|dz|/(1+z) > 0.15) per bin with
-        bootstrap 1-sigma errors, markers slightly offset per network; bins with fewer than
-        5 galaxies are not drawn; the axis spans 0-4 (the paper's) or to the last drawn bin.
+        Two panels, each with a strip under it giving the galaxies per bin (log scale). Per
+        network the outlier percentage (|dz|/(1+z) > 0.15) per bin with bootstrap 1-sigma
+        errors, markers slightly offset per network. A bin without outliers is drawn as a
+        1-sigma upper limit (:func:`zero_outlier_upper_limit`, a downward arrow); a bin with
+        fewer than :data:`FIG8_SMALL_BIN` galaxies has an open marker and does not set the
+        y-range (if its value lies above, a triangle at the top edge gives it). Photo-z bins
+        start below 0 when any prediction does, so negative predictions stay on the axis.
+        Empty bins are not drawn.
     """
     nets = _ordered_nets(predictions)
     if not nets:
@@ -1215,47 +1419,102 @@ def fig8_outlier_fraction(
     data = {n: pzm.read_predictions(predictions[n], split="test") for n in nets}
     top = max(max(float(d["z_true"].max()), float(d["z_pred"].max())) for d in data.values())
     edges = pzm.redshift_bin_edges(top, 0.5)
-    fig = _new_figure(7.0, 6.5)
-    axes = fig.subplots(2, 1, sharex=True)
+    z_pred_min = min(float(d["z_pred"].min()) for d in data.values())
+    pred_edges = edges
+    if z_pred_min < 0:
+        lo = 0.5 * np.floor(z_pred_min / 0.5)
+        pred_edges = np.round(np.concatenate([np.arange(lo, 0.0, 0.5), edges]), 10)
+    fig = _new_figure(7.5, 8.0)
+    grid = fig.add_gridspec(4, 1, height_ratios=[3, 1, 3, 1], hspace=0.08)
+    ax_top = fig.add_subplot(grid[0])
+    cnt_top = fig.add_subplot(grid[1], sharex=ax_top)
+    ax_bot = fig.add_subplot(grid[2], sharex=ax_top)
+    cnt_bot = fig.add_subplot(grid[3], sharex=ax_top)
     seeds = np.random.SeedSequence(seed).spawn(len(nets))
     offsets = np.linspace(-0.09, 0.09, len(nets)) if len(nets) > 1 else [0.0]
-    x_top = 0.0
-    for ax, by, title in zip(axes, ("z_pred", "z_true"), ("photo-z", "true redshift"), strict=True):
+    x_top, x_lo = 0.0, 0.0
+    panels = ((ax_top, cnt_top, "z_pred", "photo-z", pred_edges),
+              (ax_bot, cnt_bot, "z_true", "true redshift", edges))
+    for ax, cnt, by, title, bin_edges in panels:
+        tables = {}
+        y_hi = 0.0
         for k, net in enumerate(nets):
             d = data[net]
             t = pzm.binned_metrics(
                 d["z_pred"].to_numpy(),
                 d["z_true"].to_numpy(),
                 by=by,
-                edges=edges,
+                edges=bin_edges,
                 n_bootstrap=n_bootstrap,
                 seed=np.random.default_rng(seeds[k]),
             )
-            ok = t["n"] >= 5
-            if ok.any():
-                x_top = max(x_top, float(t["z_hi"][ok].max()))
-            ax.errorbar(
-                t["z_mid"][ok] + offsets[k],
-                100 * t["outlier_fraction"][ok],
-                yerr=100 * t["outlier_fraction_err"][ok].fillna(0),
-                fmt="o-",
-                color=NET_COLORS[net],
-                ms=4,
-                lw=1.2,
-                capsize=2,
-                label=NET_LABELS[net],
-            )
+            n = t["n"].to_numpy()
+            frac = 100 * t["outlier_fraction"].to_numpy(dtype=float)
+            err = 100 * t["outlier_fraction_err"].fillna(0).to_numpy(dtype=float)
+            has = n > 0
+            # what a point shows: the fraction, or for a bin without outliers its upper limit
+            value = np.where(has & (frac == 0), 100 * zero_outlier_upper_limit(np.maximum(n, 1)),
+                             frac)
+            tables[net] = (t, n, frac, err, has, value)
+            big = has & (n >= FIG8_SMALL_BIN)
+            if big.any():
+                y_hi = max(y_hi, float(np.nanmax(np.where(big, value + np.where(frac > 0, err, 0),
+                                                          0.0))))
+            if has.any():
+                x_top = max(x_top, float(t["z_hi"][has].max()))
+                x_lo = min(x_lo, float(t["z_lo"][has].min()))
+        y_max = max(5.0, 1.15 * y_hi)
+        over_by_bin: dict[float, list] = {}
+        for k, net in enumerate(nets):
+            t, n, frac, err, has, value = tables[net]
+            x = t["z_mid"].to_numpy(dtype=float) + offsets[k]
+            c = NET_COLORS[net]
+            big, small = has & (n >= FIG8_SMALL_BIN), has & (n < FIG8_SMALL_BIN)
+            zero = has & (frac == 0)
+            over = has & (value > y_max)
+            # the line joins the well-populated bins with outliers
+            ax.plot(x[big & ~zero], frac[big & ~zero], "-", color=c, lw=1.0, alpha=0.7,
+                    label=NET_LABELS[net])
+            for mask, mfc in ((big & ~zero, c), (small & ~zero & ~over, "white")):
+                if mask.any():
+                    ax.errorbar(x[mask], frac[mask], yerr=err[mask], fmt="o", color=c, mfc=mfc,
+                                ms=4.5, capsize=2, lw=1.0)
+            lim = zero & ~over
+            if lim.any():
+                ax.errorbar(x[lim], value[lim], yerr=0.06 * y_max, uplims=True, fmt="_", color=c,
+                            ms=7, lw=1.0, capsize=0, mfc="white" if small[lim].any() else c)
+            for j in np.flatnonzero(over):
+                over_by_bin.setdefault(round(float(t["z_mid"].iloc[j]), 6), []).append(
+                    (x[j], value[j], c, bool(zero[j])))
+            cnt.step(t["z_mid"], np.where(has, n, np.nan), where="mid", color=c, lw=1.0)
+        ax.set_ylim(0, y_max)
+        for entries in over_by_bin.values():  # small bins above the range: edge marks + values
+            for row, (xv, yv, c, is_limit) in enumerate(entries):
+                ax.plot(xv, 0.975 * y_max, "^", color=c, mfc="white", ms=6)
+                ax.text(float(np.mean([e[0] for e in entries])), (0.92 - 0.065 * row) * y_max,
+                        f"{'<' if is_limit else ''}{yv:.0f}%", color=c, fontsize=6.5,
+                        ha="center", va="top")
         ax.set_ylabel(f"Outliers [%]\n(bins of {title})")
-        ax.set_ylim(bottom=0)
-        for e in edges:
+        cnt.set_yscale("log")
+        cnt.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        cnt.yaxis.set_minor_formatter(NullFormatter())
+        cnt.set_ylabel("N", fontsize=8)
+        cnt.tick_params(labelsize=7)
+        cnt.axhline(FIG8_SMALL_BIN, color="0.5", lw=0.6, ls=":")
+        for e in bin_edges:
             ax.axvline(e, color="0.9", lw=0.5, zorder=0)
-    axes[0].legend(frameon=False, ncol=2)
-    axes[0].set_xlabel(r"Photo-z $z_{\rm pred}$")
-    axes[0].tick_params(labelbottom=True)
-    axes[1].set_xlabel(r"True redshift $z_{\rm true}$")
-    axes[1].set_xlim(edges[0], max(4.0, x_top))
-    axes[0].set_title(r"Outlier fraction ($|\Delta z|/(1+z) > 0.15$) with bootstrap 1σ errors")
-    fig.tight_layout()
+        ax.tick_params(labelbottom=False)
+    ax_top.legend(frameon=False, ncol=4, fontsize=7.5, loc="lower center",
+                  bbox_to_anchor=(0.5, 1.0))
+    cnt_top.set_xlabel(r"Photo-z $z_{\rm pred}$")
+    cnt_bot.set_xlabel(r"True redshift $z_{\rm true}$")
+    cnt_bot.set_xlim(min(edges[0], x_lo), max(4.0, x_top))
+    fig.suptitle(
+        r"Outlier fraction ($|\Delta z|/(1+z) > 0.15$), bootstrap 1σ errors; open: "
+        f"N < {FIG8_SMALL_BIN}; arrows: upper limits (no outlier)",
+        fontsize=8.5,
+    )
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.07)
     return fig
 
 
@@ -1315,7 +1574,8 @@ def plot_figure(name: str, out_png, out_pdf, **inputs) -> None:
         ``fig3_example_stamps``: ``photometry``, ``shards`` (list of paths), ``truth``;
         ``fig4_aperture_fluxes``: ``photometry``, ``truth``, ``shards``, ``instrument_cfg``,
         ``sed_library`` (default "cosmos"); ``fig5_architectures``: none (optionally
-        ``build_model``); ``fig6_training_history``: ``histories`` (dict net -> csv);
+        ``build_model``); ``fig6_training_history``: ``histories`` (dict net -> csv), optionally ``max_epochs``
+        (dict net -> int);
         ``fig7_zphot_vs_zspec`` and ``fig8_outlier_fraction``: ``predictions`` (dict net ->
         parquet; Fig. 8 also ``n_bootstrap``, ``seed``).
 

@@ -97,7 +97,9 @@ def run_dir(tmp_path_factory):
         err = np.full(N_GAL, 60.0)
         phot[f"flux_{b}"] = 0.85 * flux[:, j] + err * rng.standard_normal(N_GAL)
         phot[f"flux_err_{b}"] = err
-        phot[f"mag_{b}"] = np.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            phot[f"mag_{b}"] = np.where(phot[f"flux_{b}"] > 0,
+                                        25.0 - 2.5 * np.log10(phot[f"flux_{b}"] / 1000.0), np.nan)
         phot[f"mag_err_{b}"] = np.nan
         phot[f"snr_{b}"] = phot[f"flux_{b}"] / err
     phot["kron_radius"] = 3.5
@@ -271,6 +273,8 @@ def test_data_axes_have_labels_with_units(run_dir):
 
 
 def test_fig1_throughput_curves_peak_like_the_data(run_dir):
+    from photoz.instrument import SILICON_CUTOFF_NM
+
     fig = plots.make_figure("fig1_throughputs", instrument_cfg={})
     ax = fig.axes[0]
     curves = {ln.get_label(): ln for ln in ax.lines if ln.get_label() in BANDS}
@@ -278,6 +282,13 @@ def test_fig1_throughput_curves_peak_like_the_data(run_dir):
     # beamingfactor's g band peaks near 0.6 (shared/data README: galaxyGenius copy 0.632)
     assert 0.5 < max(curves["g"].get_ydata()) < 0.75
     assert 0.1 < max(curves["NUV"].get_ydata()) < 0.3
+    # the used curves end at the cutoff; the raw z/y tails (to 1790 nm) are drawn, dotted
+    assert max(max(ln.get_xdata()) for ln in curves.values()) <= SILICON_CUTOFF_NM + 1
+    tails = [ln for ln in ax.lines if ln.get_linestyle() == ":" and len(ln.get_xdata()) > 2]
+    assert len(tails) == 2  # z and y
+    assert all(min(ln.get_xdata()) >= SILICON_CUTOFF_NM for ln in tails)
+    assert max(max(ln.get_xdata()) for ln in tails) == pytest.approx(1790.0)
+    assert ax.get_xlim()[1] >= 1790.0
 
 
 def test_fig2_counts_only_selected_galaxies(run_dir):
@@ -285,6 +296,14 @@ def test_fig2_counts_only_selected_galaxies(run_dir):
     bars = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
     heights = sum(p.get_height() for p in bars)
     assert heights == N_GAL - 1
+    # the paper's inset: g and i magnitude distributions of the same selected galaxies
+    (inset,) = fig.axes[0].child_axes
+    phot = pd.read_parquet(run_dir["photometry"])
+    sel = phot[phot["selected"]]
+    legend = [t.get_text() for t in inset.get_legend().get_texts()]
+    for band, text in zip(("g", "i"), legend, strict=True):
+        n_ok = int(np.isfinite(sel[f"mag_{band}"]).sum())
+        assert text.startswith(f"{band} (N = {n_ok:,})")
 
 
 def test_examples_span_redshift_and_are_shared_by_fig3_and_fig4(run_dir):
@@ -299,10 +318,11 @@ def test_examples_span_redshift_and_are_shared_by_fig3_and_fig4(run_dir):
     labels = [a.get_ylabel() for a in fig3.axes if a.get_ylabel()]
     assert [f"z = {z:.2f}" for z in ex["redshift"]] == [s.split("\n")[0] for s in labels]
     fig4 = plots.make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
-    texts = [t.get_text() for a in fig4.axes for t in a.texts]
+    assert len(fig4.axes) == 1  # one panel, as the paper's
+    texts = [t.get_text() for t in fig4.axes[0].get_legend().get_texts()][: len(ex)]
     assert [
-        f"z = {z:.2f}\nID {i}" for z, i in zip(ex["redshift"], ex["object_id"], strict=True)
-    ] == texts
+        f"z = {z:.2f}, ID {i}" for z, i in zip(ex["redshift"], ex["object_id"], strict=True)
+    ] == [t.split(";")[0] for t in texts]
 
 
 def test_unit_conversions():
@@ -330,14 +350,15 @@ def test_fig4_draws_scaled_sed_from_photoz_sed(run_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "photoz.sed", types.SimpleNamespace(observed_sed=observed_sed))
     fig = plots.make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
     ax = fig.axes[0]
-    sed_lines = [ln for ln in ax.lines if ln.get_label().startswith("best-fit SED")]
-    assert len(sed_lines) == 1
+    assert ax.yaxis_inverted()  # magnitudes: brighter up
+    sed_lines = [ln for ln in ax.lines if "SED ×" in ln.get_label()]
+    assert len(sed_lines) == 6
+    line = sed_lines[0]
     # the model: a flat SED of `amplitude` uJy; the scale brings it to the measured fluxes
-    oid = int(ax.texts[0].get_text().split("ID ")[1])
+    oid = int(line.get_label().split("ID ")[1].split(";")[0])
     amp = float(truth.set_index("object_id").loc[oid, "sed_amplitude"])
-    scale = float(sed_lines[0].get_label().split("×")[1])
-    y = sed_lines[0].get_ydata()
-    assert np.allclose(y, scale * amp, rtol=1e-3)
+    scale = float(line.get_label().split("×")[1])
+    assert np.allclose(line.get_ydata(), 23.9 - 2.5 * np.log10(scale * amp), atol=0.01)
     phot = pd.read_parquet(run_dir["photometry"]).set_index("object_id").loc[oid]
     f_uj = plots.electrons_to_ujy(
         np.array([phot[f"flux_{b}"] for b in BANDS]), inst.zero_point(), inst.total_exposure_time
@@ -346,6 +367,27 @@ def test_fig4_draws_scaled_sed_from_photoz_sed(run_dir, monkeypatch):
     # in band j, model_j = amp c_j and F_j = f_j c_j, so scale * amp = sum(f c^2) / sum(c^2)
     c = inst.total_exposure_time * 10 ** (0.4 * (inst.zero_point() - 23.9))
     assert scale * amp == pytest.approx(np.sum(f_uj * c**2) / np.sum(c**2), rel=0.01)
+
+
+def test_ujy_to_ab():
+    # 1 uJy is AB 23.9 (Oke & Gunn 1983); 100 uJy is 5 mag brighter; non-positive -> NaN
+    np.testing.assert_allclose(plots.ujy_to_ab(np.array([1.0, 100.0])), [23.9, 18.9])
+    assert np.isnan(plots.ujy_to_ab(np.array([0.0, -1.0]))).all()
+
+
+def test_fig6_marks_how_each_training_ended(run_dir):
+    # the fixture's histories have 12 epochs: cut at max_epochs = 12, early stop when the limit is 30
+    limits = {"mlp": 12, "cnn": 30, "hybrid": 12, "hybrid_transfer": 30}
+    fig = plots.make_figure("fig6_training_history", histories=run_dir["histories"],
+                            max_epochs=limits)
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert legend[0].startswith("MLP: cut at max_epochs = 12")
+    assert legend[1].startswith("CNN: early stop at epoch 12")
+    assert "(lr 1e-04)" in legend[0]
+    markers = [ln.get_marker() for ln in fig.axes[1].lines if ln.get_label().startswith(("MLP:", "CNN:"))]
+    assert markers == ["s", "X"]
+    h = plots.read_history(run_dir["histories"]["mlp"])
+    assert plots.stop_reason(h, None) == "unknown"
 
 
 def test_fig5_is_drawn_from_the_models():
@@ -384,9 +426,32 @@ def test_fig7_annotations_match_metrics(run_dir):
     want = f"CNN\n$\\eta$ = {100 * m['outlier_fraction']:.2f}%"
     assert any(t.startswith(want) for t in texts)
     assert any(f"N = {len(df):,}" in t for t in texts)
-    # every test galaxy is in the density panel: those beyond 0-4 are drawn at the edge
-    mesh = fig.axes[2].collections[0]  # CNN's main panel (MLP main, MLP residual, CNN main)
-    assert np.nansum(mesh.get_array()) == len(df)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [plots.INPUT_TITLES[n] for n in NETWORKS]
+    # every test galaxy is either a point or counted as out of range
+    main, resid = fig.axes[2], fig.axes[3]  # CNN (MLP main, MLP residual, CNN main, CNN residual)
+    zt, zp = df["z_true"].to_numpy(), df["z_pred"].to_numpy()
+    e = (zp - zt) / (1 + zt)
+    for ax, n_out in ((main, int(np.sum((zp < 0) | (zp > 4) | (zt > 4)))),
+                      (resid, int(np.sum((np.abs(e) > 0.25) | (zt > 4))))):
+        (points,) = ax.collections
+        counts = [int(t.get_text().split()[1].replace(",", "")) for t in ax.texts
+                  if t.get_text()[:1] in "▲▼▶"]
+        assert len(points.get_offsets()) == len(df) - n_out
+        assert sum(counts) == n_out
+    assert int(np.sum(np.abs(e) > 0.25)) > 0  # the fixture has out-of-range residuals
+    # density colours: a point's colour value is the count of its 100 x 100 cell
+    offsets = points.get_offsets()
+    dens = plots.point_density(offsets[:, 0], offsets[:, 1], np.linspace(0, 4, 101),
+                               np.linspace(-0.25, 0.25, 51))
+    np.testing.assert_array_equal(points.get_array(), dens)
+
+
+def test_point_density_by_hand():
+    x = np.array([0.1, 0.15, 0.9, 2.0])
+    y = np.array([0.1, 0.12, 0.9, 0.5])
+    edges = np.array([0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(plots.point_density(x, y, edges, edges), [2, 2, 1, 0])
 
 
 def test_fig8_points_are_the_binned_outlier_percentages(run_dir):
@@ -397,9 +462,25 @@ def test_fig8_points_are_the_binned_outlier_percentages(run_dir):
     )
     df = metrics.read_predictions(run_dir["predictions"]["mlp"])
     t = metrics.binned_metrics(df["z_pred"], df["z_true"], by="z_true", n_bootstrap=0)
-    t = t[t["n"] >= 5]
-    line = fig.axes[1].lines[0]  # bottom panel (true z), first network (MLP)
-    assert np.allclose(line.get_ydata(), 100 * t["outlier_fraction"].to_numpy())
+    big = t[(t["n"] >= plots.FIG8_SMALL_BIN) & (t["outlier_fraction"] > 0)]
+    ax_top, cnt_top, ax_bot, cnt_bot = fig.axes
+    line = ax_bot.lines[0]  # bottom panel (true z), first network (MLP): its joining line
+    assert np.allclose(line.get_ydata(), 100 * big["outlier_fraction"].to_numpy())
+    # the count strip holds every test galaxy; small bins do not set the y-range
+    counts = cnt_bot.lines[0].get_ydata()
+    assert np.nansum(counts) == len(df)
+    assert ax_bot.get_ylim()[1] == pytest.approx(
+        max(5.0, 1.15 * 100 * float((big["outlier_fraction"]).max())), rel=0.2)
+    # predictions below 0 are binned, not lost: the photo-z axis starts below 0
+    assert (df["z_pred"] < 0).any()
+    assert ax_top.get_xlim()[0] <= -0.5
+    assert np.nansum(cnt_top.lines[0].get_ydata()) == len(df)
+
+
+def test_zero_outlier_upper_limit_by_hand():
+    # (1 - p)^n = 1 - 0.8413: n = 1 -> 0.8413; n = 10 -> 1 - 0.1587^0.1 = 0.168
+    np.testing.assert_allclose(plots.zero_outlier_upper_limit(np.array([1, 10])),
+                               [0.8413, 0.1681], atol=1e-4)
 
 
 def test_errors(run_dir, tmp_path):

@@ -3,11 +3,14 @@
 This runs every stage's real code (no mocks) on a few hundred DC2 galaxies with one or two epochs.
 """
 
+import base64
 import json
 import math
 import os
 import subprocess
 import sys
+import time
+import urllib.parse
 from pathlib import Path
 
 import h5py
@@ -99,6 +102,72 @@ def test_report_has_every_figure(test_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (test_run / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
+
+
+def _non_blank(png, box=None) -> tuple[float, int]:
+    """Share of pixels that are not the image's most common colour, and the number of colours."""
+    from PIL import Image
+
+    img = Image.open(png).convert("RGB")
+    if box is not None:
+        img = img.crop(box)
+    px = np.asarray(img, dtype=np.int32).reshape(-1, 3)
+    colours, counts = np.unique(px[:, 0] << 16 | px[:, 1] << 8 | px[:, 2], return_counts=True)
+    return 1.0 - counts.max() / counts.sum(), len(colours)
+
+
+@pytest.mark.slow
+def test_report_renders_in_a_browser(test_run):
+    """The report as a user sees it: headless Chromium shows every figure and the metrics table."""
+    from chromium_cdp import Browser, find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("no chromium on PATH: `apt-get install chromium` (Debian; .ci/run installs it) "
+                    "to open the report in a real browser")
+    report = test_run / "report.html"
+    if not report.is_file():
+        proc = _snakemake(test_run, "--report", str(report))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    click = ("[...document.querySelectorAll('#app nav a')]"
+             ".find(a => a.textContent.trim() === {!r}).click()")
+    rows = "[...document.querySelectorAll('#app nav table tbody tr')]"
+    main_box = "(() => {{ const r = {}.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }})()"
+    shots = test_run / "browser"
+    shots.mkdir(exist_ok=True)
+    with Browser(exe) as browser:
+        browser.open(report.as_uri())
+        browser.wait_for("document.querySelector('#app nav') !== null")
+        browser.evaluate(click.format("Figures"))
+        listed = browser.wait_for(f"{rows}.map(r => r.cells[0].textContent.trim())")
+        assert sorted(listed) == sorted(FIGURES)  # the rendered DOM lists every figure
+        for name in FIGURES:
+            browser.evaluate(f"{rows}.find(r => r.cells[0].textContent.trim() === {name!r})"
+                             ".querySelector('a[iconname=eye]').click()")
+            shown = "[...document.querySelectorAll('#app img')].find(i => i.clientWidth > 200)"
+            width = browser.wait_for(f"(() => {{ const i = {shown}; "
+                                     "return i && i.complete ? i.naturalWidth : 0; })()")
+            assert width > 500, name  # the PNG decoded (the figures are >= 1050 px wide)
+            box = browser.evaluate(main_box.format(shown))
+            png = browser.screenshot(shots / f"{name}.png")
+            ink, n_colours = _non_blank(png, tuple(int(v) for v in box))
+            assert ink > 0.02 and n_colours > 20, (name, ink, n_colours)
+        browser.evaluate(click.format("Results"))
+        browser.evaluate(click.format("Metrics"))
+        browser.wait_for(f"{rows}.length")
+        browser.evaluate(f"{rows}[0].querySelector('a[iconname=eye]').click()")
+        frame = browser.wait_for("(() => { const f = document.querySelector('#app iframe'); "
+                                 "return f && f.clientWidth > 200 ? f.src : null; })()")
+        header, payload = frame.split(",", 1)
+        table = (base64.b64decode(payload).decode() if header.endswith(";base64")
+                 else urllib.parse.unquote(payload))
+        assert "<table" in table and all(label in table for label in
+                                         ("MLP", "CNN", "Hybrid", "Hybrid-transfer"))
+        time.sleep(0.5)  # let the frame paint
+        box = browser.evaluate(main_box.format("document.querySelector('#app iframe')"))
+        png = browser.screenshot(shots / "metrics.png")
+        ink, _ = _non_blank(png, tuple(int(v) for v in box))
+        assert ink > 0.01, ink  # the table's text is on screen
 
 
 @pytest.mark.slow

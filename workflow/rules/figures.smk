@@ -17,6 +17,7 @@ rule plot_figure:
         instrument=config["instrument"],
         sed_library=config["catalog"]["sed_library"],
         networks=NETWORKS,
+        max_epochs=config["train"].get("max_epochs", {}),
         n_bootstrap=config["evaluate"]["n_bootstrap"],
         seed=config["seed"],
     conda:

@@ -20,6 +20,7 @@ if "shards" in inp.keys():
     inputs["shards"] = list(inp.shards)
 if "histories" in inp.keys():
     inputs["histories"] = dict(zip(p.networks, inp.histories, strict=True))
+    inputs["max_epochs"] = dict(p.max_epochs)
 if "predictions" in inp.keys():
     inputs["predictions"] = dict(zip(p.networks, inp.predictions, strict=True))
 if name == "fig8_outlier_fraction":
