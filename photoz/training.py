@@ -82,7 +82,7 @@ TRAIN_KEYS = ("device", "batch_size", "max_epochs", "learning_rate", "lr_factor"
               "transfer_freeze", "flux_draws_per_stamp")
 #: Keys given per network: a value, or a mapping network -> value.
 PER_NETWORK_KEYS = ("batch_size", "max_epochs", "passes_per_epoch", "lr_schedule", "ema_decay",
-                    "flux_draws_per_stamp")
+                    "flux_draws_per_stamp", "weight_decay")
 
 #: Values used for keys absent from the ``train`` section: the paper's (PAPER_SPEC §3-5).
 #: ``batch_size`` and ``max_epochs`` have no default.
@@ -215,8 +215,10 @@ def check_train_cfg(cfg: dict, net: str) -> dict:
         raise PhotozConfigError(f"train.lr_schedule.{net}: {out['lr_schedule']!r} is not one of "
                                 f"{list(LR_SCHEDULES)}")
     for key in ("warmup_epochs", "weight_decay"):
-        if not isinstance(cfg[key], (int, float)) or not math.isfinite(cfg[key]) or cfg[key] < 0:
-            raise PhotozConfigError(f"train.{key}: {cfg[key]!r} must be a number >= 0")
+        value = out[key]
+        if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                or not math.isfinite(value) or value < 0):
+            raise PhotozConfigError(f"train.{key}: {value!r} must be a number >= 0")
     ema = out["ema_decay"]
     if not isinstance(ema, (int, float)) or isinstance(ema, bool) or not 0 <= ema < 1:
         raise PhotozConfigError(f"train.ema_decay.{net}: {ema!r} must be in [0, 1) (0: none)")

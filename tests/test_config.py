@@ -77,6 +77,7 @@ def test_paper_config_trains_as_the_paper_and_the_default_departs_where_measured
     assert set(paper["lr_schedule"].values()) == {"plateau"}
     assert set(paper["passes_per_epoch"].values()) == {1}
     assert set(paper["ema_decay"].values()) == {0.0}
+    assert set(paper["weight_decay"].values()) == {0.0}
     assert set(paper["flux_draws_per_stamp"].values()) == {1}
     assert paper["tta"] is False and paper["precision"] == "fp32" and paper["transfer_freeze"]
     default = load_merged_config()["train"]

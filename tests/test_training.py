@@ -232,7 +232,7 @@ def test_recipe_options_train_and_follow_the_schedule(toy, instrument, tmp_path)
 
     _, phot, shards = toy
     cfg = small_cfg(epochs=3, passes_per_epoch={"cnn": 2}, lr_schedule={"cnn": "cosine"},
-                    warmup_epochs=1, weight_decay=1e-4, ema_decay={"cnn": 0.9}, tta=True,
+                    warmup_epochs=1, weight_decay={"cnn": 1e-4}, ema_decay={"cnn": 0.9}, tta=True,
                     precision="bf16", early_stopping_patience=0)
     s = train_network("cnn", phot, shards, tmp_path / "m.pt", tmp_path / "h.csv",
                       tmp_path / "p.parquet", cfg, instrument, seed=0)
