@@ -19,6 +19,7 @@ rule train_network:
     benchmark:
         "benchmarks/train_network/{net}.tsv"
     threads: config["train"]["threads"]
+    priority: training_priority
     resources:
         mem_mb=4000,
         runtime=120,
