@@ -167,6 +167,16 @@ def test_peers_are_scored_beside_the_networks(toy, toy_runs, tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 5000 and (tmp_path / "f.pdf").stat().st_size > 5000
 
 
+def test_peers_overlay_is_a_valid_config_with_every_peer(repo_root):
+    import yaml
+
+    overlay = yaml.safe_load((repo_root / "config" / "peers.yaml").read_text())
+    cfg = load_config(repo_root / "config" / "config.yaml", overrides=overlay)
+    assert cfg["peers"] == list(PEERS)
+    assert cfg["peer_settings"]["random_forest"]["n_estimators"] == 200  # the 200 trees
+    assert cfg["peer_settings"]["flexzboost"]["max_basis"] == 35  # RAIL's default
+
+
 def test_unknown_peer_is_a_config_error(toy, repo_root):
     with pytest.raises(PhotozConfigError, match="unknown peer"):
         peers.run_peer("lephare", toy[1], "x.parquet", "x.pkl", {}, {}, seed=1)
