@@ -28,6 +28,10 @@ matplotlib.use("Agg", force=False)
 _COLOURS = dict(zip(pzm.METHODS, [f"C{i}" for i in range(len(pzm.METHODS))], strict=True))
 
 
+#: Bins with fewer test galaxies are not drawn (as the paper-figure code, photoz.plots' Fig. 8).
+MIN_BIN_COUNT = 5
+
+
 def _labels() -> dict[str, str]:
     return {**pzm.NETWORK_LABELS, **pzm.PEER_LABELS}
 
@@ -91,21 +95,22 @@ def plot_peer_comparison(summary_path: str | os.PathLike, binned_path: str | os.
             ax.barh(yi, v, xerr=None if not np.isfinite(e) else e, color=_COLOURS[m],
                     alpha=0.55 if peer else 0.9, hatch="//" if peer else None,
                     edgecolor="k", linewidth=0.5, capsize=2)
-            ax.text(v, yi, f" {v:.4f}" if scale == 1 else f" {v:.2f}", va="center", fontsize=7)
+            x_text = v + (e if np.isfinite(e) else 0.0)
+            ax.text(x_text, yi, f" {v:.4f}" if scale == 1 else f" {v:.2f}", va="center", fontsize=7)
         ax.set_yticks(y)
         ax.set_yticklabels([labels[m] for m in methods] if ax is axes[0] else [], fontsize=8)
         ax.set_xlabel(title)
-        ax.set_xlim(0, 1.25 * np.nanmax(vals))
+        ax.set_xlim(0, 1.35 * np.nanmax(vals))
     ax = axes[2]
     rows = binned[binned["binned_by"] == "z_true"]
     for m in methods:
-        r = rows[(rows["network"] == m) & (rows["n"] > 0)]
+        r = rows[(rows["network"] == m) & (rows["n"] >= MIN_BIN_COUNT)]
         if r.empty:
             continue
         ax.errorbar(r["z_mid"], 100 * r["outlier_fraction"], yerr=100 * r["outlier_fraction_err"],
                     color=_COLOURS[m], ls="--" if m in pzm.PEERS else "-", marker="o", ms=3,
                     capsize=2, lw=1.2, label=labels[m])
-    ax.set_xlabel(r"$z_{\rm true}$ (bins of 0.5)")
+    ax.set_xlabel(rf"$z_{{\rm true}}$ (bins of 0.5; $\geq {MIN_BIN_COUNT}$ galaxies)")
     ax.set_ylabel(r"outlier fraction $\eta$ (%)")
     ax.legend(fontsize=7, ncol=2)
     n_test = summary[methods[0]].get("n_test")
