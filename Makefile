@@ -18,7 +18,7 @@ CONFIGFILES := $(if $(strip $(CONFIG)),--configfile $(CONFIG))
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test,slurm]"
+	$(BIN)/python -m pip install --quiet -e ".[test,slurm,peers]"
 	touch $(STAMP)
 
 setup: $(STAMP)

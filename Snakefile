@@ -16,6 +16,7 @@ include: "workflow/rules/catalog.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/photometry.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/peers.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 

@@ -39,6 +39,18 @@ NETWORK_LABELS: dict[str, str] = {
     "hybrid": "Hybrid",
     "hybrid_transfer": "Hybrid-transfer",
 }
+#: The classical peer estimators (:mod:`photoz.peers`), scored after the networks (no paper row).
+PEERS: tuple[str, ...] = ("random_forest", "gradient_boosting", "flexzboost", "knn", "bpz")
+#: Every method the summary can hold: the networks, then the peers.
+METHODS: tuple[str, ...] = NETWORKS + PEERS
+#: Display names of the peers (as :data:`photoz.peers.PEER_LABELS`).
+PEER_LABELS: dict[str, str] = {
+    "random_forest": "Random forest (sklearn)",
+    "gradient_boosting": "XGBoost",
+    "flexzboost": "FlexZBoost (RAIL)",
+    "knn": "KNearNeigh (RAIL)",
+    "bpz": "BPZ templates (RAIL)",
+}
 #: The paper's outlier threshold on |dz| / (1 + z_true) (Zhou et al. 2022, Sect. 5).
 OUTLIER_THRESHOLD = 0.15
 #: The paper's sigma_NMAD scale factor (Zhou et al. 2022, eq. 9; PAPER_SPEC §6).
@@ -604,15 +616,16 @@ def summary_rows(summary: Mapping, paper_row: str) -> list[list[str]]:
     list of list of str
     """
     paper = PAPER_RESULTS[paper_row]
+    labels = {**NETWORK_LABELS, **PEER_LABELS}
     rows = []
-    for net in NETWORKS:
+    for net in METHODS:
         if net not in summary:
             continue
         m = summary[net]
         p = paper.get(net, {})
         rows.append(
             [
-                NETWORK_LABELS[net],
+                labels[net],
                 str(m["n_test"]),
                 _fmt_err(m["sigma_nmad"], m.get("sigma_nmad_err"), "plain"),
                 _fmt(p.get("sigma_nmad"), "plain"),
@@ -697,7 +710,8 @@ def write_summary(
     Parameters
     ----------
     predictions : dict of str to path
-        Network name (``mlp, cnn, hybrid, hybrid_transfer``) -> ``results/predictions/<net>.parquet``
+        Network name (``mlp, cnn, hybrid, hybrid_transfer``) or peer (:data:`PEERS`) ->
+        ``results/predictions/<name>.parquet``
         (``object_id, z_true, z_pred, split``); metrics use the rows with split == "test".
     selection_path : path
         ``results/photometry/selection.json``; its ``n_selected`` is copied to the summary.
@@ -726,7 +740,7 @@ def write_summary(
     Raises
     ------
     PhotozConfigError
-        For an unknown network name or train:test ratio.
+        For an unknown network or peer name or train:test ratio.
     PhotozDataError
         For an unreadable or malformed predictions or selection file.
     """
@@ -736,13 +750,15 @@ def write_summary(
             f"metrics.train_test_ratio: {train_test_ratio!r} is not one of "
             f"{sorted(RATIO_TO_PAPER_ROW)} (the paper's 30k, 20k and 10k training sets)"
         )
-    unknown = sorted(set(predictions) - set(NETWORKS))
+    unknown = sorted(set(predictions) - set(METHODS))
     if unknown:
         raise PhotozConfigError(
-            f"metrics.predictions: unknown network(s) {unknown}; known {NETWORKS}"
+            f"metrics.predictions: unknown network(s) {unknown}; known {METHODS}"
         )
     selection = _read_selection(selection_path)
-    seeds = np.random.SeedSequence(seed).spawn(len(NETWORKS))
+    # Child i of a SeedSequence does not depend on how many are spawned: the networks' streams
+    # are the same with or without peers.
+    seeds = np.random.SeedSequence(seed).spawn(len(METHODS))
     summary: dict = {
         "n_selected": int(selection["n_selected"]),
         "train_test_ratio": ratio,
@@ -751,11 +767,11 @@ def write_summary(
         "seed": int(seed),
     }
     binned = []
-    nets = [n for n in NETWORKS if n in predictions]
+    nets = [n for n in METHODS if n in predictions]
     for net in tqdm(nets, desc="metrics", unit="network"):
         df = read_predictions(predictions[net], split="test")
         zp, zt = df["z_pred"].to_numpy(), df["z_true"].to_numpy()
-        rng = np.random.default_rng(seeds[NETWORKS.index(net)])
+        rng = np.random.default_rng(seeds[METHODS.index(net)])
         metrics = point_metrics(zp, zt)
         metrics["n_test"] = metrics.pop("n")
         metrics.update(bootstrap_metrics(zp, zt, n_bootstrap=n_bootstrap, seed=rng))

@@ -61,6 +61,25 @@ def test_summary_has_finite_metrics_for_every_network(test_run):
 
 
 @pytest.mark.slow
+def test_every_peer_of_the_test_config_is_scored_and_drawn(test_run):
+    """The .test/ config lists every peer (photoz.peers): each has predictions, a summary row and,
+    for the RAIL ones, a qp p(z) file; the comparison figure exists."""
+    import yaml
+
+    peers = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())["peers"]
+    assert len(peers) == 5
+    summary = json.loads((test_run / "results/metrics/summary.json").read_text())
+    for peer in peers:
+        assert (test_run / "results/predictions" / f"{peer}.parquet").is_file(), peer
+        assert summary[peer]["n_test"] == summary["mlp"]["n_test"], peer
+        assert 0 < summary[peer]["sigma_nmad"] < 1, peer
+    for peer in ("flexzboost", "knn", "bpz"):
+        assert (test_run / "results/peers" / f"{peer}_pz.hdf5").stat().st_size > 1000, peer
+    for ext in ("png", "pdf"):
+        assert (test_run / f"results/figures/peers_comparison.{ext}").stat().st_size > 1000
+
+
+@pytest.mark.slow
 def test_every_figure_exists_in_png_and_pdf(test_run):
     for fig in FIGURES:
         for ext in ("png", "pdf"):

@@ -12,6 +12,7 @@ from photoz.cosmos import resolve_cosmos_dir  # noqa: E402
 validate_config(config, source="config (config/config.yaml + --configfile + --config)")
 
 NETWORKS = list(config["train"]["networks"])
+PEERS = list(config["peers"])
 SHARDS = list(range(config["simulate"]["n_shards"]))
 FIGURES = [
     "fig1_throughputs",
@@ -59,6 +60,7 @@ def all_targets():
         "results/metrics/binned.csv",
         *expand("results/figures/{figure}.png", figure=FIGURES),
         *expand("results/figures/{figure}.pdf", figure=FIGURES),
+        *(["results/figures/peers_comparison.png", "results/figures/peers_comparison.pdf"] if PEERS else []),
     ]
 
 

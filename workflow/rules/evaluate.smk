@@ -3,7 +3,7 @@
 
 rule compute_metrics:
     input:
-        predictions=expand("results/predictions/{net}.parquet", net=NETWORKS),
+        predictions=expand("results/predictions/{net}.parquet", net=NETWORKS + PEERS),
         selection="results/photometry/selection.json",
     output:
         summary="results/metrics/summary.json",
@@ -15,7 +15,7 @@ rule compute_metrics:
         ),
         binned="results/metrics/binned.csv",
     params:
-        networks=NETWORKS,
+        networks=NETWORKS + PEERS,
         train_test_ratio=config["catalog"]["train_test_ratio"],
         n_bootstrap=config["evaluate"]["n_bootstrap"],
         seed=config["seed"],

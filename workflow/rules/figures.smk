@@ -30,3 +30,28 @@ rule plot_figure:
         runtime=10,
     script:
         "../scripts/plot_figure.py"
+
+
+# The networks beside the classical peers (issue 14; photoz.plots_peers), drawn when `peers` is set.
+rule plot_peer_comparison:
+    input:
+        summary="results/metrics/summary.json",
+        binned="results/metrics/binned.csv",
+    output:
+        png=report(
+            "results/figures/peers_comparison.png",
+            caption="../report/peers_comparison.rst",
+            category="Figures",
+            labels={"figure": "peers_comparison"},
+        ),
+        pdf="results/figures/peers_comparison.pdf",
+    conda:
+        "../envs/photoz.yaml"
+    log:
+        "logs/plot_peer_comparison.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/plot_peers.py"

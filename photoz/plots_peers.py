@@ -1,0 +1,129 @@
+"""The comparison figure of the networks and the classical peers (issue 14).
+
+Three panels, drawn from the compute_metrics products so that the numbers are the summary table's:
+sigma_NMAD and the outlier fraction of every method on the test set with bootstrap errors
+(``summary.json``), and the outlier fraction in 0.5-wide bins of true redshift (``binned.csv``;
+the paper's Fig. 8 binning). Networks are drawn solid, peers hatched / dashed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from photoz import metrics as pzm
+from photoz.errors import PhotozDataError
+from photoz.io import atomic_path
+
+matplotlib.use("Agg", force=False)
+
+#: Colours: networks from tab10's first four, peers from its next five.
+_COLOURS = dict(zip(pzm.METHODS, [f"C{i}" for i in range(len(pzm.METHODS))], strict=True))
+
+
+#: Bins with fewer test galaxies are not drawn (as the paper-figure code, photoz.plots' Fig. 8).
+MIN_BIN_COUNT = 5
+
+
+def _labels() -> dict[str, str]:
+    return {**pzm.NETWORK_LABELS, **pzm.PEER_LABELS}
+
+
+def read_comparison(summary_path: str | os.PathLike, binned_path: str | os.PathLike
+                    ) -> tuple[dict, pd.DataFrame, list[str]]:
+    """Read summary.json and binned.csv; return them and the methods present, in table order.
+
+    Raises
+    ------
+    PhotozDataError
+        If either file is unreadable or holds no known method.
+    """
+    try:
+        summary = json.loads(Path(summary_path).read_text(encoding="utf-8"))
+        binned = pd.read_csv(binned_path)
+    except (OSError, ValueError) as exc:
+        raise PhotozDataError(f"cannot read metrics {summary_path} / {binned_path}: {exc}") from exc
+    methods = [m for m in pzm.METHODS if isinstance(summary.get(m), dict)]
+    if not methods:
+        raise PhotozDataError(f"{summary_path}: no network or peer metrics to compare")
+    if "network" not in binned.columns:
+        raise PhotozDataError(f"{binned_path}: missing column 'network'")
+    return summary, binned, methods
+
+
+def plot_peer_comparison(summary_path: str | os.PathLike, binned_path: str | os.PathLike) -> Figure:
+    """sigma_NMAD and outliers per method, and outlier fraction against true redshift.
+
+    Parameters
+    ----------
+    summary_path : path-like
+        ``results/metrics/summary.json`` (method -> ``sigma_nmad``, ``outlier_fraction`` and
+        their ``_err``).
+    binned_path : path-like
+        ``results/metrics/binned.csv`` (rows ``binned_by == "z_true"`` are drawn).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    PhotozDataError
+        As :func:`read_comparison`.
+    """
+    summary, binned, methods = read_comparison(summary_path, binned_path)
+    labels = _labels()
+    fig = Figure(figsize=(13.0, 4.2))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.3]})
+    y = np.arange(len(methods))[::-1]
+    for ax, key, scale, title in (
+        (axes[0], "sigma_nmad", 1.0, r"$\sigma_{\rm NMAD}$"),
+        (axes[1], "outlier_fraction", 100.0, r"outlier fraction $\eta$ (%)"),
+    ):
+        vals = np.array([summary[m][key] for m in methods], dtype=float) * scale
+        errs = np.array([summary[m].get(f"{key}_err") or np.nan for m in methods], dtype=float)
+        for yi, m, v, e in zip(y, methods, vals, errs * scale, strict=True):
+            peer = m in pzm.PEERS
+            ax.barh(yi, v, xerr=None if not np.isfinite(e) else e, color=_COLOURS[m],
+                    alpha=0.55 if peer else 0.9, hatch="//" if peer else None,
+                    edgecolor="k", linewidth=0.5, capsize=2)
+            x_text = v + (e if np.isfinite(e) else 0.0)
+            ax.text(x_text, yi, f" {v:.4f}" if scale == 1 else f" {v:.2f}", va="center", fontsize=7)
+        ax.set_yticks(y)
+        ax.set_yticklabels([labels[m] for m in methods] if ax is axes[0] else [], fontsize=8)
+        ax.set_xlabel(title)
+        ax.set_xlim(0, 1.35 * np.nanmax(vals))
+    ax = axes[2]
+    rows = binned[binned["binned_by"] == "z_true"]
+    for m in methods:
+        r = rows[(rows["network"] == m) & (rows["n"] >= MIN_BIN_COUNT)]
+        if r.empty:
+            continue
+        ax.errorbar(r["z_mid"], 100 * r["outlier_fraction"], yerr=100 * r["outlier_fraction_err"],
+                    color=_COLOURS[m], ls="--" if m in pzm.PEERS else "-", marker="o", ms=3,
+                    capsize=2, lw=1.2, label=labels[m])
+    ax.set_xlabel(rf"$z_{{\rm true}}$ (bins of 0.5; $\geq {MIN_BIN_COUNT}$ galaxies)")
+    ax.set_ylabel(r"outlier fraction $\eta$ (%)")
+    ax.legend(fontsize=7, ncol=2)
+    n_test = summary[methods[0]].get("n_test")
+    fig.suptitle(f"Networks (solid) and classical peers (hatched, dashed) on the same test set "
+                 f"({n_test} galaxies)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_peer_comparison(summary_path, binned_path, out_png, out_pdf) -> None:
+    """Draw :func:`plot_peer_comparison` and write it as PNG and PDF, atomically."""
+    fig = plot_peer_comparison(summary_path, binned_path)
+    for path, fmt in ((out_png, "png"), (out_pdf, "pdf")):
+        meta = {"Creator": "photoz"} if fmt == "png" else {"Creator": "photoz", "CreationDate": None}
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, metadata=meta, dpi=150 if fmt == "png" else None)

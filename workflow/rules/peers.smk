@@ -1,0 +1,57 @@
+# Stage 4b: classical peer estimators on the networks' photometry and split (photoz.peers), scored
+# beside the networks by compute_metrics. The RAIL peers also write their p(z) as qp files.
+
+
+rule fit_peer:
+    input:
+        photometry="results/photometry/photometry.parquet",
+    output:
+        predictions="results/predictions/{peer}.parquet",
+        model="results/peers/{peer}_model.pkl",
+    wildcard_constraints:
+        peer="random_forest|gradient_boosting",
+    params:
+        settings=lambda wc: config["peer_settings"][wc.peer],
+        instrument=config["instrument"],
+        seed=config["seed"],
+    conda:
+        "../envs/photoz.yaml"
+    log:
+        "logs/fit_peer/{peer}.log",
+    benchmark:
+        "benchmarks/fit_peer/{peer}.tsv"
+    threads: config["peer_settings"]["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/fit_peer.py"
+
+
+rule fit_rail_peer:
+    input:
+        photometry="results/photometry/photometry.parquet",
+    output:
+        predictions="results/predictions/{peer}.parquet",
+        model="results/peers/{peer}_model.pkl",
+        pdf="results/peers/{peer}_pz.hdf5",
+    wildcard_constraints:
+        peer="flexzboost|knn|bpz",
+    params:
+        settings=lambda wc: config["peer_settings"][wc.peer],
+        instrument=config["instrument"],
+        sed_library=config["catalog"]["sed_library"],
+        work_dir=lambda wc: f"results/peers/{wc.peer}_data",
+        seed=config["seed"],
+    conda:
+        "../envs/photoz.yaml"
+    log:
+        "logs/fit_rail_peer/{peer}.log",
+    benchmark:
+        "benchmarks/fit_rail_peer/{peer}.tsv"
+    threads: config["peer_settings"]["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    script:
+        "../scripts/fit_peer.py"
