@@ -1,7 +1,7 @@
 """The classical peer estimators (photoz.peers), their metrics rows and comparison figure.
 
 Each peer runs for real (scikit-learn, XGBoost, RAIL's FlexZBoost, KNearNeigh and BPZ stages) on a
-small toy photometry table with a learnable 4000 A break (photoz.datasets.write_toy_inputs), with
+small toy photometry table with a learnable 4000 A break (photoz.toydata.write_toy_inputs), with
 the .test/ config's small settings; the end-to-end run of tests/test_workflow.py runs them again
 on the .test/ DC2 data through the workflow rules.
 """
@@ -14,10 +14,10 @@ import pytest
 
 from photoz import BANDS
 from photoz.config import load_config
-from photoz.datasets import write_toy_inputs
 from photoz.errors import PhotozConfigError
 from photoz.instrument import load_instrument
 from photoz.metrics import PEERS, read_predictions, sigma_nmad, write_summary
+from photoz.toydata import write_toy_inputs
 
 peers = pytest.importorskip("photoz.peers")
 pytest.importorskip("rail.estimation.algos.flexzboost", reason="needs the `peers` extra")
