@@ -125,13 +125,14 @@ def load_peer_photometry(path: str | os.PathLike) -> pd.DataFrame:
             f"photometry {path}: column 'redshift' not finite for object_id "
             f"{df['object_id'].iloc[int(np.flatnonzero(bad)[0])]} ({int(bad.sum())} selected rows)"
         )
-    known = {"train", "validation", "test", "unused"}
+    from photoz.datasets import SPLITS as known  # the one list of split labels
+
     unknown = ~df["split"].isin(known).to_numpy()
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
         raise PhotozDataError(
             f"photometry {path}: column 'split' is {df['split'].iloc[i]!r} for object_id "
-            f"{df['object_id'].iloc[i]}; expected one of {sorted(known)}"
+            f"{df['object_id'].iloc[i]}; expected one of {list(known)}"
         )
     return df
 
