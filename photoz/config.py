@@ -184,14 +184,4 @@ def load_merged_config(configfiles=(), base: str | Path | None = DEFAULT_CONFIG_
     PhotozConfigError
         If a file cannot be read or the merged config is invalid.
     """
-    config: dict = {}
-    for path in ([base] if base else []) + list(configfiles):
-        try:
-            part = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise PhotozConfigError(f"cannot read config file {path}: {exc}") from exc
-        if not isinstance(part, dict):
-            raise PhotozConfigError(f"config file {path}: the top level must be a mapping of keys")
-        _merge(config, part)
-    names = ", ".join(str(p) for p in ([base] if base else []) + list(configfiles))
-    return validate_config(config, source=f"config {names}")
+    return load_config(([base] if base else []) + list(configfiles))

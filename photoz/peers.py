@@ -110,31 +110,19 @@ def load_peer_photometry(path: str | os.PathLike) -> pd.DataFrame:
         If the file is unreadable, a column is missing, no row is selected, or a selected row
         has a non-finite redshift or an unknown split.
     """
-    from photoz.io import read_table
+    from photoz.datasets import load_photometry
 
     path = Path(path)
-    cols = ["object_id", "redshift", "split", "selected"]
+    # The one checked reader of the table: columns, finite redshift and fluxes, split labels.
+    df = load_photometry(path)
+    cols = ["object_id", "redshift", "split"]
     cols += [f"mag_{b}" for b in BANDS] + [f"mag_err_{b}" for b in BANDS]
-    df = read_table(path, cols, "photometry")
-    df = df.loc[df["selected"].astype(bool).to_numpy(), cols[:3] + cols[4:]].reset_index(drop=True)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise PhotozDataError(f"photometry table {path}: missing columns {missing}")
     if df.empty:
         raise PhotozDataError(f"photometry {path}: no selected galaxy; nothing to fit")
-    bad = ~np.isfinite(df["redshift"].to_numpy(dtype=float))
-    if bad.any():
-        raise PhotozDataError(
-            f"photometry {path}: column 'redshift' not finite for object_id "
-            f"{df['object_id'].iloc[int(np.flatnonzero(bad)[0])]} ({int(bad.sum())} selected rows)"
-        )
-    from photoz.datasets import SPLITS as known  # the one list of split labels
-
-    unknown = ~df["split"].isin(known).to_numpy()
-    if unknown.any():
-        i = int(np.flatnonzero(unknown)[0])
-        raise PhotozDataError(
-            f"photometry {path}: column 'split' is {df['split'].iloc[i]!r} for object_id "
-            f"{df['object_id'].iloc[i]}; expected one of {list(known)}"
-        )
-    return df
+    return df[cols].reset_index(drop=True)
 
 
 def magnitudes(df: pd.DataFrame, limits_1sigma) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -330,7 +330,7 @@ def predict_tensors(model: torch.nn.Module, flux: torch.Tensor, images: torch.Te
     n = flux.shape[0]
     uses_image = "image" in model.inputs
     elements = range(8) if (tta and uses_image) else (0,)
-    d4 = D4(images.shape[-1], device) if uses_image else None
+    d4 = D4(images.shape[-1], device) if len(elements) > 1 else None
     for start in tqdm(range(0, n, batch_size), desc="predict", unit="batch", disable=not progress):
         sl = slice(start, start + batch_size)
         f = flux[sl].to(device, non_blocking=True)

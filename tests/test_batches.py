@@ -7,6 +7,14 @@ from photoz.batches import FluxBatches, FluxImageBatches, FluxPooledBatches, Ima
 from photoz.datasets import d4_transform
 
 
+def _labelled(r, n, s):
+    """Flux pool (value = galaxy + 100 x realisation), stamps (value = galaxy) and z = galaxy."""
+    pool = torch.arange(n, dtype=torch.float32)[None, :, None].expand(r, n, 20) + \
+        100 * torch.arange(r, dtype=torch.float32)[:, None, None]
+    images = torch.arange(n, dtype=torch.float32)[:, None, None, None].expand(n, 7, s, s).clone()
+    return pool, images, torch.arange(n, dtype=torch.float32)
+
+
 def test_flux_batches_visit_every_realisation_galaxy_pair_once():
     r, n = 3, 10
     pool = torch.arange(r * n * 2, dtype=torch.float32).reshape(r, n, 2)
@@ -40,10 +48,7 @@ def test_image_batches_passes_and_d4():
 
 def test_hybrid_batches_pair_flux_and_stamp_of_one_galaxy():
     r, n, s = 4, 5, 4
-    pool = torch.arange(n, dtype=torch.float32)[None, :, None].expand(r, n, 20) + \
-        100 * torch.arange(r, dtype=torch.float32)[:, None, None]
-    images = torch.arange(n, dtype=torch.float32)[:, None, None, None].expand(n, 7, s, s).clone()
-    z = torch.arange(n, dtype=torch.float32)
+    pool, images, z = _labelled(r, n, s)
     prov = FluxImageBatches(pool, images, z, batch_size=3, passes=20, augment_images=True)
     reals = set()
     for (f, x), zb in prov.batches(torch.Generator().manual_seed(2)):
@@ -72,10 +77,7 @@ def test_pooled_batches_pick_the_element_of_the_galaxy():
 
 def test_hybrid_batches_with_several_flux_draws_per_stamp():
     r, n, s = 50, 6, 4
-    pool = torch.arange(n, dtype=torch.float32)[None, :, None].expand(r, n, 20) + \
-        100 * torch.arange(r, dtype=torch.float32)[:, None, None]
-    images = torch.arange(n, dtype=torch.float32)[:, None, None, None].expand(n, 7, s, s).clone()
-    z = torch.arange(n, dtype=torch.float32)
+    pool, images, z = _labelled(r, n, s)
     prov = FluxImageBatches(pool, images, z, batch_size=4, passes=1, augment_images=False,
                             flux_draws=3)
     for (f, x), zb in prov.batches(torch.Generator().manual_seed(4)):

@@ -40,10 +40,9 @@ def _train_one(net: str, seed: int, config: dict, results: str, out: str) -> dic
     res = Path(results)
     shards = sorted(str(p) for p in (res / "images").glob("shard_*.h5"))
     pre = {"mlp": d / "mlp.pt", "cnn": d / "cnn.pt"} if net == "hybrid_transfer" else None
-    train = {k: v for k, v in config["train"].items() if k not in ("networks", "gpus", "threads")}
     t0 = time.perf_counter()
     s = train_network(net, res / "photometry" / "photometry.parquet", shards, d / f"{net}.pt",
-                      d / f"{net}_history.csv", d / f"{net}.parquet", train,
+                      d / f"{net}_history.csv", d / f"{net}.parquet", config["train"],
                       load_instrument(config["instrument"]), seed=seed, threads=1,
                       pretrained=pre)
     pred = read_predictions(d / f"{net}.parquet", split="test")
