@@ -16,7 +16,8 @@ from photoz import BANDS
 from photoz.config import load_config
 from photoz.errors import PhotozConfigError
 from photoz.instrument import load_instrument
-from photoz.metrics import PEERS, read_predictions, sigma_nmad, write_summary
+from photoz.metrics import PEERS, read_predictions, sigma_nmad
+from photoz.summary import write_summary
 from photoz.toydata import write_toy_inputs
 
 peers = pytest.importorskip("photoz.peers")
@@ -160,7 +161,7 @@ def test_peers_are_scored_beside_the_networks(toy, toy_runs, tmp_path):
     binned = pd.read_csv(tmp_path / "both.csv")
     assert set(binned["network"]) == {"mlp", "bpz"}
 
-    from photoz.plots_peers import save_peer_comparison
+    from photoz.plots import save_peer_comparison
 
     save_peer_comparison(tmp_path / "both.json", tmp_path / "both.csv", tmp_path / "f.png",
                          tmp_path / "f.pdf")

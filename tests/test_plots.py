@@ -6,8 +6,8 @@ parquet, training histories, predictions).
 
 from __future__ import annotations
 
-import sys
-import types
+import inspect
+import json
 
 import galsim
 import h5py
@@ -20,7 +20,11 @@ from torch import nn
 
 from photoz import BANDS, plots
 from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.instrument import load_instrument
 from photoz.metrics import NETWORKS
+from photoz.plots.stamps import _shard_ids
+from photoz.sed import observed_sed, template_names
+from photoz.summary import read_binned, write_summary
 
 N_GAL = 14
 STAMP = 24
@@ -47,25 +51,18 @@ def run_dir(tmp_path_factory):
     truth = pd.DataFrame({"object_id": ids, "redshift": z})
     truth["split"] = np.where(np.arange(N_GAL) % 4 == 0, "test", "train")
     truth["ebv"] = 0.0
-    try:  # real templates where photoz.sed exists, so Fig. 4 draws real SEDs
-        from photoz.instrument import load_instrument
-        from photoz.sed import observed_sed, template_names
-
-        inst = load_instrument({})
-        names = template_names("cosmos")
-        truth["sed_template"] = [names[(7 * k) % len(names)] for k in range(N_GAL)]
-        flux = np.empty((N_GAL, 7))
-        for k in range(N_GAL):
-            sed = observed_sed(truth["sed_template"][k], 1.0, 0.0, z[k], "cosmos")
-            flux[k] = [sed.calculateFlux(inst.bandpasses[b]) for b in BANDS]
-        flux *= inst.area * inst.total_exposure_time
-        amp = 5000.0 / flux[:, 4]  # i-band: 5000 e-
-        truth["sed_amplitude"] = amp
-        flux *= amp[:, None]
-    except ImportError:
-        flux = 2000.0 * rng.uniform(0.5, 2.0, (N_GAL, 7)) * np.linspace(0.3, 1.0, 7)
-        truth["sed_template"] = "none"
-        truth["sed_amplitude"] = 1.0
+    # real templates, so Fig. 4 draws real SEDs
+    inst = load_instrument({})
+    names = template_names("cosmos")
+    truth["sed_template"] = [names[(7 * k) % len(names)] for k in range(N_GAL)]
+    flux = np.empty((N_GAL, 7))
+    for k in range(N_GAL):
+        sed = observed_sed(truth["sed_template"][k], 1.0, 0.0, z[k], "cosmos")
+        flux[k] = [sed.calculateFlux(inst.bandpasses[b]) for b in BANDS]
+    flux *= inst.area * inst.total_exposure_time
+    amp = 5000.0 / flux[:, 4]  # i-band: 5000 e-
+    truth["sed_amplitude"] = amp
+    flux *= amp[:, None]
     for j, b in enumerate(BANDS):
         truth[f"mag_{b}"] = 24.0 - 2.5 * np.log10(np.maximum(flux[:, j], 1e-3) / 2000.0)
         truth[f"flux_{b}"] = flux[:, j]
@@ -137,8 +134,14 @@ def run_dir(tmp_path_factory):
             }
         ).to_parquet(root / f"{net}.parquet")
         predictions[net] = str(root / f"{net}.parquet")
+    # the metrics stage's products, from which Fig. 8 and the peers' comparison are drawn
+    (root / "selection.json").write_text(json.dumps({"n_selected": N_GAL - 1}))
+    write_summary(predictions, root / "selection.json", root / "summary.json", root / "summary.md",
+                  root / "binned.csv", train_test_ratio="3:1", n_bootstrap=20, seed=0)
     return {
         "root": root,
+        "summary": str(root / "summary.json"),
+        "binned": str(root / "binned.csv"),
         "truth": str(root / "truth.parquet"),
         "photometry": str(root / "photometry.parquet"),
         "shards": shards,
@@ -242,7 +245,8 @@ def _inputs(name, run):
         "fig5_architectures": {"build_model": _stand_in_build_model},
         "fig6_training_history": {"histories": run["histories"]},
         "fig7_zphot_vs_zspec": {"predictions": run["predictions"]},
-        "fig8_outlier_fraction": {"predictions": run["predictions"], "n_bootstrap": 20},
+        "fig8_outlier_fraction": {"binned": run["binned"]},
+        "peers_comparison": {"summary": run["summary"], "binned": run["binned"]},
     }[name]
 
 
@@ -251,7 +255,7 @@ def test_figures_tuple_is_the_papers_eight():
     assert [f[:4] for f in plots.FIGURES] == [f"fig{i}" for i in range(1, 9)]
 
 
-@pytest.mark.parametrize("name", plots.FIGURES)
+@pytest.mark.parametrize("name", list(plots.REGISTRY))
 def test_every_figure_renders_with_data(name, run_dir, tmp_path):
     fig = plots.make_figure(name, **_inputs(name, run_dir))
     axes = _axes_with_data(fig)
@@ -308,7 +312,7 @@ def test_fig2_counts_only_selected_galaxies(run_dir):
 
 def test_examples_span_redshift_and_are_shared_by_fig3_and_fig4(run_dir):
     phot = pd.read_parquet(run_dir["photometry"])
-    ex = plots.select_examples(phot, plots._shard_ids(run_dir["shards"]))
+    ex = plots.select_examples(phot, _shard_ids(run_dir["shards"]))
     assert len(ex) == 6
     assert ex["redshift"].min() == pytest.approx(0.1 + 3.5 / 13 * 1, abs=0.2)  # nearest to 0.25
     assert ex["redshift"].max() == pytest.approx(3.6)
@@ -336,37 +340,36 @@ def test_unit_conversions():
     assert plots.sed_to_ujy(sed, np.array([300.0, 500.0, 900.0])) == pytest.approx(1.0, rel=1e-6)
 
 
-def test_fig4_draws_scaled_sed_from_photoz_sed(run_dir, monkeypatch):
-    """With a stand-in photoz.sed (flat f_nu), the SED line appears and is scaled to the points."""
-    from photoz.instrument import load_instrument
-
-    inst = load_instrument({})
-    truth = pd.read_parquet(run_dir["truth"])
-
-    def observed_sed(template, amplitude, ebv, redshift, library):
-        assert library == "cosmos"
-        return galsim.SED(lambda w: amplitude * 1e-29, wave_type="nm", flux_type="fnu")
-
-    monkeypatch.setitem(sys.modules, "photoz.sed", types.SimpleNamespace(observed_sed=observed_sed))
+def test_fig4_draws_each_galaxys_sed_scaled_to_its_aperture_fluxes(run_dir):
+    """The curve is the galaxy's own template (real photoz.sed, COSMOS library) at its redshift and
+    amplitude, times the inverse-variance least-squares factor of its band fluxes."""
+    truth = pd.read_parquet(run_dir["truth"]).set_index("object_id")
+    phot = pd.read_parquet(run_dir["photometry"]).set_index("object_id")
     fig = plots.make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
     ax = fig.axes[0]
     assert ax.yaxis_inverted()  # magnitudes: brighter up
     sed_lines = [ln for ln in ax.lines if "SED ×" in ln.get_label()]
     assert len(sed_lines) == 6
-    line = sed_lines[0]
-    # the model: a flat SED of `amplitude` uJy; the scale brings it to the measured fluxes
-    oid = int(line.get_label().split("ID ")[1].split(";")[0])
-    amp = float(truth.set_index("object_id").loc[oid, "sed_amplitude"])
-    scale = float(line.get_label().split("×")[1])
-    assert np.allclose(line.get_ydata(), 23.9 - 2.5 * np.log10(scale * amp), atol=0.01)
-    phot = pd.read_parquet(run_dir["photometry"]).set_index("object_id").loc[oid]
-    f_uj = plots.electrons_to_ujy(
-        np.array([phot[f"flux_{b}"] for b in BANDS]), inst.zero_point(), inst.total_exposure_time
-    )
-    # weighted least squares with equal errors in electrons: with c_j the electrons of 1 uJy
-    # in band j, model_j = amp c_j and F_j = f_j c_j, so scale * amp = sum(f c^2) / sum(c^2)
-    c = inst.total_exposure_time * 10 ** (0.4 * (inst.zero_point() - 23.9))
-    assert scale * amp == pytest.approx(np.sum(f_uj * c**2) / np.sum(c**2), rel=0.01)
+    h, c = 6.62607015e-27, 2.99792458e10  # erg s, cm/s (CODATA 2018)
+    for line in sed_lines:
+        oid = int(line.get_label().split("ID ")[1].split(";")[0])
+        t = truth.loc[oid]
+        # scale s = sum(F m / sigma^2) / sum(m^2 / sigma^2): F the aperture fluxes, m the model's
+        # band fluxes (the fixture's truth fluxes, electrons, computed through the bandpasses)
+        flux = phot.loc[oid, [f"flux_{b}" for b in BANDS]].to_numpy(float)
+        w = 1.0 / phot.loc[oid, [f"flux_err_{b}" for b in BANDS]].to_numpy(float) ** 2
+        model = t[[f"flux_{b}" for b in BANDS]].to_numpy(float)
+        scale = np.sum(w * flux * model) / np.sum(w * model**2)
+        assert float(line.get_label().split("×")[1]) == pytest.approx(scale, abs=0.006)
+        # f_nu = f_lambda lambda^2 / c with f_lambda = N_lambda h c / lambda (N per nm -> per cm)
+        sed = observed_sed(t["sed_template"], t["sed_amplitude"], t["ebv"], t["redshift"], "cosmos")
+        lam_cm = line.get_xdata() * 1e-7
+        f_lambda = sed(line.get_xdata()) * 1e7 * h * c / lam_cm
+        f_nu_ujy = f_lambda * lam_cm**2 / c / 1e-29
+        lit = f_nu_ujy > 0  # none blueward of the Lyman limit (IGM): no magnitude there
+        assert lit.sum() > 100 and np.isnan(line.get_ydata()[~lit]).all()
+        np.testing.assert_allclose(line.get_ydata()[lit],
+                                   23.9 - 2.5 * np.log10(scale * f_nu_ujy[lit]), rtol=0, atol=1e-9)
 
 
 def test_ujy_to_ab():
@@ -454,27 +457,59 @@ def test_point_density_by_hand():
     np.testing.assert_array_equal(plots.point_density(x, y, edges, edges), [2, 2, 1, 0])
 
 
-def test_fig8_points_are_the_binned_outlier_percentages(run_dir):
-    from photoz import metrics
+def _fig8_points(ax, color):
+    """x, y and upper error bar end of the markers of one colour in a Fig. 8 panel."""
+    xs, ys, tops = [], [], []
+    for cont in ax.containers:
+        data, _caps, (bars,) = cont.lines[0], cont.lines[1], cont.lines[2]
+        if data.get_marker() != "o" or data.get_color() != color:
+            continue
+        xs.append(data.get_xdata())
+        ys.append(data.get_ydata())
+        tops.append([seg[1, 1] for seg in bars.get_segments()])
+    order = np.argsort(np.concatenate(xs))
+    return tuple(np.concatenate(v)[order] for v in (xs, ys, tops))
 
-    fig = plots.make_figure(
-        "fig8_outlier_fraction", predictions=run_dir["predictions"], n_bootstrap=0
-    )
-    df = metrics.read_predictions(run_dir["predictions"]["mlp"])
-    t = metrics.binned_metrics(df["z_pred"], df["z_true"], by="z_true", n_bootstrap=0)
-    big = t[(t["n"] >= plots.FIG8_SMALL_BIN) & (t["outlier_fraction"] > 0)]
+
+def test_fig8_is_binned_csv_to_the_last_digit(run_dir):
+    """Issue 16: Fig. 8 recomputed the bootstrap and disagreed with binned.csv (MLP: 0.757 vs 0.782).
+    Every point, error bar and count of the figure is now the file's number."""
+    table = read_binned(run_dir["binned"])
+    fig = plots.make_figure("fig8_outlier_fraction", binned=run_dir["binned"])
     ax_top, cnt_top, ax_bot, cnt_bot = fig.axes
-    line = ax_bot.lines[0]  # bottom panel (true z), first network (MLP): its joining line
-    assert np.allclose(line.get_ydata(), 100 * big["outlier_fraction"].to_numpy())
-    # the count strip holds every test galaxy; small bins do not set the y-range
-    counts = cnt_bot.lines[0].get_ydata()
-    assert np.nansum(counts) == len(df)
-    assert ax_bot.get_ylim()[1] == pytest.approx(
-        max(5.0, 1.15 * 100 * float((big["outlier_fraction"]).max())), rel=0.2)
-    # predictions below 0 are binned, not lost: the photo-z axis starts below 0
-    assert (df["z_pred"] < 0).any()
-    assert ax_top.get_xlim()[0] <= -0.5
-    assert np.nansum(cnt_top.lines[0].get_ydata()) == len(df)
+    n_test = len(pd.read_parquet(run_dir["predictions"]["mlp"]).query("split == 'test'"))
+    for ax, cnt, by in ((ax_top, cnt_top, "z_pred"), (ax_bot, cnt_bot, "z_true")):
+        y_max = ax.get_ylim()[1]
+        for k, net in enumerate(NETWORKS):
+            rows = table[(table["network"] == net) & (table["binned_by"] == by)]
+            rows = rows.sort_values("z_lo")
+            frac, err, n = (100 * rows["outlier_fraction"].to_numpy(), 100 *
+                            rows["outlier_fraction_err"].to_numpy(), rows["n"].to_numpy())
+            # markers: bins with outliers, except small ones above the range (an edge mark)
+            shown = (n > 0) & (frac > 0) & ~((n < plots.FIG8_SMALL_BIN) & (frac > y_max))
+            assert shown.sum() >= 3, (net, by)
+            _x, y, top = _fig8_points(ax, plots.NET_COLORS[net])
+            np.testing.assert_array_equal(y, frac[shown])
+            np.testing.assert_array_equal(top, frac[shown] + err[shown])
+            # the count strip: the file's n per bin, every test galaxy (negative photo-z included)
+            steps = cnt.lines[k].get_ydata()
+            np.testing.assert_array_equal(steps[n > 0], n[n > 0])
+            assert np.nansum(steps) == n_test
+    # the bins are the file's: the photo-z axis starts at its first edge
+    assert cnt_bot.get_xlim()[0] == table["z_lo"].min() == 0.0
+
+
+def test_fig8_errors_follow_the_metrics_stage(run_dir, tmp_path):
+    """Another bootstrap in compute_metrics (n_bootstrap, seed) moves Fig. 8's error bars with it."""
+    table = read_binned(run_dir["binned"])
+    scaled = table.assign(outlier_fraction_err=2 * table["outlier_fraction_err"])
+    scaled.to_csv(tmp_path / "binned.csv", index=False)
+    fig = plots.make_figure("fig8_outlier_fraction", binned=tmp_path / "binned.csv")
+    _x, y, top = _fig8_points(fig.axes[2], plots.NET_COLORS["mlp"])
+    _x0, y0, top0 = _fig8_points(plots.make_figure(
+        "fig8_outlier_fraction", binned=run_dir["binned"]).axes[2], plots.NET_COLORS["mlp"])
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_allclose(top - y, 2 * (top0 - y0), rtol=1e-12)
 
 
 def test_zero_outlier_upper_limit_by_hand():
@@ -493,3 +528,57 @@ def test_errors(run_dir, tmp_path):
     with pytest.raises(PhotozDataError, match=r"h\.csv.*val_loss"):
         plots.make_figure("fig6_training_history", histories={"mlp": str(bad)})
     assert not (tmp_path / "a.png").exists()
+
+
+def test_registry_names_each_figures_arguments_and_caption(repo_root):
+    """The one registry: its inputs and params are the drawing functions' keywords, every required
+    argument is an input, and every caption file exists."""
+    assert list(plots.REGISTRY)[:8] == list(plots.FIGURES)
+    assert plots.run_figures(False) == list(plots.FIGURES)
+    assert plots.run_figures(True) == [*plots.FIGURES, "peers_comparison"]
+    for name, spec in plots.REGISTRY.items():
+        args = inspect.signature(spec.draw).parameters
+        assert set(spec.inputs) | set(spec.params) <= set(args), name
+        required = {a for a, p in args.items() if p.default is inspect.Parameter.empty}
+        assert required <= set(spec.inputs), name
+        assert (repo_root / spec.caption).is_file(), name
+        assert set(plots.figure_inputs(name, NETWORKS, [0, 1])) == set(spec.inputs)
+
+
+def test_figure_params_hold_only_what_each_figure_draws(repo_root):
+    """Issue 16: whole sections as params made evaluate.n_bootstrap redraw all 8 figures."""
+    from photoz.config import load_config
+
+    cfg = load_config(repo_root / "config" / "config.yaml")
+    nets = list(cfg["train"]["networks"])
+    params = {name: plots.figure_params(name, cfg, nets) for name in plots.REGISTRY}
+    assert params["fig1_throughputs"] == {"instrument_cfg": dict(cfg["instrument"])}
+    assert set(params["fig4_aperture_fluxes"]) == {"instrument_cfg", "sed_library"}
+    assert params["fig6_training_history"] == {"max_epochs": dict(cfg["train"]["max_epochs"]),
+                                               "networks": nets}
+    assert params["fig7_zphot_vs_zspec"] == {"networks": nets}
+    for name in ("fig2_redshift_distribution", "fig3_example_stamps", "fig5_architectures",
+                 "fig8_outlier_fraction", "peers_comparison"):
+        assert params[name] == {}, name
+    # an edit of the bootstrap, the seed or the training threads changes no figure's params
+    edited = {**cfg, "seed": cfg["seed"] + 1,
+              "evaluate": {**cfg["evaluate"], "n_bootstrap": 7},
+              "train": {**cfg["train"], "threads": 99}}
+    assert {n: plots.figure_params(n, edited, nets) for n in plots.REGISTRY} == params
+    assert plots.figure_inputs("fig8_outlier_fraction", nets, [0]) == {
+        "binned": "results/metrics/binned.csv"}
+
+
+def test_figure_kwargs_pair_files_with_networks():
+    inputs = plots.figure_inputs("fig6_training_history", ["mlp", "cnn"], [0])
+    kwargs = plots.figure_kwargs("fig6_training_history", inputs,
+                                 {"networks": ["mlp", "cnn"], "max_epochs": {"mlp": 3}})
+    assert kwargs == {"max_epochs": {"mlp": 3},
+                      "histories": {"mlp": "results/models/mlp_history.csv",
+                                    "cnn": "results/models/cnn_history.csv"}}
+    shards = plots.figure_kwargs("fig3_example_stamps",
+                                 plots.figure_inputs("fig3_example_stamps", [], [0, 1]), {})
+    assert shards["shards"] == ["results/images/shard_0.h5", "results/images/shard_1.h5"]
+    with pytest.raises(PhotozConfigError, match="one per network"):
+        plots.figure_kwargs("fig7_zphot_vs_zspec", {"predictions": ["a.parquet"]},
+                            {"networks": ["mlp", "cnn"]})

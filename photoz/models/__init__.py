@@ -14,12 +14,10 @@ from photoz.errors import PhotozConfigError
 from photoz.models.cnn import CNN, CNNFeatures, InceptionBlock
 from photoz.models.hybrid import Hybrid, HybridTransfer
 from photoz.models.mlp import MLP, MLPFeatures
+from photoz.paper import PAPER_PARAMETER_COUNTS  # the paper's counts, defined once
 
 NETWORKS: tuple[str, ...] = ("mlp", "cnn", "hybrid", "hybrid_transfer")
 """The network names, in the order the paper presents them."""
-
-#: Parameter counts of the paper (Sect. 4), BatchNorm moving statistics included.
-PAPER_PARAMETER_COUNTS = {"mlp": 9881, "cnn": 38449, "hybrid": 89129, "hybrid_transfer": 89129}
 
 _CLASSES = {"mlp": MLP, "cnn": CNN, "hybrid": Hybrid, "hybrid_transfer": HybridTransfer}
 

@@ -8,28 +8,21 @@ sys.path.insert(0, str(Path(workflow.basedir).resolve()))
 from photoz import BANDS  # noqa: E402
 from photoz.config import validate_config  # noqa: E402
 from photoz.cosmos import resolve_cosmos_dir  # noqa: E402
+from photoz.plots import registry as figure_registry  # noqa: E402
 
 validate_config(config, source="config (config/config.yaml + --configfile + --config)")
 
 NETWORKS = list(config["train"]["networks"])
 PEERS = list(config["peers"])
 SHARDS = list(range(config["simulate"]["n_shards"]))
-FIGURES = [
-    "fig1_throughputs",
-    "fig2_redshift_distribution",
-    "fig3_example_stamps",
-    "fig4_aperture_fluxes",
-    "fig5_architectures",
-    "fig6_training_history",
-    "fig7_zphot_vs_zspec",
-    "fig8_outlier_fraction",
-]
+# The figures: names, inputs, params and captions come from the one registry (photoz.plots.registry).
+FIGURES = list(figure_registry.FIGURES)
 
 
 wildcard_constraints:
     shard=r"\d+",
     net="|".join(["mlp", "cnn", "hybrid", "hybrid_transfer"]),
-    figure="|".join(FIGURES),
+    figure="|".join(figure_registry.REGISTRY),
 
 
 def shard_files(wildcards=None):
@@ -105,40 +98,19 @@ def training_inputs(wildcards):
     return inputs
 
 
-FIGURE_INPUTS = {
-    "fig1_throughputs": lambda: {},
-    "fig2_redshift_distribution": lambda: {"photometry": "results/photometry/photometry.parquet"},
-    "fig3_example_stamps": lambda: {
-        "photometry": "results/photometry/photometry.parquet",
-        "truth": "results/catalog/truth.parquet",
-        "shards": shard_files(),
-    },
-    "fig4_aperture_fluxes": lambda: {
-        "photometry": "results/photometry/photometry.parquet",
-        "truth": "results/catalog/truth.parquet",
-        "shards": shard_files(),
-    },
-    "fig5_architectures": lambda: {},
-    "fig6_training_history": lambda: {
-        "histories": expand("results/models/{net}_history.csv", net=NETWORKS)
-    },
-    "fig7_zphot_vs_zspec": lambda: {
-        "predictions": expand("results/predictions/{net}.parquet", net=NETWORKS)
-    },
-    "fig8_outlier_fraction": lambda: {
-        "predictions": expand("results/predictions/{net}.parquet", net=NETWORKS)
-    },
-}
-
-
 def figure_inputs(wildcards):
-    """The files one figure is drawn from."""
-    return FIGURE_INPUTS[wildcards.figure]()
+    """The files one figure is drawn from (photoz.plots.registry)."""
+    return figure_registry.figure_inputs(wildcards.figure, NETWORKS, SHARDS)
+
+
+def figure_params(wildcards):
+    """Only the config values one figure takes, so an edit reruns only the figures that use it."""
+    return figure_registry.figure_params(wildcards.figure, config, NETWORKS)
 
 
 def figure_caption(wildcards):
-    """The figure's caption text, from workflow/report/<figure>.rst (the figure's name if absent)."""
-    path = Path(workflow.basedir) / "workflow" / "report" / f"{wildcards.figure}.rst"
+    """The figure's caption text, from its registry caption file (the figure's name if absent)."""
+    path = Path(workflow.basedir) / figure_registry.REGISTRY[wildcards.figure].caption
     return path.read_text() if path.is_file() else wildcards.figure
 
 

@@ -1,10 +1,10 @@
-"""Rule compute_metrics: photo-z metrics beside the paper's table (photoz.metrics.write_summary)."""
+"""Rule compute_metrics: photo-z metrics beside the paper's table (photoz.summary.write_summary)."""
 
 from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821
 
-from photoz.metrics import write_summary  # noqa: E402
+from photoz.summary import write_summary  # noqa: E402
 
 p = snakemake.params  # noqa: F821
 write_summary(

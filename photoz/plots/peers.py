@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from photoz import metrics as pzm
 from photoz.errors import PhotozDataError
-from photoz.io import atomic_path
+from photoz.summary import read_binned
 
 matplotlib.use("Agg", force=False)
 
@@ -47,26 +47,24 @@ def read_comparison(summary_path: str | os.PathLike, binned_path: str | os.PathL
     """
     try:
         summary = json.loads(Path(summary_path).read_text(encoding="utf-8"))
-        binned = pd.read_csv(binned_path)
     except (OSError, ValueError) as exc:
-        raise PhotozDataError(f"cannot read metrics {summary_path} / {binned_path}: {exc}") from exc
+        raise PhotozDataError(f"cannot read metrics {summary_path}: {exc}") from exc
+    binned = read_binned(binned_path)
     methods = [m for m in pzm.METHODS if isinstance(summary.get(m), dict)]
     if not methods:
         raise PhotozDataError(f"{summary_path}: no network or peer metrics to compare")
-    if "network" not in binned.columns:
-        raise PhotozDataError(f"{binned_path}: missing column 'network'")
     return summary, binned, methods
 
 
-def plot_peer_comparison(summary_path: str | os.PathLike, binned_path: str | os.PathLike) -> Figure:
+def plot_peer_comparison(summary: str | os.PathLike, binned: str | os.PathLike) -> Figure:
     """sigma_NMAD and outliers per method, and outlier fraction against true redshift.
 
     Parameters
     ----------
-    summary_path : path-like
+    summary : path-like
         ``results/metrics/summary.json`` (method -> ``sigma_nmad``, ``outlier_fraction`` and
         their ``_err``).
-    binned_path : path-like
+    binned : path-like
         ``results/metrics/binned.csv`` (rows ``binned_by == "z_true"`` are drawn).
 
     Returns
@@ -78,7 +76,7 @@ def plot_peer_comparison(summary_path: str | os.PathLike, binned_path: str | os.
     PhotozDataError
         As :func:`read_comparison`.
     """
-    summary, binned, methods = read_comparison(summary_path, binned_path)
+    summary, binned, methods = read_comparison(summary, binned)
     labels = _labels()
     fig = Figure(figsize=(13.0, 4.2))
     FigureCanvasAgg(fig)
@@ -121,9 +119,10 @@ def plot_peer_comparison(summary_path: str | os.PathLike, binned_path: str | os.
 
 
 def save_peer_comparison(summary_path, binned_path, out_png, out_pdf) -> None:
-    """Draw :func:`plot_peer_comparison` and write it as PNG and PDF, atomically."""
-    fig = plot_peer_comparison(summary_path, binned_path)
-    for path, fmt in ((out_png, "png"), (out_pdf, "pdf")):
-        meta = {"Creator": "photoz"} if fmt == "png" else {"Creator": "photoz", "CreationDate": None}
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, metadata=meta, dpi=150 if fmt == "png" else None)
+    """Draw :func:`plot_peer_comparison` and write it as PNG and PDF, atomically.
+
+    The registry's figure ``peers_comparison`` (:func:`photoz.plots.plot_figure`).
+    """
+    from photoz.plots.registry import plot_figure
+
+    plot_figure("peers_comparison", out_png, out_pdf, summary=summary_path, binned=binned_path)

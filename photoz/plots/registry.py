@@ -1,0 +1,267 @@
+"""The figure registry: every figure's name, input products, parameters, caption and drawing function.
+
+One table, :data:`REGISTRY`, says for each figure which products of the run it is drawn from
+(:data:`PRODUCT_PATHS`), which config values it takes (:data:`CONFIG_PARAMS`), its caption file and
+the function that draws it. The workflow reads nothing else: ``workflow/rules/common.smk`` takes
+the figure names and each figure's input files from :func:`figure_inputs`, ``figures.smk`` gives
+each figure job only :func:`figure_params` (so an edit of ``evaluate.n_bootstrap`` or of the
+instrument reruns only the figures drawn from it), and ``workflow/scripts/plot_figure.py`` turns
+the job's files and parameters into the drawing function's arguments with :func:`figure_kwargs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib
+from matplotlib.figure import Figure
+
+from photoz.errors import PhotozConfigError
+from photoz.logs import progress as tqdm
+from photoz.plots.architecture import fig5_architectures
+from photoz.plots.outliers import fig8_outlier_fraction
+from photoz.plots.peers import plot_peer_comparison
+from photoz.plots.results import fig6_training_history, fig7_zphot_vs_zspec
+from photoz.plots.sample import fig1_throughputs, fig2_redshift_distribution
+from photoz.plots.stamps import fig3_example_stamps, fig4_aperture_fluxes
+from photoz.plots.style import _RC, _need, _save
+
+#: The products figures are drawn from: input name -> path in the run directory (as the stages'
+#: rules write them; docs/data_products.md). ``{shard}`` and ``{net}`` are expanded over the run's
+#: shards and networks.
+PRODUCT_PATHS: dict[str, str] = {
+    "photometry": "results/photometry/photometry.parquet",
+    "truth": "results/catalog/truth.parquet",
+    "shards": "results/images/shard_{shard}.h5",
+    "histories": "results/models/{net}_history.csv",
+    "predictions": "results/predictions/{net}.parquet",
+    "summary": "results/metrics/summary.json",
+    "binned": "results/metrics/binned.csv",
+}
+#: Inputs with one file per network: the drawing function takes them as a dict network -> path.
+PER_NETWORK: frozenset[str] = frozenset({"histories", "predictions"})
+
+#: The config values figures take: keyword argument -> how to read it from the validated config.
+CONFIG_PARAMS: dict[str, Callable[[Mapping], object]] = {
+    "instrument_cfg": lambda config: dict(config["instrument"]),
+    "sed_library": lambda config: config["catalog"]["sed_library"],
+    "max_epochs": lambda config: dict(config["train"].get("max_epochs", {})),
+}
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: how it is drawn and from what.
+
+    Attributes
+    ----------
+    name : str
+        File stem of ``results/figures/<name>.{png,pdf}`` and of its caption
+        ``workflow/report/<name>.rst``.
+    draw : callable
+        Returns the ``matplotlib.figure.Figure``; takes the inputs and params below as keywords.
+    inputs : tuple of str
+        Required inputs, keys of :data:`PRODUCT_PATHS`.
+    params : tuple of str
+        Config values it takes, keys of :data:`CONFIG_PARAMS`.
+    paper : bool
+        One of the paper's eight figures (PAPER_SPEC §7); the others are drawn only when their
+        stage runs (the peers' comparison when ``peers`` is set).
+    paper_style : bool
+        Draw under the paper figures' rc settings (:data:`photoz.plots.style._RC`).
+    """
+
+    name: str
+    draw: Callable[..., Figure]
+    inputs: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    paper: bool = True
+    paper_style: bool = True
+
+    @property
+    def caption(self) -> str:
+        """The caption file, relative to the repository root."""
+        return f"workflow/report/{self.name}.rst"
+
+
+#: Every figure, the paper's eight in its order (PAPER_SPEC §7), then the peers' comparison.
+REGISTRY: dict[str, FigureSpec] = {
+    spec.name: spec
+    for spec in (
+        FigureSpec("fig1_throughputs", fig1_throughputs, params=("instrument_cfg",)),
+        FigureSpec("fig2_redshift_distribution", fig2_redshift_distribution, ("photometry",)),
+        FigureSpec("fig3_example_stamps", fig3_example_stamps, ("photometry", "shards", "truth")),
+        FigureSpec("fig4_aperture_fluxes", fig4_aperture_fluxes, ("photometry", "truth", "shards"),
+                   params=("instrument_cfg", "sed_library")),
+        FigureSpec("fig5_architectures", fig5_architectures),
+        FigureSpec("fig6_training_history", fig6_training_history, ("histories",),
+                   params=("max_epochs",)),
+        FigureSpec("fig7_zphot_vs_zspec", fig7_zphot_vs_zspec, ("predictions",)),
+        FigureSpec("fig8_outlier_fraction", fig8_outlier_fraction, ("binned",)),
+        FigureSpec("peers_comparison", plot_peer_comparison, ("summary", "binned"), paper=False,
+                   paper_style=False),
+    )
+}
+#: The paper's figures, in its order (PAPER_SPEC §7).
+FIGURES: tuple[str, ...] = tuple(name for name, spec in REGISTRY.items() if spec.paper)
+
+
+def _spec(name: str) -> FigureSpec:
+    if name not in REGISTRY:
+        raise PhotozConfigError(f"unknown figure {name!r}; choose one of {list(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def run_figures(with_peers: bool) -> list[str]:
+    """The figures a run draws: the paper's eight, and the peers' comparison when peers run."""
+    return [*FIGURES, *(["peers_comparison"] if with_peers else [])]
+
+
+def figure_inputs(name: str, networks: Sequence[str], shards: Sequence[int]) -> dict:
+    """The files one figure is drawn from, for a Snakemake ``input:`` (``unpack``).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REGISTRY`.
+    networks : sequence of str
+        The run's networks (``train.networks``), in order.
+    shards : sequence of int
+        The run's shard numbers.
+
+    Returns
+    -------
+    dict of str to str or list of str
+        Input name -> path; per-shard and per-network inputs as lists, in the given order.
+    """
+    out: dict[str, str | list[str]] = {}
+    for key in _spec(name).inputs:
+        pattern = PRODUCT_PATHS[key]
+        if key == "shards":
+            out[key] = [pattern.format(shard=s) for s in shards]
+        elif key in PER_NETWORK:
+            out[key] = [pattern.format(net=n) for n in networks]
+        else:
+            out[key] = pattern
+    return out
+
+
+def figure_params(name: str, config: Mapping, networks: Sequence[str] = ()) -> dict:
+    """The config values one figure takes, and nothing else (a Snakemake ``params:`` value).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REGISTRY`.
+    config : mapping
+        The validated run config.
+    networks : sequence of str
+        The run's networks; included (as ``networks``) only for figures with per-network inputs,
+        to pair each file with its network.
+
+    Returns
+    -------
+    dict
+    """
+    spec = _spec(name)
+    out = {key: CONFIG_PARAMS[key](config) for key in spec.params}
+    if PER_NETWORK & set(spec.inputs):
+        out["networks"] = list(networks)
+    return out
+
+
+def figure_kwargs(name: str, inputs: Mapping, params: Mapping) -> dict:
+    """The drawing function's keyword arguments from a job's input files and params.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REGISTRY`.
+    inputs : mapping
+        Input name -> path or list of paths (as :func:`figure_inputs`).
+    params : mapping
+        As :func:`figure_params`.
+
+    Returns
+    -------
+    dict
+        Per-network inputs as dict network -> path; shards as a list; other paths as str.
+
+    Raises
+    ------
+    PhotozConfigError
+        When a per-network input does not hold one file per network.
+    """
+    spec = _spec(name)
+    kwargs = {key: value for key, value in params.items() if key != "networks"}
+    for key in spec.inputs:
+        value = inputs[key]
+        if key in PER_NETWORK:
+            files, nets = list(value), list(params.get("networks", ()))
+            if len(files) != len(nets):
+                raise PhotozConfigError(
+                    f"figure {name}: {len(files)} {key} files for networks {nets}; "
+                    "give one per network"
+                )
+            kwargs[key] = dict(zip(nets, files, strict=True))
+        elif key == "shards":
+            kwargs[key] = [str(v) for v in value]
+        else:
+            kwargs[key] = str(value)
+    return kwargs
+
+
+def make_figure(name: str, **inputs) -> Figure:
+    """Build one figure of :data:`REGISTRY` and return it (see :func:`plot_figure` for inputs).
+
+    Raises
+    ------
+    PhotozConfigError
+        For an unknown figure name or a missing required input.
+    """
+    spec = _spec(name)
+    for key in spec.inputs:
+        _need(inputs, name, key)
+    with matplotlib.rc_context(_RC if spec.paper_style else {}):
+        return spec.draw(**inputs)
+
+
+def plot_figure(name: str, out_png, out_pdf, **inputs) -> None:
+    """Draw one figure and write it as PNG and PDF (atomically).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REGISTRY`.
+    out_png, out_pdf : path
+        Outputs; directories are created.
+    **inputs
+        The drawing function's arguments (:func:`figure_kwargs` builds them for a workflow
+        job). By figure: ``fig1_throughputs``: ``instrument_cfg`` (dict);
+        ``fig2_redshift_distribution``: ``photometry`` (path);
+        ``fig3_example_stamps``: ``photometry``, ``shards`` (list of paths), ``truth``;
+        ``fig4_aperture_fluxes``: ``photometry``, ``truth``, ``shards``, ``instrument_cfg``,
+        ``sed_library`` (default "cosmos"); ``fig5_architectures``: none (optionally
+        ``build_model``); ``fig6_training_history``: ``histories`` (dict net -> csv), optionally
+        ``max_epochs`` (dict net -> int); ``fig7_zphot_vs_zspec``: ``predictions`` (dict net ->
+        parquet); ``fig8_outlier_fraction``: ``binned`` (``results/metrics/binned.csv``);
+        ``peers_comparison``: ``summary``, ``binned``.
+
+    Raises
+    ------
+    PhotozConfigError
+        Unknown figure or missing input.
+    PhotozDataError
+        Unreadable or malformed input file (the message names file and column).
+    """
+    spec = _spec(name)
+    with tqdm(total=3, desc=name, unit="step") as bar:
+        with matplotlib.rc_context(_RC if spec.paper_style else {}):
+            fig = make_figure(name, **inputs)
+            bar.update()
+            # the peers' comparison keeps matplotlib's defaults but the paper figures' 150 dpi
+            _save(fig, out_png, "png", dpi=None if spec.paper_style else 150)
+            bar.update()
+            _save(fig, out_pdf, "pdf")
+            bar.update()

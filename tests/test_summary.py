@@ -1,0 +1,158 @@
+"""Tests of photoz.summary: summary.json / .md / .html and binned.csv beside the paper's table."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from photoz import metrics, summary
+from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.metrics import NETWORKS
+
+
+def _write_predictions(path, rng, scatter, n_test=400, n_train=300):
+    z_true = rng.gamma(2.0, 0.45, n_test + n_train)
+    z_pred = z_true + scatter * (1 + z_true) * rng.standard_normal(z_true.size)
+    split = np.array(["test"] * n_test + ["train"] * n_train, dtype=object)
+    z_pred[n_test:] += 3.0  # train rows are terrible: they must not enter the metrics
+    pd.DataFrame(
+        {
+            "object_id": np.arange(z_true.size, dtype=np.int64),
+            "z_true": z_true,
+            "z_pred": z_pred,
+            "split": split,
+        }
+    ).to_parquet(path)
+    return z_pred[:n_test], z_true[:n_test]
+
+
+@pytest.fixture
+def run_files(tmp_path):
+    rng = np.random.default_rng(11)
+    preds, truth = {}, {}
+    for k, net in enumerate(NETWORKS):
+        path = tmp_path / f"{net}.parquet"
+        truth[net] = _write_predictions(path, rng, 0.02 + 0.01 * k)
+        preds[net] = str(path)
+    sel = tmp_path / "selection.json"
+    sel.write_text(json.dumps({"n_total": 900, "n_measured": 880, "n_selected": 700}))
+    return preds, sel, truth
+
+
+def test_write_summary(run_files, tmp_path):
+    preds, sel, truth = run_files
+    out = tmp_path / "metrics"
+    result = summary.write_summary(
+        preds,
+        sel,
+        out / "summary.json",
+        out / "summary.md",
+        out / "binned.csv",
+        train_test_ratio="3:1",
+        n_bootstrap=20,
+        seed=0,
+    )
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["n_selected"] == 700
+    for net in NETWORKS:
+        zp, zt = truth[net]
+        for key in ("sigma_nmad", "outlier_fraction", "mae", "bias", "n_test", "sigma_mad"):
+            assert key in on_disk[net]
+        assert on_disk[net]["n_test"] == 400
+        assert on_disk[net]["sigma_nmad"] == pytest.approx(metrics.sigma_nmad(zp, zt), abs=1e-15)
+        assert on_disk[net]["mae"] == pytest.approx(metrics.mae(zp, zt), abs=1e-15)
+        assert on_disk[net]["sigma_nmad_err"] > 0
+    assert result["mlp"]["sigma_nmad"] < result["hybrid_transfer"]["sigma_nmad"]
+    md = (out / "summary.md").read_text()
+    assert "| MLP | 400 |" in md
+    assert "1.43%" in md and "0.90%" in md and "0.029" in md  # the paper's 30k row
+    binned = pd.read_csv(out / "binned.csv")
+    assert set(binned["network"]) == set(NETWORKS)
+    assert set(binned["binned_by"]) == {"z_true", "z_pred"}
+    assert binned.groupby(["network", "binned_by"])["n"].sum().eq(400).all()
+    assert not list(out.glob(".*tmp"))  # no temporary files left
+
+
+def test_write_summary_picks_paper_row_by_ratio(run_files, tmp_path):
+    preds, sel, _ = run_files
+    summary.write_summary(
+        preds,
+        sel,
+        tmp_path / "s.json",
+        tmp_path / "s.md",
+        tmp_path / "b.csv",
+        train_test_ratio="1:3",
+        n_bootstrap=0,
+    )
+    md = (tmp_path / "s.md").read_text()
+    assert "10k" in md and "2.39%" in md and "1.43%" not in md
+    assert json.loads((tmp_path / "s.json").read_text())["mlp"]["mae_err"] is None
+
+
+def test_write_summary_errors(run_files, tmp_path):
+    preds, sel, _ = run_files
+    args = (tmp_path / "s.json", tmp_path / "s.md", tmp_path / "b.csv")
+    with pytest.raises(PhotozConfigError, match="train_test_ratio"):
+        summary.write_summary(preds, sel, *args, train_test_ratio="2:1")
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame(
+        {
+            "object_id": [1, 2],
+            "z_true": [0.5, np.nan],
+            "z_pred": [0.5, 0.6],
+            "split": ["test", "test"],
+        }
+    ).to_parquet(bad)
+    with pytest.raises(PhotozDataError, match=r"bad\.parquet.*z_true.*row 1"):
+        summary.write_summary({"mlp": str(bad)}, sel, *args, train_test_ratio="3:1")
+    pd.DataFrame({"object_id": [1], "z_true": [0.5], "split": ["test"]}).to_parquet(bad)
+    with pytest.raises(PhotozDataError, match=r"missing column.*z_pred"):
+        summary.write_summary({"mlp": str(bad)}, sel, *args, train_test_ratio="3:1")
+    (tmp_path / "sel.json").write_text("{}")
+    with pytest.raises(PhotozDataError, match="n_selected"):
+        summary.write_summary(preds, tmp_path / "sel.json", *args, train_test_ratio="3:1")
+
+
+def test_write_summary_html_has_the_same_table(run_files, tmp_path):
+    preds, sel, _ = run_files
+    result = summary.write_summary(
+        preds,
+        sel,
+        tmp_path / "s.json",
+        tmp_path / "s.md",
+        tmp_path / "b.csv",
+        train_test_ratio="1:1",
+        n_bootstrap=0,
+        out_html=tmp_path / "s.html",
+    )
+    page = (tmp_path / "s.html").read_text()
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self._in = [], False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            self._in = tag in ("td", "th")
+
+        def handle_endtag(self, tag):
+            self._in = False
+
+        def handle_data(self, data):
+            if self._in and data.strip():
+                self.rows[-1].append(data.strip())
+
+    parser = Cells()
+    parser.feed(page)
+    header, *rows = parser.rows
+    assert header[:4] == ["network", "n_test", "sigma_NMAD", "paper"]
+    assert [r[0] for r in rows] == ["MLP", "CNN", "Hybrid", "Hybrid-transfer"]
+    assert [r[1] for r in rows] == ["400"] * 4
+    assert rows[0][2] == f"{result['mlp']['sigma_nmad']:.4f}"
+    assert rows[3][5] == "1.06%"  # the paper's 20k hybrid-transfer outlier fraction
