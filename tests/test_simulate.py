@@ -98,8 +98,8 @@ def _gaussian_fraction_in_stamp(hlr, q, r80, half_side):
     return erf(half_side / (np.sqrt(2) * sx)) * erf(half_side / (np.sqrt(2) * sy))
 
 
-@pytest.mark.parametrize("hlr", [0.1, 1.0])
-def test_noiseless_stamp_sums_to_truth_flux(tmp_path, instrument, hlr):
+@pytest.mark.parametrize("hlr, truncated", [(0.1, False), (1.0, True)])
+def test_noiseless_stamp_sums_to_truth_flux(tmp_path, instrument, hlr, truncated):
     flux = np.array([500.0, 1000.0, 3000.0, 5000.0, 6000.0, 7000.0, 4000.0])
     q = 0.4
     truth = make_truth(tmp_path / "truth.parquet", 3, flux=flux, sersic_n=0.5, hlr=hlr, q=q, pa=0.0)
@@ -108,8 +108,9 @@ def test_noiseless_stamp_sums_to_truth_flux(tmp_path, instrument, hlr):
     simulate_shard(truth, out, 0, 1, instrument, cfg, seed=1)
     shard = read_shard(out)
     fraction = _gaussian_fraction_in_stamp(hlr, q, 0.15, 32 * instrument.pixel_scale)
-    if hlr == 0.8:
-        assert fraction < 0.97  # the correction matters for this galaxy
+    # the 1" galaxy loses over 3% of its light beyond the stamp, more than the 1% tolerance, so
+    # its sums test the truncation (a stamp scaled to the whole flux fails); the 0.1" keeps it all
+    assert fraction < 0.97 if truncated else fraction > 0.999
     sums = shard["images"].sum(axis=(2, 3), dtype=np.float64)
     np.testing.assert_allclose(sums, np.tile(flux * fraction, (3, 1)), rtol=0.01)
     assert np.all(shard["noise_sigma"] == 0)

@@ -4,6 +4,7 @@ This runs every stage's real code (no mocks) on a few hundred DC2 galaxies with 
 """
 
 import base64
+import html
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from html.parser import HTMLParser
 from pathlib import Path
 
 import h5py
@@ -116,12 +118,90 @@ def test_intermediate_products_hold_finite_numbers(test_run):
     assert (test_run / "benchmarks" / "simulate_images" / "shard_0.tsv").is_file()
 
 
+def _report_results(page: str) -> dict:
+    """The results a Snakemake report embeds (its ``<script id="results">``): path -> item."""
+    start = page.index("var results = ", page.index('<script id="results">'))
+    results, _ = json.JSONDecoder().raw_decode(page, start + len("var results = "))
+    return results
+
+
+def _data_uri_bytes(uri: str) -> bytes:
+    header, payload = uri.split(",", 1)
+    return (base64.b64decode(payload) if header.endswith(";base64")
+            else urllib.parse.unquote_to_bytes(payload))
+
+
+class _TableCells(HTMLParser):
+    """The text of every cell of an HTML page's tables, one list per row."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self._cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append(self._cell.strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+def check_report(workdir: Path, report: Path) -> None:
+    """The report holds every figure of the run, byte for byte, each with its own caption, and the
+    metrics table whose numbers are summary.json's."""
+    from photoz.metrics import NETWORK_LABELS, PEER_LABELS
+
+    cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    results = _report_results(report.read_text())
+    expected = FIGURES + (("peers_comparison",) if cfg.get("peers") else ())
+    assert {k for k in results if k.startswith("results/figures/")} == {
+        f"results/figures/{name}.png" for name in expected}
+    for name in expected:
+        item = results[f"results/figures/{name}.png"]
+        assert item["labels"] == {"figure": name}
+        assert _data_uri_bytes(item["data_uri"]) == (
+            workdir / "results" / "figures" / f"{name}.png").read_bytes(), name
+        title = (REPO / "workflow" / "report" / f"{name}.rst").read_text().split("**")[1]
+        assert f"<strong>{html.escape(title, quote=False)}</strong>" in item["caption"], name
+    table = results["results/metrics/summary.html"]
+    assert f"over {cfg['evaluate']['n_bootstrap']} resamplings" in table["caption"]
+    page = _data_uri_bytes(table["data_uri"]).decode()
+    assert page == (workdir / "results" / "metrics" / "summary.html").read_text()
+    cells = _TableCells()
+    cells.feed(page)
+    header, *rows = cells.rows
+    assert header[:8] == ["network", "n_test", "sigma_NMAD", "paper", "outlier fraction", "paper",
+                          "MAE", "paper"]
+    by_label = {row[0]: row for row in rows}
+    summary = json.loads((workdir / "results" / "metrics" / "summary.json").read_text())
+    labels = {**NETWORK_LABELS, **PEER_LABELS}
+    methods = [*NETWORKS, *cfg.get("peers", [])]
+    assert sorted(by_label) == sorted(labels[m] for m in methods)
+    for method in methods:
+        row, m = by_label[labels[method]], summary[method]
+        assert row[1] == str(m["n_test"]), method
+        assert row[2] == f"{m['sigma_nmad']:.4f} ± {m['sigma_nmad_err']:.4f}", method
+        assert row[4] == (f"{100 * m['outlier_fraction']:.2f}% ± "
+                          f"{100 * m['outlier_fraction_err']:.2f}"), method
+        assert row[6] == f"{m['mae']:.4f} ± {m['mae_err']:.4f}", method
+    # the paper's 30k row (Zhou et al. 2022, Table 2) beside the 3:1 run
+    assert by_label["MLP"][3] == "0.0230" and by_label["MLP"][5] == "1.43%"
+    assert by_label["Hybrid-transfer"][5] == "0.90%" and by_label["CNN"][7] == "0.0290"
+
+
 @pytest.mark.slow
-def test_report_has_every_figure(test_run):
+def test_report_embeds_every_figure_and_the_metrics_table(test_run):
     proc = _snakemake(test_run, "--report", str(test_run / "report.html"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    html = (test_run / "report.html").read_text(errors="replace")
-    assert len(html) > 10_000
+    check_report(test_run, test_run / "report.html")
 
 
 def _non_blank(png, box=None) -> tuple[float, int]:

@@ -16,11 +16,14 @@ from photoz import BANDS
 from photoz.errors import PhotozDataError, PhotozError
 from photoz.io import read_table
 from photoz.plots.style import (
-    _AB_UJY,
-    _H_ERG_S,
     BAND_COLORS,
     _new_figure,
 )
+
+#: Planck constant, erg s (CODATA 2018), for photon flux -> f_nu.
+_H_ERG_S = 6.62607015e-27
+#: AB magnitude of 1 microjansky: m_AB = 23.9 - 2.5 log10(f / uJy) (Oke & Gunn 1983).
+_AB_UJY = 23.9
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,10 +34,6 @@ BAND_COLORS: dict[str, str] = {
     "y": "#7f0000",
 }
 
-#: Planck constant, erg s (CODATA 2018), for photon flux -> f_nu.
-_H_ERG_S = 6.62607015e-27
-#: AB magnitude of 1 microjansky: m_AB = 23.9 - 2.5 log10(f / uJy) (Oke & Gunn 1983).
-_AB_UJY = 23.9
 
 _RC = {
     "font.size": 9,
