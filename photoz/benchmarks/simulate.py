@@ -26,6 +26,7 @@ import pandas as pd
 from photoz import BANDS
 from photoz.instrument import load_instrument
 from photoz.morphology import assign_morphology
+from photoz.paper import PAPER_N_SELECTED
 from photoz.simulate import simulate_shard
 
 
@@ -158,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{res['projected_galaxies_per_s']:.1f} galaxies/s on {res['workers']} idle cores "
           f"(1-min load average {res['load_average'][0]:.1f} -> {res['load_average'][1]:.1f})")
     print(f"  peak memory per shard process: {res['peak_rss_mb']:.0f} MB")
-    print(f"  40,000 galaxies (the paper's sample) would take "
-          f"{40000 / res['galaxies_per_s'] / 60:.1f} min")
+    print(f"  {PAPER_N_SELECTED:,} galaxies (the paper's sample) would take "
+          f"{PAPER_N_SELECTED / res['galaxies_per_s'] / 60:.1f} min")
     if args.json:
         print(json.dumps(res, indent=2, default=str))
     return 0
