@@ -18,17 +18,22 @@ check our RAIL forms against it to 1e-12.
 from __future__ import annotations
 
 import html
-import json
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.io import read_table, write_text
+from photoz.io import write_text
 from photoz.logs import progress as tqdm
+from photoz.products import (  # noqa: F401 - PREDICTION_COLUMNS: the names, defined once
+    PREDICTION_COLUMNS,
+    read_predictions,
+    read_selection,
+    write_binned,
+    write_summary_json,
+)
 
 #: The four networks of the paper, in the order of its tables and figures.
 NETWORKS: tuple[str, ...] = ("mlp", "cnn", "hybrid", "hybrid_transfer")
@@ -87,8 +92,6 @@ PAPER_RESULTS: dict[str, dict[str, dict[str, float]]] = {
 #: train:test ratio of a run -> the paper's training-set size with that ratio (PAPER_SPEC §1).
 RATIO_TO_PAPER_ROW: dict[str, str] = {"3:1": "30k", "1:1": "20k", "1:3": "10k"}
 
-#: Columns every predictions parquet must hold (docs/data_products.md §4).
-PREDICTION_COLUMNS: tuple[str, ...] = ("object_id", "z_true", "z_pred", "split")
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,70 +492,6 @@ def binned_metrics(
 # Files
 # --------------------------------------------------------------------------------------------
 
-def read_predictions(path: str | os.PathLike, split: str | None = "test") -> pd.DataFrame:
-    """Read and check a predictions parquet (docs/data_products.md §4).
-
-    Parameters
-    ----------
-    path : path-like
-        ``results/predictions/<net>.parquet`` with ``object_id, z_true, z_pred, split``.
-    split : str or None
-        Keep only rows of this split (default ``"test"``); None keeps all.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The kept rows, index reset.
-
-    Raises
-    ------
-    PhotozDataError
-        If the file is unreadable, a column is missing, a redshift is not finite (names the
-        row) or no row has the requested split.
-    """
-    path = Path(path)
-    df = read_table(path, PREDICTION_COLUMNS, "predictions")
-    for col in ("z_true", "z_pred"):
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise PhotozDataError(
-                f"predictions {path}: column {col} is not a finite number in row {row} "
-                f"(object_id {df['object_id'].iloc[row]}; {int(bad.sum())} such rows)"
-            )
-        df[col] = values
-    bad = df["z_true"].to_numpy() <= -1.0
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise PhotozDataError(f"predictions {path}: column z_true <= -1 in row {row}")
-    if split is not None:
-        df = df[df["split"].astype(str) == split].reset_index(drop=True)
-        if df.empty:
-            raise PhotozDataError(f"predictions {path}: no rows with split == {split!r}")
-    return df
-
-
-def _json_safe(obj):
-    """Replace NaN/inf by None (null) so the JSON is strict."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def _read_selection(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    try:
-        sel = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PhotozDataError(f"cannot read selection summary {path}: {exc}") from exc
-    if not isinstance(sel, dict) or "n_selected" not in sel:
-        raise PhotozDataError(f"selection summary {path}: missing key 'n_selected'")
-    return sel
-
-
 def _fmt(value: float | None, kind: str) -> str:
     if value is None or not np.isfinite(value):
         return "—"
@@ -755,7 +694,7 @@ def write_summary(
         raise PhotozConfigError(
             f"metrics.predictions: unknown network(s) {unknown}; known {METHODS}"
         )
-    selection = _read_selection(selection_path)
+    selection = read_selection(selection_path)
     # Child i of a SeedSequence does not depend on how many are spawned: the networks' streams
     # are the same with or without peers.
     seeds = np.random.SeedSequence(seed).spawn(len(METHODS))
@@ -782,10 +721,10 @@ def write_summary(
             table = binned_metrics(zp, zt, by=by, edges=edges, n_bootstrap=n_bootstrap, seed=rng)
             table.insert(0, "network", net)
             binned.append(table)
-    write_text(out_json, json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
+    write_summary_json(summary, out_json)
     write_text(out_md, summary_markdown(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
     if out_html is not None:
         write_text(out_html, summary_html(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
     binned_df = pd.concat(binned, ignore_index=True) if binned else pd.DataFrame()
-    write_text(out_binned_csv, binned_df.to_csv(index=False, float_format="%.6g"))
+    write_binned(binned_df, out_binned_csv)
     return summary

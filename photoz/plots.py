@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
-import h5py
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -29,8 +27,16 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from photoz import BANDS
 from photoz import metrics as pzm
 from photoz.errors import PhotozConfigError, PhotozDataError, PhotozError
-from photoz.io import atomic_path, read_table
+from photoz.io import atomic_path
 from photoz.logs import progress as tqdm
+from photoz.products import (  # noqa: F401 - HISTORY_COLUMNS: the names, defined once
+    HISTORY_COLUMNS,
+    read_history,
+    read_photometry,
+    read_shard_ids,
+    read_shard_rows,
+    read_truth,
+)
 
 matplotlib.use("Agg", force=False)
 
@@ -228,7 +234,7 @@ def fig2_redshift_distribution(photometry) -> Figure:
     PhotozDataError
         If the file lacks ``redshift`` or ``selected`` or no galaxy is selected.
     """
-    df = read_table(photometry, ("redshift", "selected"), "photometry")
+    df = read_photometry(photometry, selected_only=False, columns=("selected",))
     sel = df[df["selected"].astype(bool)]
     if sel.empty:
         raise PhotozDataError(f"photometry {photometry}: no row has selected == True")
@@ -283,15 +289,7 @@ def _fig2_magnitude_inset(ax, sel: pd.DataFrame) -> None:
 # Figs. 3 and 4: six example galaxies
 # --------------------------------------------------------------------------------------------
 def _shard_ids(shards: Sequence) -> np.ndarray:
-    ids = []
-    for path in shards:
-        try:
-            with h5py.File(path, "r") as fh:
-                ids.append(np.asarray(fh["object_id"][:], dtype=np.int64))
-        except (OSError, KeyError) as exc:
-            raise PhotozDataError(
-                f"cannot read dataset 'object_id' of shard {path}: {exc}"
-            ) from exc
+    ids = [read_shard_ids(path) for path in shards]
     return np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
 
 
@@ -365,35 +363,21 @@ def _read_stamps(
     out = {}
     wanted = set(int(i) for i in ids)
     for path in shards:
-        try:
-            with h5py.File(path, "r") as fh:
-                sid = np.asarray(fh["object_id"][:], dtype=np.int64)
-                rows = np.flatnonzero(np.isin(sid, list(wanted)))
-                if rows.size == 0:
-                    continue
-                images = fh["images"][np.sort(rows)]
-                noise = (
-                    fh["noise_sigma"][np.sort(rows)]
-                    if "noise_sigma" in fh
-                    else np.full((rows.size, images.shape[1]), np.nan)
-                )
-                scale = float(fh.attrs.get("pixel_scale", np.nan))
-                for k, r in enumerate(np.sort(rows)):
-                    out[int(sid[r])] = (np.asarray(images[k], float), np.asarray(noise[k]), scale)
-        except (OSError, KeyError) as exc:
-            raise PhotozDataError(f"cannot read stamps from shard {path}: {exc}") from exc
+        sid, _, images, noise, scale = read_shard_rows(path, list(wanted))
+        for k in range(len(sid)):
+            out[int(sid[k])] = (np.asarray(images[k], float), np.asarray(noise[k]), scale)
     return out
 
 
 def _examples(photometry, shards) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The photometry table and its six example rows (shared by Figs. 3 and 4)."""
-    phot = read_table(photometry, ("object_id", "redshift"), "photometry")
+    phot = read_photometry(photometry, selected_only=False).drop(columns="_row")
     ids = _shard_ids(shards)
     return phot, select_examples(phot, ids)
 
 
 def _truth_rows(truth, ids) -> pd.DataFrame:
-    df = read_table(truth, ("object_id",), "truth table")
+    df = read_truth(truth, ("object_id",), read_all=True)
     return df.set_index("object_id").reindex(ids)
 
 
@@ -1056,38 +1040,6 @@ def fig5_architectures(build_model: Callable | None = None) -> Figure:
 # --------------------------------------------------------------------------------------------
 # Fig. 6: training history
 # --------------------------------------------------------------------------------------------
-HISTORY_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "val_loss",
-    "train_accuracy",
-    "val_accuracy",
-    "learning_rate",
-    "seconds",
-)
-
-
-def read_history(path) -> pd.DataFrame:
-    """Read a training-history CSV (docs/data_products.md §4).
-
-    Raises
-    ------
-    PhotozDataError
-        If unreadable, a column is missing or the file has no rows.
-    """
-    path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise PhotozDataError(f"cannot read training history {path}: {exc}") from exc
-    missing = [c for c in HISTORY_COLUMNS if c not in df.columns]
-    if missing:
-        raise PhotozDataError(f"training history {path}: missing column(s) {missing}")
-    if df.empty:
-        raise PhotozDataError(f"training history {path}: no epochs")
-    return df
-
-
 def stop_reason(history: pd.DataFrame, max_epochs: int | None) -> str:
     """Why training ended: ``"max_epochs"`` (cut at the limit) or ``"early_stopping"``.
 
