@@ -334,10 +334,9 @@ def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str
         if ensemble is None:
             raise PhotozConfigError(f"peers: {peer} gives no p(z); only {list(RAIL_PEERS)} do")
         ensemble.set_ancil({"object_id": df["object_id"].to_numpy(), "zmode": z_pred})
-        with atomic_path(out_pdf) as tmp:
-            target = tmp.with_suffix(".hdf5")
-            ensemble.write_to(str(target))
-            os.replace(target, tmp)
+        with atomic_path(out_pdf, suffix=".hdf5") as tmp:
+            tmp.unlink()  # qp (h5py) creates the file itself
+            ensemble.write_to(str(tmp))
     test = out["split"] == "test"
     if test.any():
         from photoz.metrics import outlier_fraction, sigma_nmad
