@@ -3,18 +3,19 @@
 Every stage, figure, benchmark and test reads and writes the files that pass between stages
 through this package, so that a product's layout is written down once:
 
-====================================  ==============================  ===========================
-product (docs/data_products.md)       column list / keys              reader, writer
-====================================  ==============================  ===========================
-§1 truth table ``truth.parquet``      :data:`TRUTH_COLUMNS`           :func:`read_truth`, :func:`write_truth`
-§1 SED-fit report ``fit_quality.json`` :data:`FIT_QUALITY_KEYS`       :func:`read_fit_quality`, :func:`write_fit_quality`
-§2 stamp shard ``shard_{i}.h5``       :data:`SHARD_DATASETS`          :func:`open_shard`, :func:`shard_chunks`, :func:`read_shard_rows`, :func:`write_shard`
-§3 photometry ``photometry.parquet``  :data:`PHOTOMETRY_COLUMNS`      :func:`read_photometry`, :func:`write_photometry`
-§3 ``selection.json``                 :data:`SELECTION_KEYS`          :func:`read_selection`, :func:`write_selection`
-§4 ``<net>_history.csv``              :data:`HISTORY_COLUMNS`         :func:`read_history`, :func:`write_history`
-§4 ``predictions/<name>.parquet``     :data:`PREDICTION_COLUMNS`      :func:`read_predictions`, :func:`write_predictions`
-§5 ``summary.json``, ``binned.csv``   :data:`SUMMARY_KEYS`, :data:`BINNED_KEY_COLUMNS`  :func:`read_summary`, :func:`write_summary_json`, :func:`read_binned`, :func:`write_binned`
-====================================  ==============================  ===========================
+- §1 truth table ``truth.parquet``: :data:`TRUTH_COLUMNS`, :func:`read_truth`, :func:`write_truth`
+- §1 SED-fit report ``fit_quality.json``: :data:`FIT_QUALITY_KEYS`, :func:`read_fit_quality`,
+  :func:`write_fit_quality`
+- §2 stamp shards ``shard_{i}.h5``: :data:`SHARD_DATASETS`, :func:`open_shard` (with
+  :func:`shard_chunks`, :func:`read_shard_rows`, :func:`read_shard_ids`), :func:`write_shard`
+- §3 photometry ``photometry.parquet``: :data:`PHOTOMETRY_COLUMNS`, :func:`read_photometry`,
+  :func:`write_photometry`; ``selection.json``: :data:`SELECTION_KEYS`, :func:`read_selection`,
+  :func:`write_selection`
+- §4 ``<net>_history.csv``: :data:`HISTORY_COLUMNS`, :func:`read_history`, :func:`write_history`;
+  ``predictions/<name>.parquet``: :data:`PREDICTION_COLUMNS`, :func:`read_predictions`,
+  :func:`write_predictions`
+- §5 ``summary.json`` and ``binned.csv``: :data:`SUMMARY_KEYS`, :data:`BINNED_KEY_COLUMNS`,
+  :func:`read_summary`, :func:`write_summary_json`, :func:`read_binned`, :func:`write_binned`
 
 Each reader checks the file once (readable, every required column / dataset / key present, the
 values the consumers rely on finite and in range) and raises :class:`photoz.errors.PhotozDataError`

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -199,7 +198,3 @@ def write_shard(path: str | os.PathLike, object_id, stamp_shape: tuple[int, int]
                 h5.attrs[key] = value
             yield images, sigmas
 
-
-def path_of(directory: str | os.PathLike, index: int) -> Path:
-    """``<directory>/shard_<index>.h5``."""
-    return Path(directory) / f"shard_{index}.h5"
