@@ -24,34 +24,32 @@ train draw are ``validation``; galaxies left over are ``unused``.
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
-from pathlib import Path
 
 import galsim
-import h5py
 import numpy as np
 import pandas as pd
 
 from photoz import BANDS
+from photoz.catalog_sources import (  # noqa: F401 - re-exported: the catalogue readers
+    HSC_DEPTH_5SIG,
+    LSST_BANDS,
+    NONDETECTION_MAG,
+    SYS_ERR_MAG,
+    _hsc_bandpasses,
+    _mags_to_maggies,
+    dc2_files,
+    read_dc2,
+)
 from photoz.cosmos import resolve_cosmos_dir
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import Instrument
-from photoz.io import write_json, write_parquet
 from photoz.morphology import COSMOLOGY, assign_morphology, is_early_type
+from photoz.products import write_fit_quality, write_truth
 from photoz.sed import build_flux_grid, fit_templates, template_names
 
 log = logging.getLogger("photoz.catalog")
 
-LSST_BANDS = ("u", "g", "r", "i", "z", "y")
-#: Systematic error added in quadrature to every input magnitude error in the SED fit, mag
-#: (template mismatch; LePhare-style fits of COSMOS use a few per cent, Ilbert et al. 2006).
-SYS_ERR_MAG = 0.03
-#: HSC Wide 5-sigma point-source depths g r i z y, AB (Aihara et al. 2018, PASJ 70, S4, Table 2):
-#: the BlendingToolKit catalogue gives magnitudes without errors, so sigma_F = F(depth)/5.
-HSC_DEPTH_5SIG = {"g": 26.5, "r": 26.1, "i": 25.9, "z": 25.1, "y": 24.4}
-#: Magnitudes at or above this are non-detections (DC2 and COSMOS use 99).
-NONDETECTION_MAG = 90.0
 #: Minimum number of usable bands for an SED fit.
 MIN_FIT_BANDS = 3
 #: Templates of GalSim's COSMOS colour rule (bulge, intermediate, disc) per library.
@@ -166,93 +164,6 @@ def _check_cfg(cfg: dict) -> dict:
 # sources
 
 
-def dc2_files() -> list[Path]:
-    """The DC2 training and validation catalogues shipped in pz-rail-base."""
-    root = importlib.resources.files("rail") / "examples_data" / "testdata"
-    return [Path(str(root / f"test_dc2_{part}_9816.hdf5")) for part in ("training", "validation")]
-
-
-def read_dc2(paths: list[Path] | None = None) -> pd.DataFrame:
-    """Read DC2 catalogues (group ``photometry``: id, redshift, mag[_err]_<b>_lsst).
-
-    Parameters
-    ----------
-    paths : list of path, optional
-        Default :func:`dc2_files`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``object_id``, ``redshift``, ``mag_lsst_<b>``, ``mag_err_lsst_<b>`` for u g r i z y, and
-        ``file`` / ``row`` (where each galaxy came from).
-
-    Raises
-    ------
-    PhotozDataError
-        Unreadable file, missing column, or NaN redshift (file, column and row named).
-    """
-    frames = []
-    for path in paths or dc2_files():
-        try:
-            with h5py.File(path, "r") as f:
-                if "photometry" not in f:
-                    raise PhotozDataError(f"{path}: no group 'photometry'")
-                grp = f["photometry"]
-                cols = {}
-                for name, key in [("object_id", "id"), ("redshift", "redshift")] + [
-                    (f"{p}lsst_{b}", f"{p}{b}_lsst") for b in LSST_BANDS
-                    for p in ("mag_", "mag_err_")
-                ]:
-                    if key not in grp:
-                        raise PhotozDataError(f"{path}: missing column 'photometry/{key}'")
-                    cols[name] = np.asarray(grp[key][:])
-        except OSError as exc:
-            raise PhotozDataError(f"cannot read DC2 catalogue {path}: {exc}") from exc
-        df = pd.DataFrame(cols)
-        df["object_id"] = df["object_id"].astype(np.int64)
-        df["redshift"] = df["redshift"].astype(float)
-        bad = np.flatnonzero(~np.isfinite(df["redshift"].to_numpy()))
-        if bad.size:
-            raise PhotozDataError(
-                f"{path}: column 'photometry/redshift' is not finite in row {bad[0]} "
-                f"({bad.size} rows in all)"
-            )
-        df["file"] = str(path)
-        df["row"] = np.arange(len(df))
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
-
-
-def _hsc_bandpasses() -> dict[str, galsim.Bandpass]:
-    """HSC g r i z y total throughputs (speclite ``hsc2017``, Kawanomoto et al. 2018)."""
-    import speclite.filters
-
-    out = {}
-    for b in HSC_DEPTH_5SIG:
-        filt = speclite.filters.load_filter(f"hsc2017-{b}")
-        wave = np.asarray(filt.wavelength, dtype=float)
-        thr = np.clip(np.asarray(filt.response, dtype=float), 0.0, None)
-        table = galsim.LookupTable(wave, thr, interpolant="linear")
-        out[f"hsc_{b}"] = galsim.Bandpass(table, wave_type="Angstrom").withZeropoint("AB")
-    return out
-
-
-def _mags_to_maggies(mag: np.ndarray, err: np.ndarray | None, depth: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """AB magnitudes (N, B) -> maggies and errors, SYS_ERR_MAG added; NaN for non-detections."""
-    mag = np.asarray(mag, dtype=float)
-    ok = np.isfinite(mag) & (mag < NONDETECTION_MAG)
-    f = np.where(ok, 10.0 ** (-0.4 * np.where(ok, mag, 0.0)), np.nan)
-    if err is not None:
-        err = np.asarray(err, dtype=float)
-        ok &= np.isfinite(err) & (err > 0) & (err < NONDETECTION_MAG)
-        stat = 0.4 * np.log(10.0) * np.where(ok, err, 0.0) * f
-    else:
-        stat = 10.0 ** (-0.4 * np.asarray(depth, dtype=float)) / 5.0 * np.ones_like(f)
-    sig = np.sqrt(stat**2 + (0.4 * np.log(10.0) * SYS_ERR_MAG * f) ** 2)
-    return np.where(ok, f, np.nan), np.where(ok, sig, np.nan)
-
-
 # ---------------------------------------------------------------------------------------------
 # the truth table
 
@@ -262,7 +173,7 @@ def _mags_to_maggies(mag: np.ndarray, err: np.ndarray | None, depth: np.ndarray 
 def _load_source(cfg: dict, data_dir) -> tuple[pd.DataFrame, dict, dict]:
     """Read the configured source; return (table, input bands {name: (mag col, err col)}, info)."""
     if cfg["source"] == "dc2":
-        df = read_dc2()
+        df = read_dc2(dc2_files())
         bands = {f"lsst_{b}": (f"mag_lsst_{b}", f"mag_err_lsst_{b}") for b in LSST_BANDS}
         return df, bands, {"files": [str(p) for p in dc2_files()]}
     from photoz.cosmos import read_cosmos_catalog
@@ -323,8 +234,19 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
         if not cfg["cosmos"]["use_real_images"]:
             drop(bad, "no usable COSMOS parametric fit")
 
-    # photometry for the SED fit
+    # photometry for the SED fit: per-galaxy columns of df, so that each drop filters them all
     names = list(in_bands)
+
+    def block(prefix: str) -> np.ndarray:
+        """The (n, len(names)) array of per-band columns ``<prefix><name>`` of df."""
+        if not names:
+            return np.zeros((len(df), 0))
+        return np.column_stack([df[f"{prefix}{nm}"].to_numpy(float) for nm in names])
+
+    def put(prefix: str, values: np.ndarray) -> None:
+        nonlocal df
+        df = df.assign(**{f"{prefix}{nm}": values[:, j] for j, nm in enumerate(names)})
+
     if names:
         mag = np.column_stack([df[m].to_numpy(float) for m, _ in in_bands.values()])
         if cfg["source"] == "dc2":
@@ -333,29 +255,23 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
         else:
             depth = np.array([HSC_DEPTH_5SIG[n.split("_")[1]] for n in names])
             maggies, sig = _mags_to_maggies(mag, None, depth)
+        put("_maggies_", maggies)
+        put("_sig_", sig)
         n_good = np.sum(np.isfinite(maggies), axis=1)
+        df["_use_fit"] = n_good >= MIN_FIT_BANDS
         if cfg["source"] == "dc2":
-            keep = n_good >= MIN_FIT_BANDS
-            drop(~keep, f"fewer than {MIN_FIT_BANDS} usable LSST bands")
-            maggies, sig = maggies[keep], sig[keep]
-            use_fit = np.ones(len(df), dtype=bool)
-        else:
-            use_fit = n_good >= MIN_FIT_BANDS
+            drop(~df["_use_fit"].to_numpy(), f"fewer than {MIN_FIT_BANDS} usable LSST bands")
     else:
-        maggies = sig = np.zeros((len(df), 0))
-        use_fit = np.zeros(len(df), dtype=bool)
+        df["_use_fit"] = False
     if cfg["source"] == "cosmos":
-        bad814 = ~np.isfinite(df["mag_F814W"].to_numpy()) & ~use_fit
-        keep = ~bad814
-        drop(bad814, "no usable photometry (no HSC fit and no finite F814W magnitude)")
-        maggies, sig, use_fit = maggies[keep], sig[keep], use_fit[keep]
+        drop(~np.isfinite(df["mag_F814W"].to_numpy()) & ~df["_use_fit"].to_numpy(),
+             "no usable photometry (no HSC fit and no finite F814W magnitude)")
 
     # seeded subset
     n_avail = len(df)
     if cfg["n_galaxies"] and cfg["n_galaxies"] < n_avail:
         pick = np.sort(rng_subset.choice(n_avail, size=cfg["n_galaxies"], replace=False))
         df = df.iloc[pick].reset_index(drop=True)
-        maggies, sig, use_fit = maggies[pick], sig[pick], use_fit[pick]
         log.info("kept a seeded random subset of %d of %d galaxies", len(df), n_avail)
     elif cfg["n_galaxies"] > n_avail:
         log.warning("catalog.n_galaxies = %d but only %d usable galaxies: using all",
@@ -364,6 +280,7 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     if n == 0:
         raise PhotozDataError(f"no usable galaxies left in {', '.join(info['files'])}")
     z = df["redshift"].to_numpy(float)
+    maggies, sig, use_fit = block("_maggies_"), block("_sig_"), df["_use_fit"].to_numpy(bool)
 
     # template flux grid: input bands + CSST + F814W
     bandpasses = dict(instrument.bandpasses)
@@ -395,13 +312,14 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
         g814 = grid.to_maggies(grid.at(z[rule], ["F814W"]), ["F814W"])[:, :, 0, 0]
         g814 = g814[np.arange(rule.sum()), t_idx[rule]]
         amp[rule] = 10.0 ** (-0.4 * df["mag_F814W"].to_numpy(float)[rule]) / g814
-    failed = ~(amp > 0) | ~np.isfinite(amp)
-    if failed.any():
-        keep = ~failed
-        drop(failed, "no template with a positive amplitude")
-        z, t_idx, e_idx, amp = z[keep], t_idx[keep], e_idx[keep], amp[keep]
-        maggies, model, use_fit = maggies[keep], model[keep], use_fit[keep]
-        n = len(df)
+    df = df.assign(_t_idx=t_idx, _e_idx=e_idx, _amp=amp)
+    put("_model_", model)
+    drop(~(amp > 0) | ~np.isfinite(amp), "no template with a positive amplitude")
+    n = len(df)
+    z = df["redshift"].to_numpy(float)
+    t_idx, e_idx = df["_t_idx"].to_numpy(int), df["_e_idx"].to_numpy(int)
+    amp, use_fit = df["_amp"].to_numpy(float), df["_use_fit"].to_numpy(bool)
+    maggies, sig, model = block("_maggies_"), block("_sig_"), block("_model_")
 
     # CSST fluxes (paper eqs. 1-2) and model F814W
     rows = np.arange(n)
@@ -508,11 +426,11 @@ def build_truth_table(catalog_cfg: dict, instrument: Instrument, out_path, seed:
         Unreadable file, missing column, NaN redshift, repeated id (file, column, row named).
     """
     table, _, report = _prepare(catalog_cfg, instrument, seed, data_dir)
-    write_parquet(table, out_path, {"source": report["source"], "seed": int(seed),
-                                            "sed_library": report["sed_library"]})
+    write_truth(table, out_path, {"source": report["source"], "seed": int(seed),
+                                  "sed_library": report["sed_library"]})
     log.info("wrote %d galaxies to %s", len(table), out_path)
     if report_path is not None:
-        write_json(report, report_path)
+        write_fit_quality(report, report_path)
     return table
 
 

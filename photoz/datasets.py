@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import torch
@@ -40,91 +39,22 @@ import photoz
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.features import aperture_flux_error, flux_features
+from photoz.products import read_photometry, read_shard_rows
+from photoz.products.tables import SPLITS  # noqa: F401 - the split names, defined once
 
 log = logging.getLogger("photoz.datasets")
 
 IMAGE_SCALINGS: tuple[str, ...] = ("none", "sigma", "asinh")
 """Accepted values of ``train.image_scaling`` (see :func:`scale_images`)."""
 
-SPLITS: tuple[str, ...] = ("train", "validation", "test", "unused")
 
 
 # --------------------------------------------------------------------------------------------
 # Photometry
 # --------------------------------------------------------------------------------------------
 def load_photometry(path: str | Path, require_truth: bool = True) -> pd.DataFrame:
-    """Read the photometry table (docs/data_products.md §3) and keep the selected galaxies.
-
-    Parameters
-    ----------
-    path : path-like
-        Parquet file with ``object_id``, ``flux_<b>``, ``flux_err_<b>``, ``npix`` and, for
-        training, ``redshift`` and ``split``; rows with ``selected == False`` are dropped (a table
-        without a ``selected`` column is used whole, e.g. a new catalogue to predict).
-    require_truth : bool
-        Require ``redshift`` and ``split`` (training); otherwise missing ones are filled with
-        NaN and ``""``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The selected rows, index reset, with the original row number in column ``_row``.
-
-    Raises
-    ------
-    PhotozDataError
-        If the file cannot be read, a column is missing, or a selected row has a non-finite
-        flux, error, npix or redshift, or an unknown split (the message names file, column, row).
-    """
-    path = Path(path)
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types
-        raise PhotozDataError(f"cannot read photometry table {path}: {exc}") from exc
-    needed = ["object_id", "npix"] + [f"flux_{b}" for b in BANDS] + [f"flux_err_{b}" for b in BANDS]
-    if require_truth:
-        needed += ["redshift", "split"]
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise PhotozDataError(f"photometry table {path}: missing columns {missing}")
-    df = df.assign(_row=np.arange(len(df)))
-    if "selected" in df.columns:
-        df = df[df["selected"].astype(bool).to_numpy()]
-    df = df.reset_index(drop=True)
-    if "redshift" not in df.columns:
-        df["redshift"] = np.nan
-    if "split" not in df.columns:
-        df["split"] = ""
-    numeric = ["npix"] + [f"flux_{b}" for b in BANDS] + [f"flux_err_{b}" for b in BANDS]
-    if require_truth:
-        numeric.append("redshift")
-    for col in numeric:
-        values = df[col].to_numpy(dtype=float)
-        bad = ~np.isfinite(values)
-        if col.startswith("flux_err") or col == "npix":
-            bad |= values <= 0
-        if bad.any():
-            row = int(df["_row"].iloc[int(np.flatnonzero(bad)[0])])
-            raise PhotozDataError(
-                f"photometry table {path}: column {col!r} row {row} (and {int(bad.sum()) - 1} more "
-                f"selected rows) is not finite{' and positive' if col in ('npix',) or 'err' in col else ''}"
-                f": {df[col].iloc[int(np.flatnonzero(bad)[0])]!r}"
-            )
-    if require_truth:
-        unknown = ~df["split"].isin(SPLITS).to_numpy()
-        if unknown.any():
-            i = int(np.flatnonzero(unknown)[0])
-            raise PhotozDataError(
-                f"photometry table {path}: column 'split' row {int(df['_row'].iloc[i])} is "
-                f"{df['split'].iloc[i]!r}; expected one of {list(SPLITS)}"
-            )
-    if df["object_id"].duplicated().any():
-        i = int(np.flatnonzero(df["object_id"].duplicated().to_numpy())[0])
-        raise PhotozDataError(
-            f"photometry table {path}: column 'object_id' row {int(df['_row'].iloc[i])} repeats "
-            f"id {int(df['object_id'].iloc[i])}"
-        )
-    return df
+    """The selected rows of the photometry table, checked: :func:`photoz.products.read_photometry`."""
+    return read_photometry(path, require_truth=require_truth)
 
 
 def flux_arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -250,30 +180,10 @@ def load_stamps(shard_paths: Sequence[str | Path], object_ids: np.ndarray, size:
     out = np.empty((len(object_ids), len(BANDS), size, size), dtype=np.float32)
     found = np.zeros(len(object_ids), dtype=bool)
     for path in shard_paths:
-        try:
-            with h5py.File(path, "r") as h5:
-                for key in ("images", "object_id"):
-                    if key not in h5:
-                        raise PhotozDataError(f"stamp shard {path}: no dataset {key!r}")
-                ids = h5["object_id"][()].astype(np.int64)
-                rows = np.flatnonzero(np.isin(ids, object_ids))
-                if rows.size == 0:
-                    continue
-                dset = h5["images"]
-                if dset.ndim != 4 or dset.shape[1] != len(BANDS):
-                    raise PhotozDataError(
-                        f"stamp shard {path}: 'images' has shape {dset.shape}; expected (N, 7, H, W)"
-                    )
-                block = dset[rows[0]:rows[-1] + 1][rows - rows[0]]
-        except OSError as exc:
-            raise PhotozDataError(f"cannot read stamp shard {path}: {exc}") from exc
-        if not np.all(np.isfinite(block)):
-            bad = int(np.flatnonzero(~np.isfinite(block).all(axis=(1, 2, 3)))[0])
-            raise PhotozDataError(
-                f"stamp shard {path}: dataset 'images' row {int(rows[bad])} "
-                f"(object_id {int(ids[rows[bad]])}) has non-finite pixels"
-            )
-        dest = position.loc[ids[rows]].to_numpy()
+        ids, rows, block, _, _ = read_shard_rows(path, object_ids)
+        if rows.size == 0:
+            continue
+        dest = position.loc[ids].to_numpy()
         out[dest] = crop_or_pad(block, size, noise_sigma, rng)
         found[dest] = True
     if not found.all():

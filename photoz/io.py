@@ -1,4 +1,4 @@
-"""Atomic file writing and checked table reading, shared by every stage.
+"""Atomic file writing, shared by every stage (the products' readers are in :mod:`photoz.products`).
 
 A crash never leaves a half-written file that looks whole: each writer writes to a temporary file
 in the destination's directory and renames it over the destination (``os.replace`` is atomic on
@@ -20,12 +20,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from photoz.errors import PhotozDataError
-
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, mode: int | None = None,
+                suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it.
+
+    The one atomic writer of the package: every product is written through it (directly or via
+    :func:`write_text`, :func:`write_json`, :func:`write_parquet` and :mod:`photoz.products`).
+    If the block raises, the temporary file is removed and an existing ``path`` is left as it
+    was.
 
     Parameters
     ----------
@@ -34,6 +38,9 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Pa
     mode : int, optional
         Permission bits of the final file; default 0666 less the process umask, as ``open``
         would give (``mkstemp`` alone would leave 0600).
+    suffix : str
+        Suffix of the temporary file, for writers that choose the format by the file name
+        (qp writes HDF5 only to a ``.hdf5`` name).
 
     Yields
     ------
@@ -42,7 +49,7 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Pa
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -152,35 +159,6 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike, metadata: dict | No
         table = table.replace_schema_metadata(meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-
-
-def read_table(path: str | os.PathLike, columns=(), what: str = "table") -> pd.DataFrame:
-    """Read a Parquet table, naming the file and any missing column in the error.
-
-    Parameters
-    ----------
-    path : str or PathLike
-    columns : sequence of str
-        Columns that must be present.
-    what : str
-        What the file is, for the message (``"photometry"``, ``"predictions"``, ...).
-
-    Raises
-    ------
-    PhotozDataError
-        If the file cannot be read (missing, truncated, not Parquet) or lacks a column.
-    """
-    path = Path(path)
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types
-        raise PhotozDataError(f"cannot read {what} {path}: {exc}") from exc
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise PhotozDataError(
-            f"{what} {path}: missing column(s) {missing}; expected {list(columns)}"
-        )
-    return df
 
 
 # --------------------------------------------------------------------------------------------

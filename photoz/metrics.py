@@ -20,15 +20,17 @@ The summary files (summary.json, summary.md, summary.html, binned.csv) are writt
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.io import read_table
+from photoz.products import (  # noqa: F401 - re-exported: the one definition is in products
+    BINNED_METRICS,
+    PREDICTION_COLUMNS,
+    read_predictions,
+)
 
 #: The four networks of the paper, in the order of its tables and figures.
 NETWORKS: tuple[str, ...] = ("mlp", "cnn", "hybrid", "hybrid_transfer")
@@ -63,8 +65,6 @@ RAIL_IQR_DIVISOR = 1.349
 RAIL_OUTLIER_FLOOR = 0.06
 
 
-#: Columns every predictions parquet must hold (docs/data_products.md §4).
-PREDICTION_COLUMNS: tuple[str, ...] = ("object_id", "z_true", "z_pred", "split")
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,8 +275,6 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "sigma_iqr": sigma_iqr,
     "outlier_rate_rail": outlier_rate_rail,
 }
-#: The metrics computed per bin (the paper's three plus the bias).
-BINNED_METRICS: tuple[str, ...] = ("outlier_fraction", "sigma_nmad", "mae", "bias")
 
 
 def point_metrics(z_pred, z_true) -> dict[str, float]:
@@ -459,51 +457,3 @@ def binned_metrics(
         table[name] = values[:, j]
         table[f"{name}_err"] = errors[:, j]
     return pd.DataFrame(table)
-
-
-# --------------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------------
-
-def read_predictions(path: str | os.PathLike, split: str | None = "test") -> pd.DataFrame:
-    """Read and check a predictions parquet (docs/data_products.md §4).
-
-    Parameters
-    ----------
-    path : path-like
-        ``results/predictions/<net>.parquet`` with ``object_id, z_true, z_pred, split``.
-    split : str or None
-        Keep only rows of this split (default ``"test"``); None keeps all.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The kept rows, index reset.
-
-    Raises
-    ------
-    PhotozDataError
-        If the file is unreadable, a column is missing, a redshift is not finite (names the
-        row) or no row has the requested split.
-    """
-    path = Path(path)
-    df = read_table(path, PREDICTION_COLUMNS, "predictions")
-    for col in ("z_true", "z_pred"):
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise PhotozDataError(
-                f"predictions {path}: column {col} is not a finite number in row {row} "
-                f"(object_id {df['object_id'].iloc[row]}; {int(bad.sum())} such rows)"
-            )
-        df[col] = values
-    bad = df["z_true"].to_numpy() <= -1.0
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise PhotozDataError(f"predictions {path}: column z_true <= -1 in row {row}")
-    if split is not None:
-        df = df[df["split"].astype(str) == split].reset_index(drop=True)
-        if df.empty:
-            raise PhotozDataError(f"predictions {path}: no rows with split == {split!r}")
-    return df

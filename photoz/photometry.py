@@ -49,18 +49,21 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import sep
 
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError, PhotozValueError
 from photoz.features import aperture_flux_error, float_array, snr
-from photoz.io import write_json, write_parquet
 from photoz.logs import progress
+from photoz.products import (
+    PHOTOMETRY_COLUMNS,
+    read_truth,
+    shard_chunks,
+    write_photometry,
+    write_selection,
+)
 
 log = logging.getLogger("photoz.photometry")
 
@@ -72,8 +75,6 @@ DETECTION_MINAREA = 5
 #: Largest zero gap (pixels) put between stamps in the chunk mosaics; bigger ellipses are
 #: measured stamp by stamp.
 _MAX_GAP = 256
-#: Bytes of stamp data read from a shard at a time (bounds memory: about 4x this in total).
-_CHUNK_BYTES = 32 * 2**20
 #: Largest |x|, |y| of an aperture centre and largest scaled semi-axis r a, pixels. sep computes
 #: an aperture's pixel bounds in C ``int`` and its exact overlap in double precision; beyond
 #: about 1e15 pixels it silently returns 0 for an ellipse covering the stamp (checked here), so
@@ -591,91 +592,6 @@ def measure_stamps(images: np.ndarray, noise_sigma: np.ndarray, kron_factor: flo
 # Files
 # --------------------------------------------------------------------------------------------
 
-def _read_truth(truth_path: Path) -> pd.DataFrame:
-    """Read object_id, redshift and split of the truth table (docs/data_products.md §1)."""
-    try:
-        schema = pq.read_schema(truth_path)
-    except (OSError, pa.ArrowException) as exc:
-        raise PhotozDataError(f"cannot read truth table {truth_path}: {exc}") from exc
-    missing = [c for c in ("object_id", "redshift", "split") if c not in schema.names]
-    if missing:
-        raise PhotozDataError(
-            f"truth table {truth_path}: missing column(s) {missing} (docs/data_products.md §1)"
-        )
-    try:
-        truth = pd.read_parquet(truth_path, columns=["object_id", "redshift", "split"])
-    except (OSError, pa.ArrowException) as exc:
-        raise PhotozDataError(f"cannot read truth table {truth_path}: {exc}") from exc
-    dup = truth["object_id"].duplicated()
-    if dup.any():
-        row = int(np.flatnonzero(dup.to_numpy())[0])
-        raise PhotozDataError(
-            f"truth table {truth_path}: column object_id, row {row}: duplicate id "
-            f"{truth['object_id'].iloc[row]}"
-        )
-    return truth.reset_index(drop=True)
-
-
-def _shard_chunks(path: Path, chunk_bytes: int = _CHUNK_BYTES):
-    """Yield (start, images, object_id, noise_sigma) chunks of one stamp shard (§2).
-
-    Raises
-    ------
-    PhotozDataError
-        Naming the file, for a missing, corrupt or truncated shard or a wrong layout.
-    """
-    try:
-        f = h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
-        raise PhotozDataError(
-            f"cannot open stamp shard {path} (missing, corrupt or truncated HDF5): {exc}; "
-            "re-run the simulate rule for it"
-        ) from exc
-    with f:
-        for name in ("images", "object_id", "noise_sigma"):
-            if name not in f:
-                raise PhotozDataError(
-                    f"stamp shard {path}: no dataset {name!r} (docs/data_products.md §2)"
-                )
-        images, oid, sigma = f["images"], f["object_id"], f["noise_sigma"]
-        if images.ndim != 4 or images.shape[1] != len(BANDS):
-            raise PhotozDataError(
-                f"stamp shard {path}: dataset images has shape {images.shape}, expected "
-                f"(N, {len(BANDS)}, H, W)"
-            )
-        n = images.shape[0]
-        if oid.shape != (n,) or sigma.shape != (n, len(BANDS)):
-            raise PhotozDataError(
-                f"stamp shard {path}: object_id {oid.shape} and noise_sigma {sigma.shape} do "
-                f"not match images {images.shape} (expected ({n},) and ({n}, {len(BANDS)}))"
-            )
-        bands = f.attrs.get("bands")
-        if bands is not None:
-            bands = [bd.decode() if isinstance(bd, bytes) else str(bd) for bd in np.atleast_1d(bands)]
-            if len(bands) == 1 and " " in bands[0]:
-                bands = bands[0].split()
-            if tuple(bands) != BANDS:
-                raise PhotozDataError(
-                    f"stamp shard {path}: attribute bands is {bands}, expected {list(BANDS)}"
-                )
-        per_gal = max(1, int(np.prod(images.shape[1:])) * images.dtype.itemsize)
-        step = max(1, chunk_bytes // per_gal)
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            try:
-                block = np.asarray(images[start:stop], dtype=np.float32)
-                ids = np.asarray(oid[start:stop], dtype=np.int64)
-                sig = np.asarray(sigma[start:stop], dtype=float)
-            except (OSError, ValueError, KeyError, RuntimeError) as exc:
-                raise PhotozDataError(
-                    f"stamp shard {path}: cannot read rows {start}-{stop - 1} (corrupt or "
-                    f"truncated file): {exc}; re-run the simulate rule for it"
-                ) from exc
-            yield start, block, ids, sig
-
-
-
-
 def _check_selection(selected: np.ndarray, split: np.ndarray, need: dict[str, int],
                      cfg: PhotometryConfig, n_total: int, n_measured: int,
                      snr_measured: np.ndarray) -> None:
@@ -707,10 +623,7 @@ def _check_selection(selected: np.ndarray, split: np.ndarray, need: dict[str, in
 
 def photometry_columns() -> list[str]:
     """Column order of the photometry table (docs/data_products.md §3)."""
-    cols = ["object_id", "redshift", "split"]
-    for prefix in ("flux", "flux_err", "mag", "mag_err", "snr"):
-        cols += [f"{prefix}_{bd}" for bd in BANDS]
-    return cols + ["kron_radius", "a", "b", "theta", "npix", "flag", "selected"]
+    return list(PHOTOMETRY_COLUMNS)
 
 
 def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, instrument,
@@ -763,7 +676,7 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     t0 = time.perf_counter()
     cfg = PhotometryConfig.from_dict(phot_cfg)
     truth_path, out_path, selection_path = Path(truth_path), Path(out_path), Path(selection_path)
-    truth = _read_truth(truth_path)
+    truth = read_truth(truth_path, ["object_id", "redshift", "split"])
     n_total = len(truth)
     nb = len(BANDS)
     row_of = pd.Index(truth["object_id"].to_numpy())
@@ -780,7 +693,7 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
              n_total, len(shard_paths), cfg)
     with progress(total=n_total, desc="photometry", unit="gal") as bar:
         for shard in map(Path, shard_paths):
-            for start, block, ids, sig in _shard_chunks(shard):
+            for start, block, ids, sig in shard_chunks(shard):
                 rows = row_of.get_indexer(ids)
                 if np.any(rows < 0):
                     j = int(np.flatnonzero(rows < 0)[0])
@@ -854,12 +767,12 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
         "snr_threshold": cfg.snr_threshold,
         "snr_bands": list(cfg.snr_bands),
     }
-    write_parquet(df, out_path, {
+    write_photometry(df, out_path, {
         "photometry_config": {**cfg.__dict__, "snr_bands": list(cfg.snr_bands),
                               "detection_bands": list(cfg.detection_bands)},
         "selection": selection,
     })
-    write_json(selection, selection_path)
+    write_selection(selection, selection_path)
 
     flag_counts = dict(Counter(f for f in flag if f))
     seconds = time.perf_counter() - t0

@@ -18,13 +18,13 @@ import torch
 from photoz.datasets import load_photometry, prepare_inputs
 from photoz.errors import PhotozDataError
 from photoz.models import build_model
+from photoz.products import write_predictions
 from photoz.training import (
     load_checkpoint,
     predict_tensors,
     resolve_device,
     resolve_precision,
     seed_streams,
-    write_predictions,
 )
 
 log = logging.getLogger("photoz.predict")
@@ -98,6 +98,6 @@ def predict(model_path: str | Path, photometry_path: str | Path,
     frame = pd.DataFrame({"object_id": data.object_id, "z_true": data.z.astype(np.float64),
                           "z_pred": z_pred, "split": data.split})
     if out_path is not None:
-        write_predictions(out_path, frame)
+        write_predictions(frame, out_path)
     log.info("predicted %d galaxies with %s (%s) on %s", len(frame), model_path, ckpt["net"], dev)
     return frame

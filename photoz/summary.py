@@ -3,25 +3,22 @@
 :func:`write_summary` scores every network's (and peer's) test-set predictions with the pure
 metrics of :mod:`photoz.metrics` beside the paper's Table 2 (:mod:`photoz.paper`), and writes the
 table as JSON, Markdown and HTML, and the metrics per redshift bin as ``binned.csv``, the file
-Fig. 8 and the peers' comparison are drawn from (:func:`read_binned`).
+Fig. 8 and the peers' comparison are drawn from (:func:`photoz.products.read_binned`).
 """
 
 from __future__ import annotations
 
 import html
-import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.errors import PhotozConfigError
 from photoz.io import write_text
 from photoz.logs import progress as tqdm
 from photoz.metrics import (
-    BINNED_METRICS,
     METHODS,
     NETWORK_LABELS,
     PEER_LABELS,
@@ -32,64 +29,13 @@ from photoz.metrics import (
     redshift_bin_edges,
 )
 from photoz.paper import PAPER_N_SELECTED, PAPER_RESULTS, RATIO_TO_PAPER_ROW
-
-#: Columns of binned.csv (docs/data_products.md): the method, the binning, the bin and, for each of
-#: :data:`photoz.metrics.BINNED_METRICS`, the value and its bootstrap error.
-BINNED_COLUMNS: tuple[str, ...] = (
-    "network", "binned_by", "z_lo", "z_hi", "z_mid", "n",
-    *(f"{m}{suffix}" for m in BINNED_METRICS for suffix in ("", "_err")),
+from photoz.products import (  # noqa: F401 - read_binned, BINNED_COLUMNS: re-exported
+    BINNED_COLUMNS,
+    read_binned,
+    read_selection,
+    write_binned,
+    write_summary_json,
 )
-
-
-def read_binned(path: str | os.PathLike) -> pd.DataFrame:
-    """Read ``results/metrics/binned.csv`` as :func:`write_summary` wrote it.
-
-    Parameters
-    ----------
-    path : path-like
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per method, binning (``binned_by``: ``z_pred`` or ``z_true``) and bin, with the
-        columns of :data:`BINNED_COLUMNS` (empty bins: n = 0 and NaN metrics).
-
-    Raises
-    ------
-    PhotozDataError
-        If the file is unreadable or a column is missing (rerun compute_metrics).
-    """
-    path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise PhotozDataError(f"cannot read binned metrics {path}: {exc}") from exc
-    missing = [c for c in BINNED_COLUMNS if c not in table.columns]
-    if missing:
-        raise PhotozDataError(
-            f"binned metrics {path}: missing column(s) {missing}; rerun compute_metrics"
-        )
-    return table
-
-
-def _json_safe(obj):
-    """Replace NaN/inf by None (null) so the JSON is strict."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def _read_selection(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    try:
-        sel = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PhotozDataError(f"cannot read selection summary {path}: {exc}") from exc
-    if not isinstance(sel, dict) or "n_selected" not in sel:
-        raise PhotozDataError(f"selection summary {path}: missing key 'n_selected'")
-    return sel
 
 
 def _fmt(value: float | None, kind: str) -> str:
@@ -294,7 +240,7 @@ def write_summary(
         raise PhotozConfigError(
             f"metrics.predictions: unknown network(s) {unknown}; known {METHODS}"
         )
-    selection = _read_selection(selection_path)
+    selection = read_selection(selection_path)
     # Child i of a SeedSequence does not depend on how many are spawned: the networks' streams
     # are the same with or without peers.
     seeds = np.random.SeedSequence(seed).spawn(len(METHODS))
@@ -321,10 +267,10 @@ def write_summary(
             table = binned_metrics(zp, zt, by=by, edges=edges, n_bootstrap=n_bootstrap, seed=rng)
             table.insert(0, "network", net)
             binned.append(table)
-    write_text(out_json, json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
+    write_summary_json(summary, out_json)
     write_text(out_md, summary_markdown(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
     if out_html is not None:
         write_text(out_html, summary_html(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
     binned_df = pd.concat(binned, ignore_index=True) if binned else pd.DataFrame()
-    write_text(out_binned_csv, binned_df.to_csv(index=False, float_format="%.6g"))
+    write_binned(binned_df, out_binned_csv)
     return summary

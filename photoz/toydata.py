@@ -1,19 +1,146 @@
-"""Small photometry tables and stamp shards that follow the data contract (tests, benchmarks).
+"""The one generator of small, contract-conforming data products for tests and benchmarks.
 
-A stand-in for the simulation and photometry stages with a learnable colour-redshift relation;
-not a science simulation.
+Every fake truth table, stamp shard, photometry table, history and predictions table of the tests
+and benchmarks comes from here and is written through the writers of :mod:`photoz.products`, so a
+change of a product's layout shows up in one place:
+
+- :func:`truth_table` / :func:`write_truth_table`: a truth table (docs/data_products.md §1) with
+  every column; the caller gives the ones it cares about, the rest get harmless defaults.
+- :func:`synthetic_truth`: a truth table with realistic redshifts, morphologies and fluxes (the
+  simulation benchmark).
+- :func:`write_stamps`: a stamp shard (§2) of given images.
+- :func:`write_toy_inputs`: a photometry table (§3) with a learnable colour-redshift relation and
+  its stamp shards; a stand-in for the simulation and photometry stages, not a science simulation.
+- :func:`write_history`, :func:`write_toy_predictions`: §4 products.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
-from photoz import BANDS
+from photoz import BANDS, products
 from photoz.features import aperture_flux_error
+from photoz.products import write_history  # noqa: F401 - the §4 writer, for the fakes too
+
+#: Defaults of :func:`truth_table` for the columns a caller leaves out (a round, face-on
+#: exponential disc of 0.3" with 1000 e- in every band, no real image).
+TRUTH_FILL = {"redshift": 0.5, "split": "train", "sed_template": "Sc_A_0", "sed_amplitude": 1.0,
+              "ebv": 0.0, "sersic_n": 1.0, "half_light_radius": 0.3, "axis_ratio": 1.0,
+              "position_angle": 0.0, "real_image_index": -1}
+#: ``flux_<band>`` default of :func:`truth_table`, electrons.
+TRUTH_FLUX = 1000.0
+
+
+def truth_table(object_id, **columns) -> pd.DataFrame:
+    """A truth table with every column of :data:`photoz.products.TRUTH_COLUMNS`, in order.
+
+    Parameters
+    ----------
+    object_id : array-like (n,) int
+    **columns
+        Values (scalars or arrays of length n) of any truth-table columns; ``flux`` (scalar,
+        (7,) or (n, 7)) sets every ``flux_<band>``. Missing ones take :data:`TRUTH_FILL`,
+        ``flux_<band>`` = :data:`TRUTH_FLUX` and ``mag_<band>`` = 24.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    object_id = np.asarray(object_id, dtype=np.int64)
+    n = len(object_id)
+    flux = columns.pop("flux", TRUTH_FLUX)
+    flux = np.broadcast_to(np.asarray(flux, dtype=float), (n, len(BANDS)))
+    data = {"object_id": object_id}
+    for col in products.TRUTH_COLUMNS[1:]:
+        if col in columns:
+            value = columns.pop(col)
+        elif col.startswith("flux_"):
+            value = flux[:, BANDS.index(col[5:])]
+        elif col.startswith("mag_"):
+            value = 24.0
+        else:
+            value = TRUTH_FILL[col]
+        data[col] = np.broadcast_to(np.asarray(value), (n,)).copy()
+    if columns:
+        raise ValueError(f"truth_table: not truth-table columns: {sorted(columns)}")
+    df = pd.DataFrame(data)
+    df["split"] = df["split"].astype(str)
+    df["sed_template"] = df["sed_template"].astype(str)
+    df["real_image_index"] = df["real_image_index"].astype(np.int64)
+    for col in df.columns:
+        if col not in ("object_id", "split", "sed_template", "real_image_index"):
+            df[col] = df[col].astype(float)
+    return df
+
+
+def write_truth_table(path: str | Path, table: pd.DataFrame, seed: int = 0,
+                      source: str = "toy") -> Path:
+    """Write ``table`` (:func:`truth_table`) with the truth table's writer; return the path."""
+    products.write_truth(table, path, {"source": source, "seed": int(seed),
+                                       "sed_library": "cosmos"})
+    return Path(path)
+
+
+def synthetic_truth(n_galaxies: int, instrument, seed: int = 0) -> pd.DataFrame:
+    """A realistic synthetic truth table (timing the simulation; not a science catalogue).
+
+    Redshift 0.05 + Gamma(2, 0.35); rest-frame M_r ~ N(-20.5, 1.2); 25% early types (sizes and
+    Sersic indices from :func:`photoz.morphology.assign_morphology`); i-band AB 20-25 with flat
+    colours (fluxes via :meth:`Instrument.mag_to_electrons`); object ids 1..n.
+    """
+    from photoz.morphology import assign_morphology
+
+    rng = np.random.default_rng(seed)
+    n = int(n_galaxies)
+    z = 0.05 + rng.gamma(2.0, 0.35, n)
+    early = rng.uniform(size=n) < 0.25
+    morph = assign_morphology(z, rng.normal(-20.5, 1.2, n), early, rng)
+    mag = rng.uniform(20.0, 25.0, n)[:, None] + np.zeros(len(BANDS))
+    flux = instrument.mag_to_electrons(mag)
+    cols = {f"mag_{b}": mag[:, j] for j, b in enumerate(BANDS)}
+    cols.update({c: morph[c].to_numpy(float) for c in products.MORPH_COLUMNS})
+    return truth_table(np.arange(1, n + 1, dtype=np.int64), redshift=z, split="train",
+                       sed_template="benchmark", flux=flux, **cols)
+
+
+def write_stamps(path: str | Path, images, object_id, noise_sigma, pixel_scale: float = 0.074,
+                 seed: int = 0, psf: str = "none", chunk_rows: int | None = None) -> Path:
+    """Write a stamp shard (docs/data_products.md §2) of the given stamps with its writer.
+
+    Parameters
+    ----------
+    images : array-like (N, 7, H, W), electrons
+    object_id : array-like (N,) int
+    noise_sigma : array-like (N, 7) or (7,), electrons
+    pixel_scale : float, arcsec
+    chunk_rows : int or None
+        HDF5 chunk length (None: contiguous).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    n = images.shape[0]
+    sigma = np.broadcast_to(np.asarray(noise_sigma, dtype=np.float32), (n, len(BANDS)))
+    attrs = {"bands": list(BANDS), "pixel_scale": float(pixel_scale), "seed": int(seed),
+             "psf": psf, "stamp_size": int(images.shape[-1])}
+    with products.write_shard(path, object_id, images.shape[2:], attrs, chunk_rows) as (im, sg):
+        if n:
+            im[...] = images
+            sg[...] = sigma
+    return Path(path)
+
+
+def write_toy_predictions(path: str | Path, z_true, z_pred, split, object_id=None) -> Path:
+    """Write a predictions table (docs/data_products.md §4) with its writer; return the path."""
+    z_true = np.asarray(z_true, dtype=float)
+    if object_id is None:
+        object_id = np.arange(len(z_true), dtype=np.int64)
+    frame = pd.DataFrame({"object_id": np.asarray(object_id, dtype=np.int64), "z_true": z_true,
+                          "z_pred": np.asarray(z_pred, dtype=float),
+                          "split": np.broadcast_to(np.asarray(split, dtype=str), z_true.shape)})
+    products.write_predictions(frame, path)
+    return Path(path)
 
 
 def write_toy_inputs(directory: str | Path, n_gal: int, instrument, seed: int,
@@ -81,7 +208,8 @@ def write_toy_inputs(directory: str | Path, n_gal: int, instrument, seed: int,
                   "theta": np.zeros(n_gal), "npix": npix, "flag": [""] * n_gal,
                   "selected": (snr[:, 2] > 10) | (snr[:, 4] > 10)})
     photometry_path = directory / "photometry.parquet"
-    pd.DataFrame(table).to_parquet(photometry_path, index=False)
+    products.write_photometry(pd.DataFrame(table)[list(products.PHOTOMETRY_COLUMNS)],
+                              photometry_path, {"source": "toy"})
 
     c = (stamp_size - 1) / 2.0
     yy, xx = np.mgrid[:stamp_size, :stamp_size]
@@ -93,12 +221,7 @@ def write_toy_inputs(directory: str | Path, n_gal: int, instrument, seed: int,
         profile = np.exp(-r2[None] / (2 * s**2)) / (2 * np.pi * s**2)
         images = true_flux[rows][:, :, None, None] * profile[:, None]
         images = images + rng.standard_normal(images.shape) * noise[None, :, None, None]
-        path = directory / f"shard_{i}.h5"
-        with h5py.File(path, "w") as h5:
-            h5.create_dataset("images", data=images.astype(np.float32))
-            h5.create_dataset("object_id", data=object_id[rows])
-            h5.create_dataset("noise_sigma", data=np.tile(noise, (len(rows), 1)))
-            h5.attrs.update({"bands": list(BANDS), "pixel_scale": instrument.pixel_scale,
-                             "seed": seed, "psf": "none", "stamp_size": stamp_size})
+        path = write_stamps(directory / f"shard_{i}.h5", images, object_id[rows], noise,
+                            instrument.pixel_scale, seed)
         shard_paths.append(path)
     return photometry_path, shard_paths

@@ -58,6 +58,12 @@ from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.io import atomic_path
 from photoz.logs import progress as tqdm
 from photoz.models import NETWORKS, build_model, count_parameters
+from photoz.products import (  # noqa: F401 - the column lists, defined once
+    HISTORY_COLUMNS,
+    PREDICTION_COLUMNS,
+    write_history,
+    write_predictions,
+)
 
 log = logging.getLogger("photoz.training")
 
@@ -69,10 +75,6 @@ ADAM_EPS = 1e-7
 EVAL_BATCH = 1024
 #: Floor of the cosine schedule, as a fraction of the initial learning rate.
 COSINE_FLOOR = 1e-3
-
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
-                   "learning_rate", "seconds"]
-PREDICTION_COLUMNS = ["object_id", "z_true", "z_pred", "split"]
 
 #: The ``train`` config keys this module reads (the config schema documents each).
 TRAIN_KEYS = ("device", "batch_size", "max_epochs", "learning_rate", "lr_factor", "lr_patience",
@@ -230,12 +232,6 @@ def check_train_cfg(cfg: dict, net: str) -> dict:
     return out
 
 
-def _atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file in ``path``'s directory, then os.replace."""
-    with atomic_path(path) as tmp:
-        write(tmp)
-
-
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
     """Write a checkpoint dict with ``torch.save``, atomically, with a checksum of its content.
 
@@ -247,7 +243,8 @@ def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
     body = {k: v for k, v in checkpoint.items() if k != "sha256"}
     buffer = io.BytesIO()
     torch.save({**body, "sha256": content_digest(body)}, buffer)
-    _atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -280,11 +277,6 @@ def load_checkpoint(path: str | Path) -> dict:
                               "file is corrupt; retrain it (snakemake --forcerun train_network) "
                               "or restore a good copy")
     return ckpt
-
-
-def write_predictions(path: str | Path, frame: pd.DataFrame) -> None:
-    """Write a predictions table (object_id, z_true, z_pred, split) atomically as parquet."""
-    _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 # --------------------------------------------------------------------------------------------
@@ -811,9 +803,8 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         "torch_version": str(torch.__version__),
     }
     save_checkpoint(out_model, checkpoint)
-    hist = pd.DataFrame(result.history, columns=HISTORY_COLUMNS)
-    _atomic_write(out_history, lambda tmp: hist.to_csv(tmp, index=False))
-    write_predictions(out_predictions, predictions)
+    write_history(result.history, out_history)
+    write_predictions(predictions, out_predictions)
     summary = {
         "net": net,
         "epochs_run": len(result.history),

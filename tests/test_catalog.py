@@ -160,3 +160,29 @@ def test_bad_config():
         catalog.build_truth_table({"sauce": "dc2"}, ins, "x.parquet", 1)
     with pytest.raises(PhotozConfigError, match="sed_library"):
         catalog.build_truth_table({"sed_library": "bc03"}, ins, "x.parquet", 1)
+
+
+def test_a_galaxy_without_a_positive_amplitude_is_dropped_everywhere(tmp_path, monkeypatch):
+    """Issue 16: the "no template with a positive amplitude" drop must filter every per-galaxy
+    array; before, the magnitude errors kept the dropped row and the fit-quality block failed
+    (operands could not be broadcast together with shapes (40,) (39,))."""
+    _fake_dc2(tmp_path / "cat.h5", n=40)
+    monkeypatch.setattr(catalog, "dc2_files", lambda: [tmp_path / "cat.h5"])
+    real_fit = catalog.fit_templates
+
+    def fit_with_one_failure(grid, z, maggies, sig, names):
+        fit = real_fit(grid, z, maggies, sig, names)
+        fit.amplitude[7] = -1.0  # the 8th galaxy fits no template with a positive amplitude
+        return fit
+
+    monkeypatch.setattr(catalog, "fit_templates", fit_with_one_failure)
+    table = catalog.build_truth_table({"source": "dc2", "fit_ebv": False}, load_instrument({}),
+                                      tmp_path / "t.parquet", seed=1,
+                                      report_path=tmp_path / "r.json")
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["n_dropped"] == {"no template with a positive amplitude": 1}
+    assert len(table) == 39 and 7 not in set(table.object_id)  # ids are the rows 0..39
+    assert rep["n_galaxies"] == 39 and rep["n_sed_fitted"] == 39
+    # the fit quality counts the 39 kept galaxies in every band (all 6 bands detected)
+    assert {b: v["n"] for b, v in rep["sed_fit"].items()} == {f"lsst_{b}": 39 for b in "ugrizy"}
+    assert (table.sed_amplitude > 0).all()

@@ -29,6 +29,7 @@ from photoz.photometry import (
     measure_stamps,
     photometry_columns,
 )
+from photoz.toydata import truth_table, write_stamps, write_truth_table
 
 SCALE = 0.074
 PHOT_CFG = {"kron_factor": 1.0, "snr_threshold": 10.0, "snr_bands": ["g", "i"],
@@ -248,21 +249,11 @@ def test_negative_fluxes_are_kept(instrument):
 # ------------------------------------------------------------------------------------------
 
 def write_truth(path: Path, ids, redshift, split) -> None:
-    pd.DataFrame({"object_id": np.asarray(ids, dtype=np.int64),
-                  "redshift": np.asarray(redshift, dtype=float),
-                  "split": list(split)}).to_parquet(path)
+    write_truth_table(path, truth_table(ids, redshift=redshift, split=np.asarray(split)))
 
 
 def write_shard(path: Path, images, ids, noise_sigma) -> None:
-    with h5py.File(path, "w") as f:
-        f.create_dataset("images", data=np.asarray(images, dtype=np.float32))
-        f.create_dataset("object_id", data=np.asarray(ids, dtype=np.int64))
-        f.create_dataset("noise_sigma", data=np.asarray(noise_sigma, dtype=np.float32))
-        f.attrs["bands"] = list(BANDS)
-        f.attrs["pixel_scale"] = SCALE
-        f.attrs["seed"] = 0
-        f.attrs["psf"] = "none"
-        f.attrs["stamp_size"] = images.shape[-1]
+    write_stamps(path, images, ids, noise_sigma, SCALE)
 
 
 @pytest.fixture(scope="module")

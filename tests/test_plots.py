@@ -10,7 +10,6 @@ import inspect
 import json
 
 import galsim
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,8 +22,10 @@ from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import load_instrument
 from photoz.metrics import NETWORKS
 from photoz.plots.stamps import _shard_ids
+from photoz.products import PHOTOMETRY_COLUMNS, write_history, write_photometry
 from photoz.sed import observed_sed, template_names
 from photoz.summary import read_binned, write_summary
+from photoz.toydata import truth_table, write_stamps, write_toy_predictions, write_truth_table
 
 N_GAL = 14
 STAMP = 24
@@ -63,10 +64,10 @@ def run_dir(tmp_path_factory):
     amp = 5000.0 / flux[:, 4]  # i-band: 5000 e-
     truth["sed_amplitude"] = amp
     flux *= amp[:, None]
-    for j, b in enumerate(BANDS):
-        truth[f"mag_{b}"] = 24.0 - 2.5 * np.log10(np.maximum(flux[:, j], 1e-3) / 2000.0)
-        truth[f"flux_{b}"] = flux[:, j]
-    truth.to_parquet(root / "truth.parquet")
+    mags = {f"mag_{b}": 24.0 - 2.5 * np.log10(np.maximum(flux[:, j], 1e-3) / 2000.0)
+            for j, b in enumerate(BANDS)}
+    write_truth_table(root / "truth.parquet", truth_table(
+        ids, flux=flux, **mags, **{c: truth[c].to_numpy() for c in truth.columns if c != "object_id"}))
 
     # stamps: elliptical Gaussians with per-band amplitude plus background noise
     yy, xx = np.mgrid[:STAMP, :STAMP] - (STAMP - 1) / 2
@@ -77,16 +78,8 @@ def run_dir(tmp_path_factory):
         prof /= prof.sum()
         imgs = flux[rows][:, :, None, None] * prof[None, None]
         imgs = imgs + noise[None, :, None, None] * rng.standard_normal(imgs.shape)
-        path = root / f"shard_{s}.h5"
-        with h5py.File(path, "w") as fh:
-            fh["images"] = imgs.astype(np.float32)
-            fh["object_id"] = ids[rows]
-            fh["noise_sigma"] = np.tile(noise, (rows.size, 1))
-            fh.attrs["bands"] = list(BANDS)
-            fh.attrs["pixel_scale"] = 0.074
-            fh.attrs["seed"] = 1
-            fh.attrs["psf"] = "gaussian"
-            fh.attrs["stamp_size"] = STAMP
+        path = write_stamps(root / f"shard_{s}.h5", imgs, ids[rows], noise, 0.074, seed=1,
+                            psf="gaussian")
         shards.append(str(path))
 
     phot = pd.DataFrame({"object_id": ids, "redshift": z, "split": truth["split"]})
@@ -103,7 +96,7 @@ def run_dir(tmp_path_factory):
     phot["a"], phot["b"], phot["theta"], phot["npix"] = 3.0, 1.8, 0.0, 60.0
     phot["flag"] = ""
     phot["selected"] = np.arange(N_GAL) != 5  # one galaxy fails the cut
-    phot.to_parquet(root / "photometry.parquet")
+    write_photometry(phot[list(PHOTOMETRY_COLUMNS)], root / "photometry.parquet", {})
 
     histories, predictions = {}, {}
     n_pred = 3000
@@ -111,7 +104,7 @@ def run_dir(tmp_path_factory):
     for k, net in enumerate(NETWORKS):
         epochs = np.arange(1, 13)
         loss = 0.3 / np.sqrt(epochs) * (1 + 0.1 * k)
-        pd.DataFrame(
+        write_history(pd.DataFrame(
             {
                 "epoch": epochs,
                 "train_loss": loss,
@@ -121,18 +114,12 @@ def run_dir(tmp_path_factory):
                 "learning_rate": 1e-4,
                 "seconds": 3.0,
             }
-        ).to_csv(root / f"{net}_history.csv", index=False)
+        ), root / f"{net}_history.csv")
         histories[net] = str(root / f"{net}_history.csv")
         zp = zt + (0.02 + 0.005 * k) * (1 + zt) * rng.standard_normal(n_pred)
         zp[: 40 - 5 * k] = rng.uniform(0.0, 4.0, 40 - 5 * k)
-        pd.DataFrame(
-            {
-                "object_id": np.arange(n_pred, dtype=np.int64),
-                "z_true": zt,
-                "z_pred": zp,
-                "split": np.where(np.arange(n_pred) % 3 == 0, "train", "test"),
-            }
-        ).to_parquet(root / f"{net}.parquet")
+        write_toy_predictions(root / f"{net}.parquet", zt, zp,
+                              np.where(np.arange(n_pred) % 3 == 0, "train", "test"))
         predictions[net] = str(root / f"{net}.parquet")
     # the metrics stage's products, from which Fig. 8 and the peers' comparison are drawn
     (root / "selection.json").write_text(json.dumps({"n_selected": N_GAL - 1}))

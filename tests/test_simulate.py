@@ -13,8 +13,10 @@ from scipy.special import erf
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import Instrument, load_bandpasses
+from photoz.products import SHARD_DATASETS, open_shard
 from photoz.psf import PSF_IMAGE_SUBDIR, gaussian_sigma_from_r80, load_psf_image
 from photoz.simulate import galaxy_seed, read_truth, resolve_sim_cfg, simulate_shard
+from photoz.toydata import truth_table, write_truth_table
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 COSMOS_DIR = DATA_DIR / "catalogs" / "btk_cosmos_real_images_100"
@@ -33,30 +35,17 @@ def make_truth(path: Path, n: int, *, flux=1000.0, sersic_n=1.0, hlr=0.3, q=0.7,
                real_index=-1, first_id=100, rng_seed=0) -> Path:
     """A truth table following docs/data_products.md §1 (SED columns are dummies)."""
     rng = np.random.default_rng(rng_seed)
-    df = pd.DataFrame({
-        "object_id": np.arange(first_id, first_id + n, dtype=np.int64),
-        "redshift": rng.uniform(0.1, 3.0, n),
-        "split": np.where(np.arange(n) % 4 == 0, "test", "train"),
-        "sed_template": "Sc_A_0",
-        "sed_amplitude": 1.0,
-        "ebv": 0.0,
-    })
-    flux = np.broadcast_to(np.asarray(flux, dtype=float), (7,))
-    for j, band in enumerate(BANDS):
-        df[f"mag_{band}"] = 24.0
-        df[f"flux_{band}"] = flux[j]
-    df["sersic_n"] = np.broadcast_to(sersic_n, n).astype(float)
-    df["half_light_radius"] = np.broadcast_to(hlr, n).astype(float)
-    df["axis_ratio"] = np.broadcast_to(q, n).astype(float)
-    df["position_angle"] = np.broadcast_to(pa, n).astype(float)
-    df["real_image_index"] = np.broadcast_to(real_index, n).astype(np.int64)
-    df.to_parquet(path)
-    return path
+    table = truth_table(np.arange(first_id, first_id + n, dtype=np.int64),
+                        redshift=rng.uniform(0.1, 3.0, n),
+                        split=np.where(np.arange(n) % 4 == 0, "test", "train"),
+                        flux=flux, sersic_n=sersic_n, half_light_radius=hlr, axis_ratio=q,
+                        position_angle=pa, real_image_index=real_index)
+    return write_truth_table(path, table)
 
 
 def read_shard(path: Path) -> dict:
-    with h5py.File(path, "r") as h5:
-        out = {k: h5[k][...] for k in ("images", "object_id", "noise_sigma")}
+    with open_shard(path) as h5:
+        out = {k: h5[k][...] for k in SHARD_DATASETS}
         out["attrs"] = dict(h5.attrs)
     return out
 
@@ -203,7 +192,7 @@ def test_bad_truth_table_names_file_column_and_row(tmp_path):
     path = make_truth(tmp_path / "truth.parquet", 4)
     df = pd.read_parquet(path)
     df.loc[2, "half_light_radius"] = -0.1
-    df.to_parquet(path)
+    df.to_parquet(path)  # a damaged file: written past the checking writer on purpose
     with pytest.raises(PhotozDataError, match=r"truth.parquet.*'half_light_radius' row 2"):
         read_truth(path)
     df.loc[2, "half_light_radius"] = 0.3
@@ -242,9 +231,9 @@ def _real_galaxy_truth(tmp_path, n, flux):
     """A truth table of ``n`` galaxies drawn from the first ``n`` real BTK COSMOS images, and the
     catalog config that points the simulation at them."""
     truth = make_truth(tmp_path / "truth.parquet", n, flux=flux)
-    df = pd.read_parquet(truth)
+    df = read_truth(truth)
     df["real_image_index"] = np.arange(n, dtype=np.int64)
-    df.to_parquet(truth)
+    write_truth_table(truth, df)
     cosmos = {"cosmos": {"dir": str(COSMOS_DIR), "file_name": COSMOS_FILE,
                          "use_real_images": True}}
     return truth, cosmos

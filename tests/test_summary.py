@@ -12,6 +12,7 @@ import pytest
 from photoz import metrics, summary
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.metrics import NETWORKS
+from photoz.toydata import write_toy_predictions
 
 
 def _write_predictions(path, rng, scatter, n_test=400, n_train=300):
@@ -19,14 +20,7 @@ def _write_predictions(path, rng, scatter, n_test=400, n_train=300):
     z_pred = z_true + scatter * (1 + z_true) * rng.standard_normal(z_true.size)
     split = np.array(["test"] * n_test + ["train"] * n_train, dtype=object)
     z_pred[n_test:] += 3.0  # train rows are terrible: they must not enter the metrics
-    pd.DataFrame(
-        {
-            "object_id": np.arange(z_true.size, dtype=np.int64),
-            "z_true": z_true,
-            "z_pred": z_pred,
-            "split": split,
-        }
-    ).to_parquet(path)
+    write_toy_predictions(path, z_true, z_pred, split)
     return z_pred[:n_test], z_true[:n_test]
 
 

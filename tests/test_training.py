@@ -8,10 +8,9 @@ import torch
 from photoz.errors import PhotozConfigError
 from photoz.instrument import load_instrument
 from photoz.predict import predict
+from photoz.products import HISTORY_COLUMNS, PREDICTION_COLUMNS
 from photoz.toydata import write_toy_inputs
 from photoz.training import (
-    HISTORY_COLUMNS,
-    PREDICTION_COLUMNS,
     PlateauSchedule,
     load_checkpoint,
     train_network,
@@ -67,12 +66,12 @@ def test_outputs_follow_the_contract(trained, toy):
     selected = pd.read_parquet(phot).query("selected")
     for net in NETS:
         hist = pd.read_csv(out / f"models/{net}_history.csv")
-        assert list(hist.columns) == HISTORY_COLUMNS
+        assert list(hist.columns) == list(HISTORY_COLUMNS)
         assert len(hist) == summaries[net]["epochs_run"] == 2
         assert hist["learning_rate"].iloc[0] == pytest.approx(1e-4)
         assert hist[["train_accuracy", "val_accuracy"]].stack().between(0, 1).all()
         pred = pd.read_parquet(out / f"predictions/{net}.parquet")
-        assert list(pred.columns) == PREDICTION_COLUMNS
+        assert list(pred.columns) == list(PREDICTION_COLUMNS)
         assert sorted(pred["object_id"]) == sorted(selected["object_id"])
         merged = pred.merge(selected, on="object_id")
         np.testing.assert_allclose(merged["z_true"], merged["redshift"])

@@ -15,13 +15,12 @@ import urllib.parse
 from html.parser import HTMLParser
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from photoz import BANDS
+from photoz import BANDS, products
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -92,25 +91,30 @@ def test_every_figure_exists_in_png_and_pdf(test_run):
 
 @pytest.mark.slow
 def test_intermediate_products_hold_finite_numbers(test_run):
-    truth = pd.read_parquet(test_run / "results/catalog/truth.parquet")
-    assert len(truth) == 400
+    # the readers of photoz.products check the whole contract of each product (columns, types,
+    # finite values, unique ids, split labels, shard layout) and raise naming file/column/row
+    truth = products.read_truth(test_run / "results/catalog/truth.parquet")
+    assert len(truth) == 400 and list(truth.columns) == list(products.TRUTH_COLUMNS)
     assert set(truth["split"]) <= {"train", "validation", "test", "unused"}
     assert np.isfinite(truth[[f"flux_{b}" for b in BANDS]].to_numpy()).all()
     n_images = 0
     for shard in sorted((test_run / "results/images").glob("shard_*.h5")):
-        with h5py.File(shard) as f:
+        with products.open_shard(shard) as f:
             assert f["images"].shape[1:] == (7, 48, 48)
             assert np.isfinite(f["images"][:]).all()
             n_images += f["images"].shape[0]
     assert n_images == len(truth)
     phot = pd.read_parquet(test_run / "results/photometry/photometry.parquet")
-    sel = phot[phot["selected"]]
+    assert list(phot.columns) == list(products.PHOTOMETRY_COLUMNS)
+    sel = products.read_photometry(test_run / "results/photometry/photometry.parquet")
+    assert len(sel) == phot["selected"].sum()
     assert np.isfinite(sel[[f"flux_{b}" for b in BANDS]].to_numpy()).all()
     for net in NETWORKS:
-        pred = pd.read_parquet(test_run / "results/predictions" / f"{net}.parquet")
+        pred = products.read_predictions(test_run / "results/predictions" / f"{net}.parquet",
+                                         split=None)
         assert np.isfinite(pred["z_pred"]).all()
         assert set(pred["object_id"]) == set(sel["object_id"])
-        hist = pd.read_csv(test_run / "results/models" / f"{net}_history.csv")
+        hist = products.read_history(test_run / "results/models" / f"{net}_history.csv")
         assert len(hist) >= 1 and np.isfinite(hist["val_loss"]).all()
         assert (test_run / "results/models" / f"{net}.pt").is_file()
     for rule in ("prepare_catalog", "measure_photometry"):

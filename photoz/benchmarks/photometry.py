@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 
 import galsim
-import h5py
 import numpy as np
-import pandas as pd
 
 from photoz import BANDS
 from photoz.instrument import load_instrument
 from photoz.photometry import PHOT_DEFAULTS, measure_photometry, measure_stamps
+from photoz.products import read_shard_ids, read_shard_rows
+from photoz.toydata import truth_table, write_stamps, write_truth_table
 
 TARGET_GALAXY_BANDS_PER_S = 20_000.0
 """The issue's target per core (sep took about 10 us per galaxy-band here)."""
@@ -85,15 +85,9 @@ def _write_inputs(tmp: Path, images: np.ndarray, noise_sigma: np.ndarray,
                   instrument) -> tuple[Path, Path]:
     n = images.shape[0]
     ids = np.arange(1, n + 1, dtype=np.int64)
-    truth = tmp / "truth.parquet"
-    pd.DataFrame({"object_id": ids, "redshift": np.full(n, 1.0), "split": "train"}).to_parquet(truth)
-    shard = tmp / "shard_0.h5"
-    with h5py.File(shard, "w") as f:
-        f.create_dataset("images", data=images, chunks=(1,) + images.shape[1:])
-        f.create_dataset("object_id", data=ids)
-        f.create_dataset("noise_sigma", data=noise_sigma)
-        f.attrs["bands"] = list(BANDS)
-        f.attrs["pixel_scale"] = instrument.pixel_scale
+    truth = write_truth_table(tmp / "truth.parquet", truth_table(ids, redshift=1.0))
+    shard = write_stamps(tmp / "shard_0.h5", images, ids, noise_sigma, instrument.pixel_scale,
+                         chunk_rows=1)
     return truth, shard
 
 
@@ -137,9 +131,7 @@ def run(n_galaxies: int = 4000, stamp_size: int = 64, source: str = "synthetic",
             truth = write_benchmark_truth(tmp / "truth.parquet", n_galaxies, instrument, seed)
             shard = tmp / "shard_0.h5"
             simulate_shard(truth, shard, 0, 1, instrument, {"stamp_size": stamp_size}, seed)
-            with h5py.File(shard, "r") as f:
-                images = f["images"][:]
-                sigma = f["noise_sigma"][:]
+            _, _, images, sigma, _ = read_shard_rows(shard, read_shard_ids(shard))
         else:
             raise ValueError(f"source must be 'synthetic' or 'simulate', got {source!r}")
 

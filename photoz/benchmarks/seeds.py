@@ -16,13 +16,14 @@ It takes about three default runs' training time (about 30 min on 2 cores, measu
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from photoz.io import write_json
 
 DEFAULT_SEEDS = (1, 2, 3)
 
@@ -129,7 +130,7 @@ def run(config: dict, results: str | Path, out: str | Path, seeds=DEFAULT_SEEDS,
     rows.sort(key=lambda r: (order[r["net"]], r["seed"]))
     result = {"rows": rows, "summary": summarise(rows)}
     Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "seeds.json").write_text(json.dumps(result, indent=1))
+    write_json(result, Path(out) / "seeds.json")
     return result
 
 

@@ -20,13 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from photoz import BANDS
 from photoz.instrument import load_instrument
-from photoz.morphology import assign_morphology
 from photoz.paper import PAPER_N_SELECTED
+from photoz.products import read_truth
 from photoz.simulate import simulate_shard
 
 
@@ -46,27 +42,9 @@ def write_benchmark_truth(path: str | Path, n_galaxies: int, instrument, seed: i
         Redshift 0.05 + Gamma(2, 0.35); rest-frame M_r ~ N(-20.5, 1.2); 25% early types;
         i-band AB 20-25 with flat colours (fluxes via :meth:`Instrument.mag_to_electrons`).
     """
-    rng = np.random.default_rng(seed)
-    n = int(n_galaxies)
-    z = 0.05 + rng.gamma(2.0, 0.35, n)
-    early = rng.uniform(size=n) < 0.25
-    morph = assign_morphology(z, rng.normal(-20.5, 1.2, n), early, rng)
-    mag = rng.uniform(20.0, 25.0, n)[:, None] + np.zeros(len(BANDS))
-    flux = instrument.mag_to_electrons(mag)
-    df = pd.DataFrame({
-        "object_id": np.arange(1, n + 1, dtype=np.int64), "redshift": z, "split": "train",
-        "sed_template": "benchmark", "sed_amplitude": 1.0, "ebv": 0.0,
-    })
-    for j, band in enumerate(BANDS):
-        df[f"mag_{band}"] = mag[:, j]
-    for j, band in enumerate(BANDS):
-        df[f"flux_{band}"] = flux[:, j]
-    for col in morph.columns:
-        df[col] = morph[col].to_numpy(float)
-    df["real_image_index"] = np.int64(-1)
-    path = Path(path)
-    df.to_parquet(path)
-    return path
+    from photoz.toydata import synthetic_truth, write_truth_table
+
+    return write_truth_table(path, synthetic_truth(n_galaxies, instrument, seed), seed, "benchmark")
 
 
 def _worker(args: tuple) -> dict:
@@ -111,7 +89,7 @@ def run(n_galaxies: int = 4000, workers: int = 2, sim_cfg: dict | None = None, s
                                           seed)
         else:
             truth = Path(truth_path)
-        n_total = len(pd.read_parquet(truth, columns=["object_id"]))
+        n_total = len(read_truth(truth, ["object_id"]))
         jobs = [(truth, tmp / f"shard_{i}.h5", i, workers, sim_cfg, seed, data_dir)
                 for i in range(workers)]
         load_before = os.getloadavg()[0]

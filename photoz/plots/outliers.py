@@ -15,7 +15,7 @@ from photoz.plots.style import (
     _new_figure,
     _ordered_nets,
 )
-from photoz.summary import read_binned
+from photoz.products import read_binned
 
 # --------------------------------------------------------------------------------------------
 # Fig. 8: outlier fraction vs redshift
@@ -55,7 +55,7 @@ def fig8_rows(binned: pd.DataFrame, network: str, by: str) -> pd.DataFrame:
     Parameters
     ----------
     binned : pandas.DataFrame
-        :func:`photoz.summary.read_binned`.
+        :func:`photoz.products.read_binned`.
     network : str
     by : {"z_pred", "z_true"}
 
@@ -98,7 +98,7 @@ def fig8_outlier_fraction(binned) -> Figure:
     PhotozConfigError
         If the file holds no network.
     PhotozDataError
-        As :func:`photoz.summary.read_binned`.
+        As :func:`photoz.products.read_binned`.
     """
     table = read_binned(binned)
     nets = _ordered_nets({n: None for n in set(table["network"]) if n in pzm.NETWORKS})

@@ -8,9 +8,7 @@ the paper's Fig. 8 binning). Networks are drawn solid, peers hatched / dashed.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -20,7 +18,7 @@ from matplotlib.figure import Figure
 
 from photoz import metrics as pzm
 from photoz.errors import PhotozDataError
-from photoz.summary import read_binned
+from photoz.products import read_binned, read_summary
 
 matplotlib.use("Agg", force=False)
 
@@ -45,11 +43,7 @@ def read_comparison(summary_path: str | os.PathLike, binned_path: str | os.PathL
     PhotozDataError
         If either file is unreadable or holds no known method.
     """
-    try:
-        summary = json.loads(Path(summary_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PhotozDataError(f"cannot read metrics {summary_path}: {exc}") from exc
-    binned = read_binned(binned_path)
+    summary, binned = read_summary(summary_path), read_binned(binned_path)
     methods = [m for m in pzm.METHODS if isinstance(summary.get(m), dict)]
     if not methods:
         raise PhotozDataError(f"{summary_path}: no network or peer metrics to compare")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,49 +11,22 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from photoz import metrics as pzm
-from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.errors import PhotozConfigError
 from photoz.plots.style import (
     NET_COLORS,
     NET_LABELS,
     _new_figure,
     _ordered_nets,
 )
+from photoz.products import (  # noqa: F401 - HISTORY_COLUMNS: re-exported, defined once
+    HISTORY_COLUMNS,
+    read_history,
+)
+
 
 # --------------------------------------------------------------------------------------------
 # Fig. 6: training history
 # --------------------------------------------------------------------------------------------
-HISTORY_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "val_loss",
-    "train_accuracy",
-    "val_accuracy",
-    "learning_rate",
-    "seconds",
-)
-
-
-def read_history(path) -> pd.DataFrame:
-    """Read a training-history CSV (docs/data_products.md §4).
-
-    Raises
-    ------
-    PhotozDataError
-        If unreadable, a column is missing or the file has no rows.
-    """
-    path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise PhotozDataError(f"cannot read training history {path}: {exc}") from exc
-    missing = [c for c in HISTORY_COLUMNS if c not in df.columns]
-    if missing:
-        raise PhotozDataError(f"training history {path}: missing column(s) {missing}")
-    if df.empty:
-        raise PhotozDataError(f"training history {path}: no epochs")
-    return df
-
-
 def stop_reason(history: pd.DataFrame, max_epochs: int | None) -> str:
     """Why training ended: ``"max_epochs"`` (cut at the limit) or ``"early_stopping"``.
 

@@ -9,11 +9,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from photoz.errors import PhotozDataError
-from photoz.io import read_table
 from photoz.plots.style import (
     BAND_COLORS,
     _new_figure,
 )
+from photoz.products import read_photometry
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def fig2_redshift_distribution(photometry) -> Figure:
     PhotozDataError
         If the file lacks ``redshift`` or ``selected`` or no galaxy is selected.
     """
-    df = read_table(photometry, ("redshift", "selected"), "photometry")
+    df = read_photometry(photometry, selected_only=False, columns=("selected",))
     sel = df[df["selected"].astype(bool)]
     if sel.empty:
         raise PhotozDataError(f"photometry {photometry}: no row has selected == True")

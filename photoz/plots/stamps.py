@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
-import h5py
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -14,11 +13,11 @@ from matplotlib.figure import Figure
 
 from photoz import BANDS
 from photoz.errors import PhotozDataError, PhotozError
-from photoz.io import read_table
 from photoz.plots.style import (
     BAND_COLORS,
     _new_figure,
 )
+from photoz.products import read_photometry, read_shard_ids, read_shard_rows, read_truth
 
 #: Planck constant, erg s (CODATA 2018), for photon flux -> f_nu.
 _H_ERG_S = 6.62607015e-27
@@ -30,15 +29,7 @@ _AB_UJY = 23.9
 # Figs. 3 and 4: six example galaxies
 # --------------------------------------------------------------------------------------------
 def _shard_ids(shards: Sequence) -> np.ndarray:
-    ids = []
-    for path in shards:
-        try:
-            with h5py.File(path, "r") as fh:
-                ids.append(np.asarray(fh["object_id"][:], dtype=np.int64))
-        except (OSError, KeyError) as exc:
-            raise PhotozDataError(
-                f"cannot read dataset 'object_id' of shard {path}: {exc}"
-            ) from exc
+    ids = [read_shard_ids(path) for path in shards]
     return np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
 
 
@@ -112,35 +103,21 @@ def _read_stamps(
     out = {}
     wanted = set(int(i) for i in ids)
     for path in shards:
-        try:
-            with h5py.File(path, "r") as fh:
-                sid = np.asarray(fh["object_id"][:], dtype=np.int64)
-                rows = np.flatnonzero(np.isin(sid, list(wanted)))
-                if rows.size == 0:
-                    continue
-                images = fh["images"][np.sort(rows)]
-                noise = (
-                    fh["noise_sigma"][np.sort(rows)]
-                    if "noise_sigma" in fh
-                    else np.full((rows.size, images.shape[1]), np.nan)
-                )
-                scale = float(fh.attrs.get("pixel_scale", np.nan))
-                for k, r in enumerate(np.sort(rows)):
-                    out[int(sid[r])] = (np.asarray(images[k], float), np.asarray(noise[k]), scale)
-        except (OSError, KeyError) as exc:
-            raise PhotozDataError(f"cannot read stamps from shard {path}: {exc}") from exc
+        sid, _, images, noise, scale = read_shard_rows(path, list(wanted))
+        for k in range(len(sid)):
+            out[int(sid[k])] = (np.asarray(images[k], float), np.asarray(noise[k]), scale)
     return out
 
 
 def _examples(photometry, shards) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The photometry table and its six example rows (shared by Figs. 3 and 4)."""
-    phot = read_table(photometry, ("object_id", "redshift"), "photometry")
+    phot = read_photometry(photometry, selected_only=False).drop(columns="_row")
     ids = _shard_ids(shards)
     return phot, select_examples(phot, ids)
 
 
 def _truth_rows(truth, ids) -> pd.DataFrame:
-    df = read_table(truth, ("object_id",), "truth table")
+    df = read_truth(truth, ("object_id",), read_all=True)
     return df.set_index("object_id").reindex(ids)
 
 
