@@ -14,7 +14,7 @@ through this package, so that a product's layout is written down once:
 - §4 ``<net>_history.csv``: :data:`HISTORY_COLUMNS`, :func:`read_history`, :func:`write_history`;
   ``predictions/<name>.parquet``: :data:`PREDICTION_COLUMNS`, :func:`read_predictions`,
   :func:`write_predictions`
-- §5 ``summary.json`` and ``binned.csv``: :data:`SUMMARY_KEYS`, :data:`BINNED_KEY_COLUMNS`,
+- §5 ``summary.json`` and ``binned.csv``: :data:`SUMMARY_KEYS`, :data:`BINNED_COLUMNS`,
   :func:`read_summary`, :func:`write_summary_json`, :func:`read_binned`, :func:`write_binned`
 
 Each reader checks the file once (readable, every required column / dataset / key present, the
@@ -34,7 +34,8 @@ from photoz.products.shards import (
     write_shard,
 )
 from photoz.products.tables import (
-    BINNED_KEY_COLUMNS,
+    BINNED_COLUMNS,
+    BINNED_METRICS,
     FIT_QUALITY_KEYS,
     HISTORY_COLUMNS,
     MORPH_COLUMNS,
@@ -63,7 +64,7 @@ from photoz.products.tables import (
 )
 
 __all__ = [
-    "BINNED_KEY_COLUMNS", "FIT_QUALITY_KEYS", "HISTORY_COLUMNS", "MORPH_COLUMNS",
+    "BINNED_COLUMNS", "BINNED_METRICS", "FIT_QUALITY_KEYS", "HISTORY_COLUMNS", "MORPH_COLUMNS",
     "PHOTOMETRY_COLUMNS", "PREDICTION_COLUMNS", "SELECTION_KEYS", "SHARD_ATTRS", "SHARD_DATASETS",
     "SUMMARY_KEYS", "TRUTH_COLUMNS", "TRUTH_METADATA", "open_shard", "read_binned",
     "read_fit_quality", "read_history", "read_photometry", "read_predictions", "read_selection",
