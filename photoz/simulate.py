@@ -65,20 +65,9 @@ from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import Instrument, load_instrument
 from photoz.io import atomic_path
 from photoz.logs import progress as tqdm
-from photoz.psf import R80_ARCSEC, build_psfs
+from photoz.psf import build_psfs
 
 logger = logging.getLogger("photoz.simulate")
-
-#: Default ``simulate`` config (the keys of the config schema; ``n_shards`` is the workflow's).
-DEFAULT_SIM_CFG: dict = {
-    "stamp_size": 64,
-    "psf": "gaussian",
-    "psf_r80": R80_ARCSEC,
-    "psf_dir": "",
-    "add_noise": True,
-    "gsparams": {"folding_threshold": 2e-2, "maxk_threshold": 3e-3},
-}
-_WORKFLOW_KEYS = {"n_shards"}
 
 #: Step in ln(n) of the grid the Sersic index is rounded to: about 2% in n (0.02 at n = 1, 0.08 at
 #: n = 4), 77 values over GalSim's [0.3, 6.2]. GalSim keeps the last 100 Sersic profiles' Hankel
@@ -127,47 +116,6 @@ def galaxy_seed(seed: int, object_id: int) -> int:
     entropy = [int(seed) % 2**64, int(object_id) % 2**64]
     value = int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0])
     return value if value != 0 else 0x9E3779B9
-
-
-def resolve_sim_cfg(sim_cfg: dict | None) -> dict:
-    """Fill the ``simulate`` config with defaults and check it.
-
-    Parameters
-    ----------
-    sim_cfg : dict or None
-        Keys of :data:`DEFAULT_SIM_CFG` (``n_shards`` is allowed and ignored).
-
-    Returns
-    -------
-    dict
-        A new dict with every key of :data:`DEFAULT_SIM_CFG`.
-
-    Raises
-    ------
-    PhotozConfigError
-        For an unknown key or a value of the wrong type or range (the message names the key).
-    """
-    cfg = dict(sim_cfg or {})
-    unknown = set(cfg) - set(DEFAULT_SIM_CFG) - _WORKFLOW_KEYS
-    if unknown:
-        raise PhotozConfigError(
-            f"simulate: unknown keys {sorted(unknown)}; known: {sorted(DEFAULT_SIM_CFG)}"
-        )
-    out = {k: cfg.get(k, v) for k, v in DEFAULT_SIM_CFG.items()}
-    gsp = dict(DEFAULT_SIM_CFG["gsparams"])
-    gsp.update(cfg.get("gsparams") or {})
-    out["gsparams"] = gsp
-    size = out["stamp_size"]
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16:
-        raise PhotozConfigError(f"simulate.stamp_size: must be an integer >= 16, got {size!r}")
-    out["stamp_size"] = int(size)
-    if out["psf"] not in ("gaussian", "none", "images"):
-        raise PhotozConfigError(
-            f"simulate.psf: must be 'gaussian', 'none' or 'images', got {out['psf']!r}"
-        )
-    if not isinstance(out["add_noise"], (bool, np.bool_)):
-        raise PhotozConfigError(f"simulate.add_noise: must be true or false, got {out['add_noise']!r}")
-    return out
 
 
 def make_gsparams(gsp: dict) -> galsim.GSParams:
@@ -334,8 +282,9 @@ class StampSimulator:
     ----------
     instrument : photoz.instrument.Instrument
         Pixel scale, exposures, sky, dark current and read noise (paper Sect. 2).
-    sim_cfg : dict, optional
-        The ``simulate`` config (:data:`DEFAULT_SIM_CFG` keys).
+    sim_cfg : dict
+        The schema-filled ``simulate`` config section (``photoz.config.default_config()``):
+        ``stamp_size``, ``psf``, ``psf_r80``, ``psf_dir``, ``add_noise``, ``gsparams``.
     real_catalog : galsim.RealGalaxyCatalog, optional
         Needed for galaxies with ``real_image_index >= 0``.
     data_dir : str or Path, optional
@@ -350,11 +299,11 @@ class StampSimulator:
     def __init__(
         self,
         instrument: Instrument,
-        sim_cfg: dict | None = None,
+        sim_cfg: dict,
         real_catalog: galsim.RealGalaxyCatalog | None = None,
         data_dir: str | Path | None = None,
     ) -> None:
-        self.cfg = resolve_sim_cfg(sim_cfg)
+        self.cfg = sim_cfg
         self.instrument = instrument
         self.bands = tuple(instrument.bands)
         self.scale = float(instrument.pixel_scale)
@@ -572,8 +521,8 @@ def simulate_shard(
     instrument : photoz.instrument.Instrument or dict or None
         The instrument, or its config section for :func:`photoz.instrument.load_instrument`.
     sim_cfg : dict
-        The ``simulate`` config: ``stamp_size``, ``psf``, ``psf_r80``, ``psf_dir``,
-        ``add_noise``, ``gsparams`` (``n_shards`` ignored).
+        The schema-filled ``simulate`` config section: ``stamp_size``, ``psf``, ``psf_r80``,
+        ``psf_dir``, ``add_noise``, ``gsparams`` (``n_shards`` ignored).
     seed : int
         Run seed; each galaxy's noise is seeded from (seed, object_id).
     catalog_cfg : dict, optional
@@ -618,7 +567,7 @@ def _simulate_shard(truth_path, out_path, shard_index, n_shards, instrument, sim
     truth_path, out_path = Path(truth_path), Path(out_path)
     if instrument is None or isinstance(instrument, dict):
         instrument = load_instrument(instrument)
-    cfg = resolve_sim_cfg(sim_cfg)
+    cfg = sim_cfg
     truth = read_truth(truth_path, tuple(instrument.bands))
     rows = shard_rows(len(truth), shard_index, n_shards)
     part = truth.iloc[rows]
