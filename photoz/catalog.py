@@ -58,13 +58,6 @@ GALSIM_RULE_TEMPLATES = {"cosmos": ("Ell3_A_0", "Sb_A_0", "Sd_A_0"),
 #: E(B-V) grid of the fit when fit_ebv is true, mag.
 EBV_GRID = np.round(np.arange(0.0, 0.501, 0.05), 3)
 
-DEFAULTS = {
-    "source": "dc2", "n_galaxies": 0, "sed_library": "cosmos", "fit_ebv": True, "test_size": 0,
-    "train_test_ratio": "3:1", "validation_fraction": 0.1,
-    "cosmos": {"dir": "", "file_name": "real_galaxy_catalog_25.2.fits", "use_real_images": False},
-}
-
-
 # ---------------------------------------------------------------------------------------------
 # configuration and split
 
@@ -97,12 +90,13 @@ def split_sizes(n: int, test_size: int, ratio: str, validation_fraction: float) 
     Raises
     ------
     PhotozConfigError
-        If ``test_size`` exceeds ``n`` or ``validation_fraction`` is outside [0, 1).
+        If ``test_size`` exceeds ``n`` or ``validation_fraction`` is outside (0, 1) (the
+        schema's range: training needs a validation set, ``photometry.TRAINING_NEEDS``).
     """
     a, b = parse_ratio(ratio)
-    if not 0.0 <= validation_fraction < 1.0:
+    if not 0.0 < validation_fraction < 1.0:
         raise PhotozConfigError(
-            f"catalog.validation_fraction: {validation_fraction} is not in [0, 1)"
+            f"catalog.validation_fraction: {validation_fraction} is not in (0, 1)"
         )
     n_test = int(test_size) if test_size else int(round(n * b / (a + b)))
     if n_test < 0 or n_test > n:
@@ -138,26 +132,6 @@ def assign_split(n: int, test_size: int, ratio: str, validation_fraction: float,
         labels[order[lo:hi]] = name
     labels[order[edges[-1]:]] = "unused"
     return labels.astype(str)
-
-
-def _check_cfg(cfg: dict) -> dict:
-    """Fill defaults and check types of the ``catalog`` config section."""
-    unknown = set(cfg) - set(DEFAULTS)
-    if unknown:
-        raise PhotozConfigError(f"catalog: unknown keys {sorted(unknown)}")
-    out = {**DEFAULTS, **cfg}
-    out["cosmos"] = {**DEFAULTS["cosmos"], **(cfg.get("cosmos") or {})}
-    if out["source"] not in ("dc2", "cosmos"):
-        raise PhotozConfigError(f"catalog.source: {out['source']!r} is not 'dc2' or 'cosmos'")
-    if out["sed_library"] not in GALSIM_RULE_TEMPLATES:
-        raise PhotozConfigError(
-            f"catalog.sed_library: {out['sed_library']!r} is not 'cosmos' or 'cww'"
-        )
-    for key in ("n_galaxies", "test_size"):
-        if not isinstance(out[key], (int, np.integer)) or out[key] < 0:
-            raise PhotozConfigError(f"catalog.{key}: {out[key]!r} is not an integer >= 0")
-    parse_ratio(out["train_test_ratio"])
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +174,7 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     report : dict
         What the JSON report holds.
     """
-    cfg = _check_cfg(dict(catalog_cfg))
+    cfg = catalog_cfg
     lib = cfg["sed_library"]
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)]
     rng_subset, rng_morph, rng_split = streams
@@ -394,11 +368,12 @@ def build_truth_table(catalog_cfg: dict, instrument: Instrument, out_path, seed:
     Parameters
     ----------
     catalog_cfg : dict
-        The ``catalog`` config section: ``source`` ("dc2" | "cosmos"), ``n_galaxies`` (0 = all,
-        else a seeded random subset), ``sed_library`` ("cosmos" | "cww"), ``fit_ebv``,
-        ``test_size`` (0 = from the ratio), ``train_test_ratio`` ("3:1"), ``validation_fraction``
-        (0.1), ``cosmos`` ({dir, file_name, use_real_images[, sample]}; a relative ``dir`` that
-        does not exist is looked up under ``data_dir``).
+        The ``catalog`` config section, schema-filled (``photoz.config.default_config()``):
+        ``source`` ("dc2" | "cosmos"), ``n_galaxies`` (0 = all, else a seeded random subset),
+        ``sed_library`` ("cosmos" | "cww"), ``fit_ebv``, ``test_size`` (0 = from the ratio),
+        ``train_test_ratio``, ``validation_fraction``, and for source cosmos ``cosmos``
+        ({dir, file_name, use_real_images}; a relative ``dir`` that does not exist is looked up
+        under ``data_dir``).
     instrument : photoz.instrument.Instrument
         CSST bands, area and exposures (:func:`photoz.instrument.load_instrument`).
     out_path : path

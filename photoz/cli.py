@@ -3,7 +3,7 @@
 Sub-commands
 ------------
 instrument       print the CSST bands: pivot wavelength, zero point, background noise, 5-sigma limit
-validate-config  check config files against the workflow's schema and print the filled-in result
+validate-config  merge config files as snakemake does, check them and print the config a run uses
 predict          apply a trained network to a photometry table and stamp shards
 benchmark        run a benchmark (simulate, photometry, training speed; seeds: accuracy) and print numbers
 unlock           remove the lock a killed Snakemake left, if no Snakemake runs in the directory
@@ -44,9 +44,9 @@ def _cmd_instrument(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     import yaml
 
-    from photoz.config import load_config
+    from photoz.config import load_merged_config
 
-    config = load_config(args.configfile)
+    config = load_merged_config(args.configfile)
     if not args.quiet:
         print(yaml.safe_dump(config, sort_keys=False), end="")
     return 0
@@ -113,10 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="arcsec/pixel, > 0 (default 0.074)")
     p.set_defaults(func=_cmd_instrument)
 
-    p = sub.add_parser("validate-config", help="validate config files and print them with defaults")
-    p.add_argument("configfile", nargs="+",
-                   help="YAML config(s), merged in order as snakemake --configfile does, e.g. "
-                   "config/config.yaml config/paper.yaml")
+    p = sub.add_parser("validate-config",
+                       help="print the config `snakemake --configfile FILE...` runs with, checked")
+    p.add_argument("configfile", nargs="*",
+                   help="YAML config(s) as given to snakemake --configfile, e.g. config/gpu.yaml: "
+                   "merged in order over config/config.yaml (the Snakefile's configfile) exactly "
+                   "as Snakemake merges them, then the schema's defaults filled in")
     p.add_argument("--quiet", action="store_true", help="print nothing when the config is valid")
     p.set_defaults(func=_cmd_validate)
 

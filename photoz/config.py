@@ -1,12 +1,19 @@
 """Loading and checking the workflow configuration.
 
-The schema (``workflow/schemas/config.schema.yaml``) types, describes and defaults every key; this
-module adds the checks a JSON Schema cannot express and loads a config outside Snakemake (tests,
-command line) with the same schema.
+The schema (``photoz/config.schema.yaml``, package data; ``workflow/schemas/config.schema.yaml``
+is a link to it) types, describes and defaults every key, and is the only place defaults live:
+the stages take schema-filled sections and keep no default tables of their own. This module adds
+the checks a JSON Schema cannot express (:func:`check_config`), loads a config outside Snakemake
+exactly as Snakemake merges it (:func:`load_merged_config`), gives tests and benchmarks the
+schema-filled defaults (:func:`default_config`), and picks one network's training settings out of
+the ``train`` section (:func:`network_settings`).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import importlib.resources
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +22,24 @@ import yaml
 
 from photoz.errors import PhotozConfigError
 
-#: The JSON Schema shipped with the workflow, relative to the repository root.
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+#: The JSON Schema of the config, shipped as package data (the workflow links to this file).
+SCHEMA_PATH = Path(str(importlib.resources.files("photoz") / "config.schema.yaml"))
+
+#: The networks ``train.networks`` may list: the schema's enum (as ``photoz.models.NETWORKS``;
+#: read here without importing torch, which the Snakefile's parse should not pay for).
+NETWORKS = tuple(yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["train"]["properties"]
+                 ["networks"]["items"]["enum"])
+#: The ``train`` keys the training of one network reads (the schema documents each). The
+#: machine settings ``device``, ``threads`` and ``gpus`` and the ``networks`` list are not among
+#: them: they change where and whether a network trains, not what it learns.
+TRAIN_KEYS = ("batch_size", "max_epochs", "learning_rate", "lr_factor", "lr_patience",
+              "early_stopping_patience", "n_flux_realisations", "augment_fluxes",
+              "augment_images", "image_size", "image_scaling", "passes_per_epoch",
+              "lr_schedule", "warmup_epochs", "weight_decay", "ema_decay", "tta", "precision",
+              "transfer_freeze", "flux_draws_per_stamp")
+#: ``train`` keys given per network: a mapping network -> value (or one value for all).
+PER_NETWORK_KEYS = ("batch_size", "max_epochs", "passes_per_epoch", "lr_schedule", "ema_decay",
+                    "flux_draws_per_stamp", "weight_decay")
 
 
 def validate_config(config: dict, source: str = "config") -> dict:
@@ -99,13 +122,13 @@ def non_finite_numbers(config, where: str = "") -> list[str]:
 
 
 def check_config(config: dict) -> None:
-    """Cross-key checks on a schema-validated config.
+    """The checks a JSON Schema cannot express, on a schema-validated config.
 
     Raises
     ------
     PhotozConfigError
-        Naming the key: ``train.networks`` holds hybrid_transfer without mlp and cnn, or
-        ``catalog.train_test_ratio`` has a zero side.
+        Naming the key: ``train.networks`` holds hybrid_transfer without mlp and cnn, or a
+        network twice; or ``catalog.train_test_ratio`` has a zero side.
     """
     nets = config["train"]["networks"]
     if "hybrid_transfer" in nets and not {"mlp", "cnn"} <= set(nets):
@@ -121,17 +144,44 @@ def check_config(config: dict) -> None:
         )
 
 
+def _read_yaml(path: str | Path) -> dict:
+    """One config file as a mapping (empty file: ``{}``), naming the file on any error."""
+    try:
+        with open(path, encoding="utf-8") as stream:  # YAML's error marks name the file
+            part = yaml.safe_load(stream) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise PhotozConfigError(f"cannot read config file {path}: {exc}") from exc
+    if not isinstance(part, dict):
+        raise PhotozConfigError(f"config file {path}: the top level must be a mapping of keys")
+    return part
+
+
+def merge_config(config: dict, overwrite: dict) -> dict:
+    """Merge ``overwrite`` into ``config`` in place, as Snakemake merges config files.
+
+    This is ``snakemake.utils.update_config``: a mapping value is merged key by key (recursively),
+    any other value (a list, a number, ``None``) replaces the old one.
+    """
+    from snakemake.utils import update_config
+
+    update_config(config, overwrite)
+    return config
+
+
 def load_config(path: str | Path | Sequence[str | Path] | None = None,
                 overrides: dict | None = None) -> dict:
-    """Read a YAML config, fill the schema's defaults, validate it and run :func:`check_config`.
+    """Read YAML config file(s), fill the schema's defaults, validate and cross-check.
+
+    Unlike :func:`load_merged_config` this does not start from ``config/config.yaml``: it checks
+    the given files alone (tests, one-file configs).
 
     Parameters
     ----------
     path : str or Path, or a list of them, optional
-        YAML file(s), merged in order (as ``snakemake --configfile a b`` merges them over the
-        Snakefile's ``configfile``); ``None`` starts from an empty config (all defaults).
+        YAML file(s), merged in order (:func:`merge_config`); ``None`` starts from an empty config
+        (all defaults).
     overrides : dict, optional
-        Nested values merged over the file before validation.
+        Nested values merged over the files before validation.
 
     Returns
     -------
@@ -141,47 +191,113 @@ def load_config(path: str | Path | Sequence[str | Path] | None = None,
     Raises
     ------
     PhotozConfigError
-        If the file cannot be read or a key is unknown or of the wrong type (the message names it).
+        If a file cannot be read or a key is unknown or of the wrong type (the message names it).
     """
     paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
     config: dict = {}
     for one in paths:
-        try:
-            with open(one, encoding="utf-8") as stream:  # YAML's error marks name the file
-                part = yaml.safe_load(stream) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise PhotozConfigError(f"cannot read config file {one}: {exc}") from exc
-        if not isinstance(part, dict):
-            raise PhotozConfigError(f"config file {one}: the top level must be a mapping of keys")
-        _merge(config, part)
-    _merge(config, overrides or {})
+        merge_config(config, _read_yaml(one))
+    merge_config(config, copy.deepcopy(overrides or {}))
     source = f"config {' + '.join(map(str, paths))}" if paths else "config"
     return validate_config(config, source=source)
 
 
-def _merge(base: dict, extra: dict) -> None:
-    """Recursively merge ``extra`` into ``base`` in place."""
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
+@functools.lru_cache(maxsize=1)
+def _defaults() -> dict:
+    return validate_config({}, source="schema defaults")
 
 
-#: The workflow's default config (Snakefile ``configfile:``), relative to the repository root.
-DEFAULT_CONFIG_PATH = SCHEMA_PATH.parents[2] / "config" / "config.yaml"
+def default_config(overrides: dict | None = None) -> dict:
+    """The schema-filled config (every key at its schema default, the paper's values), a new copy.
+
+    For tests and benchmarks that call a stage directly: ``default_config()["photometry"]`` is
+    the section the stage would get from a config that leaves the section out.
+
+    Parameters
+    ----------
+    overrides : dict, optional
+        Nested values merged over the defaults (:func:`merge_config`), then validated again.
+
+    Raises
+    ------
+    PhotozConfigError
+        If ``overrides`` makes the config invalid (the message names the key).
+    """
+    config = copy.deepcopy(_defaults())
+    if overrides:
+        merge_config(config, copy.deepcopy(overrides))
+        validate_config(config, source="default config + overrides")
+    return config
 
 
-def load_merged_config(configfiles=(), base: str | Path | None = DEFAULT_CONFIG_PATH) -> dict:
-    """The config a ``snakemake --configfile F1 --configfile F2`` run uses, validated.
+#: The workflow's default config (the Snakefile's ``configfile:``), in the repository.
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
-    ``base`` (``config/config.yaml``) first, then each file of ``configfiles`` merged over it in
-    order (nested mappings merged, other values replaced), as Snakemake does; then the schema's
-    defaults and checks (:func:`validate_config`).
+
+def load_merged_config(configfiles: Sequence[str | Path] = (),
+                       base: str | Path | None = DEFAULT_CONFIG_PATH,
+                       overrides: dict | None = None) -> dict:
+    """The config a ``snakemake --configfile F1 F2 [--config ...]`` run uses, validated.
+
+    Snakemake 9 (``ConfigSettings._get_overwrite_config``, ``Workflow.configfile``): the command
+    line's ``--configfile`` files are merged in order into one mapping ``overwrite`` (``--config``
+    values, here ``overrides``, last); the workflow's ``config`` starts as a copy of it; the
+    Snakefile's ``configfile:`` (``base``, ``config/config.yaml``) is merged into it and then
+    ``overwrite`` again, each merge :func:`merge_config`. The schema's defaults and checks follow
+    (common.smk calls :func:`validate_config`). ``tests/test_config.py`` compares the result with
+    the ``config`` Snakemake itself builds, key by key.
 
     Raises
     ------
     PhotozConfigError
         If a file cannot be read or the merged config is invalid.
     """
-    return load_config(([base] if base else []) + list(configfiles))
+    overwrite: dict = {}
+    for one in configfiles:
+        merge_config(overwrite, _read_yaml(one))
+    merge_config(overwrite, copy.deepcopy(overrides or {}))
+    config = copy.deepcopy(overwrite)
+    if base:
+        merge_config(config, _read_yaml(base))
+    merge_config(config, copy.deepcopy(overwrite))
+    names = ([str(base)] if base else []) + [str(f) for f in configfiles]
+    return validate_config(config, source=f"config {' + '.join(names)}" if names else "config")
+
+
+def network_settings(train: dict, net: str) -> dict:
+    """The training settings of one network: :data:`TRAIN_KEYS` of a schema-filled ``train``.
+
+    Each of :data:`PER_NETWORK_KEYS` is resolved to ``net``'s value; one that has no entry for
+    ``net`` does not apply to it (e.g. ``passes_per_epoch`` for the MLP) and is ``None``. The
+    machine settings and the ``networks`` list are left out, so that the workflow can pass the
+    result as the training rule's params: changing ``train.threads`` or trimming
+    ``train.networks`` retrains nothing. Idempotent: a result passed in again comes out equal.
+
+    Parameters
+    ----------
+    train : dict
+        The ``train`` section, schema-filled (:func:`validate_config`, :func:`default_config`).
+    net : str
+        One of :data:`NETWORKS`.
+
+    Returns
+    -------
+    dict
+        A new flat dict with exactly the keys of :data:`TRAIN_KEYS`.
+
+    Raises
+    ------
+    PhotozConfigError
+        For an unknown network, or a ``train`` section that lacks a key (not schema-filled).
+    """
+    if net not in NETWORKS:
+        raise PhotozConfigError(f"unknown network {net!r}; choose one of {list(NETWORKS)}")
+    missing = [k for k in TRAIN_KEYS if k not in train]
+    if missing:
+        raise PhotozConfigError(f"train: missing keys {missing} (pass the schema-filled section: "
+                                "photoz.config.default_config()['train'])")
+    out = {k: copy.deepcopy(train[k]) for k in TRAIN_KEYS}
+    for key in PER_NETWORK_KEYS:
+        if isinstance(out[key], dict):
+            out[key] = out[key].get(net)
+    return out

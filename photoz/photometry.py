@@ -54,7 +54,7 @@ import pandas as pd
 import sep
 
 from photoz import BANDS
-from photoz.errors import PhotozConfigError, PhotozDataError, PhotozValueError
+from photoz.errors import PhotozDataError, PhotozValueError
 from photoz.features import aperture_flux_error, float_array, snr
 from photoz.logs import progress
 from photoz.products import (
@@ -91,19 +91,9 @@ MAX_KRON_FACTOR = 1e6
 #: workflow as ``measure_photometry(min_selected=...)``.
 TRAINING_NEEDS: dict[str, int] = {"train": 2, "validation": 1, "test": 1}
 
-PHOT_DEFAULTS: dict = {
-    "kron_factor": 1.0,
-    "snr_threshold": 10.0,
-    "snr_bands": ["g", "i"],
-    "detection_bands": ["g", "r", "i", "z"],
-    "detection_threshold": 1.5,
-}
-"""Defaults of the ``photometry`` config section (paper Sect. 3; PAPER_SPEC §1, §3)."""
-
-
 @dataclass(frozen=True)
 class PhotometryConfig:
-    """Validated ``photometry`` config section (see :data:`PHOT_DEFAULTS`).
+    """The ``photometry`` config section as typed fields (values: the schema's, paper Sect. 3).
 
     Parameters
     ----------
@@ -119,57 +109,22 @@ class PhotometryConfig:
         sep.extract threshold in units of the detection image's background sigma.
     """
 
-    kron_factor: float = 1.0
-    snr_threshold: float = 10.0
-    snr_bands: tuple[str, ...] = ("g", "i")
-    detection_bands: tuple[str, ...] = ("g", "r", "i", "z")
-    detection_threshold: float = 1.5
+    kron_factor: float
+    snr_threshold: float
+    snr_bands: tuple[str, ...]
+    detection_bands: tuple[str, ...]
+    detection_threshold: float
 
     @classmethod
-    def from_dict(cls, cfg: dict | None) -> PhotometryConfig:
-        """Build from the config dict; missing keys take :data:`PHOT_DEFAULTS`.
-
-        Raises
-        ------
-        PhotozConfigError
-            For an unknown key, an unknown band, a non-positive or non-finite factor or
-            detection threshold, or a non-finite SNR threshold.
+    def from_dict(cls, cfg: dict) -> PhotometryConfig:
+        """From the schema-validated, schema-filled section (``photoz.config.validate_config``
+        checks every key, type and range; ``photoz.config.default_config()`` gives the defaults).
         """
-        cfg = dict(cfg or {})
-        unknown = set(cfg) - set(PHOT_DEFAULTS)
-        if unknown:
-            raise PhotozConfigError(
-                f"photometry: unknown keys {sorted(unknown)}; known: {sorted(PHOT_DEFAULTS)}"
-            )
-        merged = {**PHOT_DEFAULTS, **cfg}
-        for key in ("snr_bands", "detection_bands"):
-            value = merged[key]
-            if isinstance(value, str) or not value:
-                raise PhotozConfigError(f"photometry.{key}: must be a non-empty list of bands")
-            bad = [b for b in value if b not in BANDS]
-            if bad:
-                raise PhotozConfigError(
-                    f"photometry.{key}: unknown bands {bad}; bands are {' '.join(BANDS)}"
-                )
-            merged[key] = tuple(value)
-        for key in ("kron_factor", "detection_threshold"):
-            try:
-                merged[key] = float(merged[key])
-            except (TypeError, ValueError) as exc:
-                raise PhotozConfigError(f"photometry.{key}: not a number: {merged[key]!r}") from exc
-            if not (math.isfinite(merged[key]) and merged[key] > 0):
-                raise PhotozConfigError(f"photometry.{key}: must be a finite number > 0, got "
-                                        f"{merged[key]}")
-        try:
-            merged["snr_threshold"] = float(merged["snr_threshold"])
-        except (TypeError, ValueError) as exc:
-            raise PhotozConfigError(
-                f"photometry.snr_threshold: not a number: {merged['snr_threshold']!r}"
-            ) from exc
-        if not math.isfinite(merged["snr_threshold"]):
-            raise PhotozConfigError(f"photometry.snr_threshold: must be a finite number, got "
-                                    f"{merged['snr_threshold']} (NaN would select nobody)")
-        return cls(**merged)
+        return cls(kron_factor=float(cfg["kron_factor"]),
+                   snr_threshold=float(cfg["snr_threshold"]),
+                   snr_bands=tuple(cfg["snr_bands"]),
+                   detection_bands=tuple(cfg["detection_bands"]),
+                   detection_threshold=float(cfg["detection_threshold"]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -644,8 +599,8 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     instrument : photoz.instrument.Instrument
         Noise model of eq. 6 (sky, dark, read noise, exposures), zero points for magnitudes.
     phot_cfg : dict
-        ``kron_factor``, ``snr_threshold``, ``snr_bands``, ``detection_bands``,
-        ``detection_threshold`` (see :class:`PhotometryConfig`).
+        The schema-filled ``photometry`` section: ``kron_factor``, ``snr_threshold``,
+        ``snr_bands``, ``detection_bands``, ``detection_threshold`` (:class:`PhotometryConfig`).
     min_selected : dict of str to int, optional
         Fewest selected galaxies per split (``train``, ``validation``, ``test``) the run needs;
         the workflow passes :data:`TRAINING_NEEDS`. None checks nothing.
@@ -658,8 +613,6 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
 
     Raises
     ------
-    PhotozConfigError
-        For a bad ``phot_cfg``.
     PhotozDataError
         For an unreadable truth table, a corrupt/truncated shard (naming the file), a shard
         object_id absent from the truth table or present in two shards; or a selection smaller

@@ -63,7 +63,6 @@ from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import Instrument, load_instrument
 from photoz.logs import progress as tqdm
 from photoz.products import MORPH_COLUMNS, write_shard
-from photoz.psf import R80_ARCSEC
 from photoz.stamps import (  # noqa: F401 - the drawing, re-exported for callers of this module
     NONE_PSF_SIGMA_PIXELS,
     SERSIC_LOG_STEP,
@@ -78,65 +77,9 @@ from photoz.stamps import (  # noqa: F401 - the drawing, re-exported for callers
 
 logger = logging.getLogger("photoz.simulate")
 
-#: Default ``simulate`` config (the keys of the config schema; ``n_shards`` is the workflow's).
-DEFAULT_SIM_CFG: dict = {
-    "stamp_size": 64,
-    "psf": "gaussian",
-    "psf_r80": R80_ARCSEC,
-    "psf_dir": "",
-    "add_noise": True,
-    "gsparams": {"folding_threshold": 2e-2, "maxk_threshold": 3e-3},
-}
-_WORKFLOW_KEYS = {"n_shards"}
-
 #: Galaxies per block written to HDF5; the memory held per shard is about
 #: WRITE_BLOCK x 7 x stamp_size^2 x 4 bytes (3.7 MB for 64 x 64 stamps), whatever the shard size.
 WRITE_BLOCK = 32
-
-
-
-# --------------------------------------------------------------------------------------------
-# Seeds and configuration
-# --------------------------------------------------------------------------------------------
-def resolve_sim_cfg(sim_cfg: dict | None) -> dict:
-    """Fill the ``simulate`` config with defaults and check it.
-
-    Parameters
-    ----------
-    sim_cfg : dict or None
-        Keys of :data:`DEFAULT_SIM_CFG` (``n_shards`` is allowed and ignored).
-
-    Returns
-    -------
-    dict
-        A new dict with every key of :data:`DEFAULT_SIM_CFG`.
-
-    Raises
-    ------
-    PhotozConfigError
-        For an unknown key or a value of the wrong type or range (the message names the key).
-    """
-    cfg = dict(sim_cfg or {})
-    unknown = set(cfg) - set(DEFAULT_SIM_CFG) - _WORKFLOW_KEYS
-    if unknown:
-        raise PhotozConfigError(
-            f"simulate: unknown keys {sorted(unknown)}; known: {sorted(DEFAULT_SIM_CFG)}"
-        )
-    out = {k: cfg.get(k, v) for k, v in DEFAULT_SIM_CFG.items()}
-    gsp = dict(DEFAULT_SIM_CFG["gsparams"])
-    gsp.update(cfg.get("gsparams") or {})
-    out["gsparams"] = gsp
-    size = out["stamp_size"]
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16:
-        raise PhotozConfigError(f"simulate.stamp_size: must be an integer >= 16, got {size!r}")
-    out["stamp_size"] = int(size)
-    if out["psf"] not in ("gaussian", "none", "images"):
-        raise PhotozConfigError(
-            f"simulate.psf: must be 'gaussian', 'none' or 'images', got {out['psf']!r}"
-        )
-    if not isinstance(out["add_noise"], (bool, np.bool_)):
-        raise PhotozConfigError(f"simulate.add_noise: must be true or false, got {out['add_noise']!r}")
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,8 +181,8 @@ def simulate_shard(
     instrument : photoz.instrument.Instrument or dict or None
         The instrument, or its config section for :func:`photoz.instrument.load_instrument`.
     sim_cfg : dict
-        The ``simulate`` config: ``stamp_size``, ``psf``, ``psf_r80``, ``psf_dir``,
-        ``add_noise``, ``gsparams`` (``n_shards`` ignored).
+        The schema-filled ``simulate`` config section: ``stamp_size``, ``psf``, ``psf_r80``,
+        ``psf_dir``, ``add_noise``, ``gsparams`` (``n_shards`` ignored).
     seed : int
         Run seed; each galaxy's noise is seeded from (seed, object_id).
     catalog_cfg : dict, optional
@@ -284,7 +227,7 @@ def _simulate_shard(truth_path, out_path, shard_index, n_shards, instrument, sim
     truth_path, out_path = Path(truth_path), Path(out_path)
     if instrument is None or isinstance(instrument, dict):
         instrument = load_instrument(instrument)
-    cfg = resolve_sim_cfg(sim_cfg)
+    cfg = sim_cfg
     truth = read_truth(truth_path, tuple(instrument.bands))
     rows = shard_rows(len(truth), shard_index, n_shards)
     part = truth.iloc[rows]

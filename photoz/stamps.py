@@ -152,8 +152,9 @@ class StampSimulator:
     ----------
     instrument : photoz.instrument.Instrument
         Pixel scale, exposures, sky, dark current and read noise (paper Sect. 2).
-    sim_cfg : dict, optional
-        The ``simulate`` config (:data:`DEFAULT_SIM_CFG` keys).
+    sim_cfg : dict
+        The schema-filled ``simulate`` config section (``photoz.config.default_config()``):
+        ``stamp_size``, ``psf``, ``psf_r80``, ``psf_dir``, ``add_noise``, ``gsparams``.
     real_catalog : galsim.RealGalaxyCatalog, optional
         Needed for galaxies with ``real_image_index >= 0``.
     data_dir : str or Path, optional
@@ -168,13 +169,11 @@ class StampSimulator:
     def __init__(
         self,
         instrument: Instrument,
-        sim_cfg: dict | None = None,
+        sim_cfg: dict,
         real_catalog: galsim.RealGalaxyCatalog | None = None,
         data_dir: str | Path | None = None,
     ) -> None:
-        from photoz.simulate import resolve_sim_cfg  # the config lives with the stage
-
-        self.cfg = resolve_sim_cfg(sim_cfg)
+        self.cfg = sim_cfg
         self.instrument = instrument
         self.bands = tuple(instrument.bands)
         self.scale = float(instrument.pixel_scale)

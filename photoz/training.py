@@ -44,20 +44,19 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import photoz
 from photoz.batches import FluxBatches, FluxImageBatches, FluxPooledBatches, ImageBatches
+from photoz.config import network_settings
 from photoz.datasets import (
     D4,
     NetworkInputs,
-    check_image_size,
     flux_arrays,
     flux_realisations,
     load_photometry,
     prepare_inputs,
-    scale_images,
 )
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.io import atomic_path
 from photoz.logs import progress as tqdm
-from photoz.models import NETWORKS, build_model, count_parameters
+from photoz.models import build_model, count_parameters
 from photoz.products import (  # noqa: F401 - the column lists, defined once
     HISTORY_COLUMNS,
     PREDICTION_COLUMNS,
@@ -76,25 +75,6 @@ EVAL_BATCH = 1024
 #: Floor of the cosine schedule, as a fraction of the initial learning rate.
 COSINE_FLOOR = 1e-3
 
-#: The ``train`` config keys this module reads (the config schema documents each).
-TRAIN_KEYS = ("device", "batch_size", "max_epochs", "learning_rate", "lr_factor", "lr_patience",
-              "early_stopping_patience", "n_flux_realisations", "augment_fluxes",
-              "augment_images", "image_size", "image_scaling", "passes_per_epoch",
-              "lr_schedule", "warmup_epochs", "weight_decay", "ema_decay", "tta", "precision",
-              "transfer_freeze", "flux_draws_per_stamp")
-#: Keys given per network: a value, or a mapping network -> value.
-PER_NETWORK_KEYS = ("batch_size", "max_epochs", "passes_per_epoch", "lr_schedule", "ema_decay",
-                    "flux_draws_per_stamp", "weight_decay")
-
-#: Values used for keys absent from the ``train`` section: the paper's (PAPER_SPEC §3-5).
-#: ``batch_size`` and ``max_epochs`` have no default.
-TRAIN_DEFAULTS = {"device": "auto", "learning_rate": 1.0e-4, "lr_factor": 0.1, "lr_patience": 5,
-                  "early_stopping_patience": 10, "n_flux_realisations": 50,
-                  "augment_fluxes": True, "augment_images": True, "image_size": 32,
-                  "image_scaling": "none", "passes_per_epoch": 1, "lr_schedule": "plateau",
-                  "warmup_epochs": 0, "weight_decay": 0.0, "ema_decay": 0.0, "tta": False,
-                  "precision": "fp32", "transfer_freeze": True, "flux_draws_per_stamp": 1}
-LR_SCHEDULES = ("plateau", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -165,71 +145,27 @@ def _int_seed(ss: np.random.SeedSequence) -> int:
 
 
 def check_train_cfg(cfg: dict, net: str) -> dict:
-    """Validate the ``train`` config section for network ``net``; return a flat copy.
+    """The settings of network ``net`` from a schema-filled ``train`` section, plus ``device``.
+
+    The schema checks every key's type and range (``photoz.config.validate_config``;
+    ``photoz.config.default_config()["train"]`` is the section with its defaults); this picks
+    ``net``'s values (:func:`photoz.config.network_settings`) and keeps ``device``.
 
     Returns
     -------
     dict
-        The keys of :data:`TRAIN_KEYS`, with the :data:`PER_NETWORK_KEYS` resolved to
-        ``net``'s ints.
+        The keys of :data:`photoz.config.TRAIN_KEYS` and ``device``; the per-network keys hold
+        ``net``'s value (``None`` where the key does not apply to ``net``).
 
     Raises
     ------
     PhotozConfigError
-        Naming the missing or bad key (``train.<key>``).
+        For an unknown network or a missing key (a section that was not schema-filled).
     """
-    if net not in NETWORKS:
-        raise PhotozConfigError(f"unknown network {net!r}; choose one of {list(NETWORKS)}")
-    defaulted = [k for k in TRAIN_KEYS if k not in cfg and k in TRAIN_DEFAULTS]
-    if defaulted:
-        log.info("train: keys %s absent; using %s", defaulted,
-                 {k: TRAIN_DEFAULTS[k] for k in defaulted})
-    cfg = {**TRAIN_DEFAULTS, **cfg}
-    missing = [k for k in TRAIN_KEYS if k not in cfg]
-    if missing:
-        raise PhotozConfigError(f"train: missing keys {missing}")
-    out = {k: cfg[k] for k in TRAIN_KEYS}
-    for key in PER_NETWORK_KEYS:
-        value = cfg[key]
-        if isinstance(value, dict):
-            if net in value:
-                value = value[net]
-            elif key in TRAIN_DEFAULTS:
-                value = TRAIN_DEFAULTS[key]
-            else:
-                raise PhotozConfigError(f"train.{key}: no entry for network {net!r}")
-        out[key] = value
-    for key in ("batch_size", "max_epochs", "passes_per_epoch", "flux_draws_per_stamp"):
-        value = out[key]
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise PhotozConfigError(f"train.{key}.{net}: {value!r} must be a positive integer")
-        out[key] = int(value)
-    for key in ("learning_rate", "lr_factor"):
-        if not isinstance(cfg[key], (int, float)) or not cfg[key] > 0:
-            raise PhotozConfigError(f"train.{key}: {cfg[key]!r} must be a positive number")
-    for key in ("lr_patience", "early_stopping_patience", "n_flux_realisations"):
-        if not isinstance(cfg[key], (int, np.integer)) or cfg[key] < 0:
-            raise PhotozConfigError(f"train.{key}: {cfg[key]!r} must be a non-negative integer")
-    for key in ("augment_fluxes", "augment_images", "tta", "transfer_freeze"):
-        if not isinstance(cfg[key], bool):
-            raise PhotozConfigError(f"train.{key}: {cfg[key]!r} must be true or false")
-    if out["lr_schedule"] not in LR_SCHEDULES:
-        raise PhotozConfigError(f"train.lr_schedule.{net}: {out['lr_schedule']!r} is not one of "
-                                f"{list(LR_SCHEDULES)}")
-    for key in ("warmup_epochs", "weight_decay"):
-        value = out[key]
-        if (not isinstance(value, (int, float)) or isinstance(value, bool)
-                or not math.isfinite(value) or value < 0):
-            raise PhotozConfigError(f"train.{key}: {value!r} must be a number >= 0")
-    ema = out["ema_decay"]
-    if not isinstance(ema, (int, float)) or isinstance(ema, bool) or not 0 <= ema < 1:
-        raise PhotozConfigError(f"train.ema_decay.{net}: {ema!r} must be in [0, 1) (0: none)")
-    if cfg["precision"] not in PRECISIONS:
-        raise PhotozConfigError(f"train.precision: {cfg['precision']!r} is not one of "
-                                f"{list(PRECISIONS)}")
-    check_image_size(cfg["image_size"])
-    scale_images(np.zeros((1, 7, 1, 1), np.float32), cfg["image_scaling"], np.ones(7))
-    return out
+    if "device" not in cfg:
+        raise PhotozConfigError("train: missing key 'device' (pass the schema-filled section: "
+                                "photoz.config.default_config()['train'])")
+    return {**network_settings(cfg, net), "device": cfg["device"]}
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
@@ -391,7 +327,9 @@ class PlateauSchedule:
     factor : float
         0.1 in the paper.
     lr_patience : int
-        5 in the paper (0 disables the reduction).
+        5 in the paper; 0 disables the reduction, which :func:`fit` passes for the cosine
+        schedule (the config key ``train.lr_patience`` is >= 1: to train without the plateau
+        drop, set ``train.lr_schedule`` to cosine).
     stop_patience : int
         10 in the paper (0 disables early stopping).
     lr_min_delta : float
@@ -517,7 +455,7 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
     z_val : ndarray, shape (n_val,)
         True redshifts of the validation galaxies.
     cfg : dict
-        From :func:`check_train_cfg`: ``batch_size``, ``max_epochs``, ``learning_rate``,
+        One network's settings (:func:`check_train_cfg`): ``batch_size``, ``max_epochs``, ``learning_rate``,
         ``lr_factor``, ``lr_patience``, ``early_stopping_patience``, ``lr_schedule``,
         ``warmup_epochs``, ``weight_decay``, ``ema_decay``.
     gen : torch.Generator
@@ -672,7 +610,8 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         ``results/models/<net>_history.csv`` (one row per epoch, :data:`HISTORY_COLUMNS`),
         ``results/predictions/<net>.parquet`` (:data:`PREDICTION_COLUMNS`), written atomically.
     train_cfg : dict
-        The ``train`` config section (keys :data:`TRAIN_KEYS`; see :func:`check_train_cfg`).
+        The schema-filled ``train`` config section, or one network's settings from it
+        (:func:`photoz.config.network_settings` plus ``device``, what the workflow passes).
     instrument : photoz.instrument.Instrument
         Limiting fluxes (eq. 7), background sigma (eq. 4; padding noise and image scaling) and
         the eq. 6 noise model for augmented flux errors.

@@ -9,9 +9,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from photoz import BANDS, catalog
+from photoz.config import default_config, load_config
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import load_instrument
 from photoz.sed import observed_sed
+
+
+def CAT(**over):  # noqa: N802 - the schema-filled catalog section with some keys set
+    return default_config({"catalog": over})["catalog"]
 
 CONTRACT = (["object_id", "redshift", "split", "sed_template", "sed_amplitude", "ebv"]
             + [f"mag_{b}" for b in BANDS] + [f"flux_{b}" for b in BANDS]
@@ -48,7 +53,7 @@ def test_split_fixed_test_size_and_seed():
 def dc2_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("dc2")
     ins = load_instrument({})
-    table = catalog.build_truth_table({"source": "dc2", "n_galaxies": 3000}, ins,
+    table = catalog.build_truth_table(CAT(n_galaxies=3000), ins,
                                       out / "truth.parquet", seed=7, report_path=out / "fit.json")
     return ins, table, out
 
@@ -71,7 +76,7 @@ def test_dc2_truth_table_contract(dc2_run):
     np.testing.assert_allclose(ins.mag_to_electrons(np.where(ok, mag, 0.0))[ok], flux[ok], rtol=1e-9)
     assert (flux[~ok] == 0).all() and (flux >= 0).all()
     # the same seed gives the same table
-    again = catalog.build_truth_table({"source": "dc2", "n_galaxies": 3000}, ins,
+    again = catalog.build_truth_table(CAT(n_galaxies=3000), ins,
                                       out / "again.parquet", seed=7)
     pd.testing.assert_frame_equal(again, disk)
 
@@ -142,7 +147,7 @@ def test_dropped_rows_are_counted(tmp_path, monkeypatch, caplog):
     _fake_dc2(tmp_path / "cat.h5", n=60, bad_rows=(3, 9, 40))
     monkeypatch.setattr(catalog, "dc2_files", lambda: [tmp_path / "cat.h5"])
     with caplog.at_level("WARNING", logger="photoz.catalog"):
-        table = catalog.build_truth_table({"source": "dc2", "fit_ebv": False}, load_instrument({}),
+        table = catalog.build_truth_table(CAT(fit_ebv=False), load_instrument({}),
                                           tmp_path / "t.parquet", seed=1,
                                           report_path=tmp_path / "r.json")
     rep = json.loads((tmp_path / "r.json").read_text())
@@ -153,13 +158,11 @@ def test_dropped_rows_are_counted(tmp_path, monkeypatch, caplog):
 
 
 def test_bad_config():
-    ins = load_instrument({})
-    with pytest.raises(PhotozConfigError, match="catalog.source"):
-        catalog.build_truth_table({"source": "sdss"}, ins, "x.parquet", 1)
-    with pytest.raises(PhotozConfigError, match="unknown keys"):
-        catalog.build_truth_table({"sauce": "dc2"}, ins, "x.parquet", 1)
-    with pytest.raises(PhotozConfigError, match="sed_library"):
-        catalog.build_truth_table({"sed_library": "bc03"}, ins, "x.parquet", 1)
+    """The schema checks the section (photoz.config); these are the catalogue's own checks."""
+    with pytest.raises(PhotozConfigError, match="catalog.sed_library"):
+        load_config(overrides={"catalog": {"sed_library": "bc03"}})
+    with pytest.raises(PhotozConfigError, match=r"catalog\.validation_fraction: 0 is not in \(0, 1\)"):
+        catalog.split_sizes(100, 0, "3:1", 0)
 
 
 def test_a_galaxy_without_a_positive_amplitude_is_dropped_everywhere(tmp_path, monkeypatch):
@@ -176,7 +179,7 @@ def test_a_galaxy_without_a_positive_amplitude_is_dropped_everywhere(tmp_path, m
         return fit
 
     monkeypatch.setattr(catalog, "fit_templates", fit_with_one_failure)
-    table = catalog.build_truth_table({"source": "dc2", "fit_ebv": False}, load_instrument({}),
+    table = catalog.build_truth_table(CAT(source="dc2", fit_ebv=False), load_instrument({}),
                                       tmp_path / "t.parquet", seed=1,
                                       report_path=tmp_path / "r.json")
     rep = json.loads((tmp_path / "r.json").read_text())

@@ -40,8 +40,10 @@ def test_predict_reproduces_training_predictions(tmp_path, capsys):
 
     instrument = load_instrument({})
     phot, shards = write_toy_inputs(tmp_path / "in", 200, instrument, seed=4, n_shards=1)
-    cfg = {"device": "cpu", "batch_size": {"cnn": 64}, "max_epochs": {"cnn": 1},
-           "n_flux_realisations": 2}
+    from photoz.config import default_config
+
+    cfg = default_config({"train": {"device": "cpu", "batch_size": {"cnn": 64},
+                                    "max_epochs": {"cnn": 1}, "n_flux_realisations": 2}})["train"]
     train_network("cnn", phot, shards, tmp_path / "cnn.pt", tmp_path / "h.csv", tmp_path / "p.parquet",
                   cfg, instrument, seed=1)
     out = tmp_path / "again.parquet"

@@ -9,6 +9,7 @@ import pytest
 from astropy.io import fits
 
 from photoz import catalog
+from photoz.config import default_config
 from photoz.cosmos import download_cosmos, read_cosmos_catalog
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import load_instrument
@@ -82,8 +83,9 @@ def test_download_rejects_unknown_sample(tmp_path):
 
 def test_truth_table_cosmos_hsc_fit(shared_data, tmp_path):
     """Source cosmos on the BTK sample: SED fitted to its HSC grizy, real images referenced."""
-    cfg = {"source": "cosmos", "train_test_ratio": "1:1",
-           "cosmos": {"dir": f"catalogs/{BTK[0]}", "file_name": BTK[1], "use_real_images": True}}
+    cfg = default_config({"catalog": {
+        "source": "cosmos", "train_test_ratio": "1:1",
+        "cosmos": {"dir": f"catalogs/{BTK[0]}", "file_name": BTK[1], "use_real_images": True}}})["catalog"]
     table = catalog.build_truth_table(cfg, load_instrument({}), tmp_path / "t.parquet", seed=3,
                                       data_dir=shared_data, report_path=tmp_path / "r.json")
     rep = json.loads((tmp_path / "r.json").read_text())
@@ -102,9 +104,10 @@ def test_truth_table_cosmos_hsc_fit(shared_data, tmp_path):
 
 def test_truth_table_cosmos_galsim_rule(shared_data, tmp_path):
     """No colours in the 23.5 example: GalSim's n-based template, scaled to F814W exactly."""
-    cfg = {"source": "cosmos", "sed_library": "cww",
-           "cosmos": {"dir": str(shared_data / "catalogs" / EX[0]), "file_name": EX[1],
-                      "use_real_images": False}}
+    cfg = default_config({"catalog": {
+        "source": "cosmos", "sed_library": "cww",
+        "cosmos": {"dir": str(shared_data / "catalogs" / EX[0]), "file_name": EX[1],
+                   "use_real_images": False}}})["catalog"]
     table, extra, rep = catalog._prepare(cfg, load_instrument({}), seed=1)
     raw, _ = read_cosmos_catalog(shared_data / "catalogs" / EX[0], EX[1])
     assert rep["n_sed_rule"] == len(table) == 100

@@ -18,10 +18,12 @@ pytestmark = [
 
 
 def _cfg(device):
-    return {
+    from photoz.config import default_config
+
+    return default_config({"train": {
         "device": device, "batch_size": {"mlp": 256, "cnn": 64}, "max_epochs": {"mlp": 2, "cnn": 2},
         "n_flux_realisations": 5, "augment_images": True, "image_scaling": "none",
-    }
+    }})["train"]
 
 
 def test_auto_picks_cuda():

@@ -43,6 +43,7 @@ def test_early_types():
 def test_sizes_match_cosmos_f814w(shared_data):
     """DC2 sizes from the relation vs real COSMOS Sersic fits: median hlr per F814W bin within 30%."""
     from photoz.catalog import _prepare
+    from photoz.config import default_config
     from photoz.cosmos import read_cosmos_catalog
     from photoz.instrument import load_instrument
 
@@ -51,7 +52,8 @@ def test_sizes_match_cosmos_f814w(shared_data):
         read_cosmos_catalog(cat / "galsim_cosmos_500fits", "real_galaxy_23.5_500_fits.fits")[0],
         read_cosmos_catalog(cat / "galsim_cosmos_example", "real_galaxy_catalog_23.5_example.fits")[0],
     ])
-    table, extra, _ = _prepare({"source": "dc2", "n_galaxies": 6000}, load_instrument({}), 11)
+    table, extra, _ = _prepare(default_config({"catalog": {"n_galaxies": 6000}})["catalog"],
+                                load_instrument({}), 11)
     mag, hlr = extra["mag_F814W"], table["half_light_radius"].to_numpy()
     checked = 0
     for lo in (19.0, 20.0, 21.0, 22.0, 23.0):

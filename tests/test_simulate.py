@@ -11,12 +11,18 @@ import pytest
 from scipy.special import erf
 
 from photoz import BANDS
-from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.config import default_config
+from photoz.errors import PhotozDataError
 from photoz.instrument import Instrument, load_bandpasses
 from photoz.products import SHARD_DATASETS, open_shard
 from photoz.psf import PSF_IMAGE_SUBDIR, gaussian_sigma_from_r80, load_psf_image
-from photoz.simulate import galaxy_seed, read_truth, resolve_sim_cfg, simulate_shard
+from photoz.simulate import galaxy_seed, read_truth, simulate_shard
 from photoz.toydata import truth_table, write_truth_table
+
+
+def sim(**over):
+    """The schema-filled ``simulate`` section with some keys set."""
+    return default_config({"simulate": over})["simulate"]
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 COSMOS_DIR = DATA_DIR / "catalogs" / "btk_cosmos_real_images_100"
@@ -63,7 +69,7 @@ def test_blank_sky_sigma_matches_the_paper(tmp_path, instrument):
     # Paper eq. 4 / Sect. 2: N_bkg = 10.65, 7.84, 9.93, 10.59, 10.59, 9.56, 11.53 e- per pixel.
     truth = make_truth(tmp_path / "truth.parquet", 12, flux=0.0)
     out = tmp_path / "shard_0.h5"
-    stats = simulate_shard(truth, out, 0, 1, instrument, {}, seed=11)
+    stats = simulate_shard(truth, out, 0, 1, instrument, sim(), seed=11)
     assert stats["n"] == 12
     shard = read_shard(out)
     pixels = shard["images"].transpose(1, 0, 2, 3).reshape(7, -1)  # 12 x 4096 per band
@@ -93,7 +99,7 @@ def test_noiseless_stamp_sums_to_truth_flux(tmp_path, instrument, hlr, truncated
     q = 0.4
     truth = make_truth(tmp_path / "truth.parquet", 3, flux=flux, sersic_n=0.5, hlr=hlr, q=q, pa=0.0)
     out = tmp_path / "shard_0.h5"
-    cfg = {"add_noise": False, "stamp_size": 64}
+    cfg = sim(add_noise=False, stamp_size=64)
     simulate_shard(truth, out, 0, 1, instrument, cfg, seed=1)
     shard = read_shard(out)
     fraction = _gaussian_fraction_in_stamp(hlr, q, 0.15, 32 * instrument.pixel_scale)
@@ -115,7 +121,7 @@ def test_point_source_with_psf_images_holds_the_psf_fraction(tmp_path, instrumen
     flux = 10000.0
     truth = make_truth(tmp_path / "truth.parquet", 1, flux=flux, sersic_n=1.0, hlr=0.005, q=1.0)
     out = tmp_path / "shard_0.h5"
-    simulate_shard(truth, out, 0, 1, instrument, {"add_noise": False, "psf": "images"}, seed=1,
+    simulate_shard(truth, out, 0, 1, instrument, sim(add_noise=False, psf="images"), seed=1,
                    data_dir=DATA_DIR)
     sums = read_shard(out)["images"][0].sum(axis=(1, 2), dtype=np.float64)
     for j, band in enumerate(BANDS):
@@ -131,11 +137,11 @@ def test_identical_pixels_for_two_shard_layouts(tmp_path, instrument):
                        sersic_n=rng.uniform(0.5, 4, 7), hlr=rng.uniform(0.1, 0.6, 7),
                        q=rng.uniform(0.3, 1, 7), pa=rng.uniform(0, 180, 7))
     one = tmp_path / "one.h5"
-    simulate_shard(truth, one, 0, 1, instrument, {}, seed=5)
+    simulate_shard(truth, one, 0, 1, instrument, sim(), seed=5)
     parts = []
     for i in range(3):
         path = tmp_path / f"three_{i}.h5"
-        simulate_shard(truth, path, i, 3, instrument, {}, seed=5)
+        simulate_shard(truth, path, i, 3, instrument, sim(), seed=5)
         parts.append(read_shard(path))
     whole = read_shard(one)
     np.testing.assert_array_equal(np.concatenate([p["object_id"] for p in parts]),
@@ -144,14 +150,14 @@ def test_identical_pixels_for_two_shard_layouts(tmp_path, instrument):
     assert [len(p["object_id"]) for p in parts] == [3, 2, 2]
     # A different run seed changes the noise.
     other = tmp_path / "other.h5"
-    simulate_shard(truth, other, 0, 1, instrument, {}, seed=6)
+    simulate_shard(truth, other, 0, 1, instrument, sim(), seed=6)
     assert not np.array_equal(read_shard(other)["images"], whole["images"])
 
 
 def test_shard_file_follows_the_contract(tmp_path, instrument):
     truth = make_truth(tmp_path / "truth.parquet", 5)
     out = tmp_path / "images" / "shard_1.h5"
-    simulate_shard(truth, out, 1, 2, instrument, {"stamp_size": 48, "n_shards": 2}, seed=9)
+    simulate_shard(truth, out, 1, 2, instrument, sim(stamp_size=48, n_shards=2), seed=9)
     with h5py.File(out, "r") as h5:
         assert h5["images"].shape == (2, 7, 48, 48) and h5["images"].dtype == np.float32
         assert h5["object_id"].dtype == np.int64
@@ -167,7 +173,7 @@ def test_shard_file_follows_the_contract(tmp_path, instrument):
 def test_empty_shard_is_written(tmp_path, instrument):
     truth = make_truth(tmp_path / "truth.parquet", 1)
     out = tmp_path / "shard_1.h5"
-    assert simulate_shard(truth, out, 1, 2, instrument, {}, seed=1)["n"] == 0
+    assert simulate_shard(truth, out, 1, 2, instrument, sim(), seed=1)["n"] == 0
     assert read_shard(out)["images"].shape == (0, 7, 64, 64)
 
 
@@ -175,7 +181,7 @@ def test_paper_pixel_scale_option(tmp_path):
     inst = Instrument(bandpasses=load_bandpasses("beamingfactor"), pixel_scale=0.075)
     truth = make_truth(tmp_path / "truth.parquet", 1, sersic_n=0.5, hlr=0.2, q=1.0)
     out = tmp_path / "s.h5"
-    simulate_shard(truth, out, 0, 1, inst, {"add_noise": False, "psf": "none"}, seed=1)
+    simulate_shard(truth, out, 0, 1, inst, sim(add_noise=False, psf="none"), seed=1)
     shard = read_shard(out)
     assert shard["attrs"]["pixel_scale"] == pytest.approx(0.075)
     # Without PSF, sigma = hlr / sqrt(2 ln 2) = 0.170"; second moment in pixels squared is
@@ -204,14 +210,10 @@ def test_bad_truth_table_names_file_column_and_row(tmp_path):
         read_truth(tmp_path / "missing.parquet")
 
 
-def test_bad_config_names_the_key():
-    with pytest.raises(PhotozConfigError, match="stamp_size"):
-        resolve_sim_cfg({"stamp_size": 8})
-    with pytest.raises(PhotozConfigError, match="unknown keys"):
-        resolve_sim_cfg({"stampsize": 64})
-    with pytest.raises(PhotozConfigError, match="simulate.psf"):
-        resolve_sim_cfg({"psf": "airy"})
-    assert resolve_sim_cfg({"gsparams": {"folding_threshold": 5e-3}})["gsparams"] == {
+def test_gsparams_default_per_key():
+    """A partial ``gsparams`` keeps the schema's other value (the schema checks the keys:
+    tests/test_config.py)."""
+    assert sim(gsparams={"folding_threshold": 5e-3})["gsparams"] == {
         "folding_threshold": 5e-3, "maxk_threshold": 3e-3}
 
 
@@ -219,11 +221,11 @@ def test_real_index_without_catalog_falls_back_or_fails(tmp_path, instrument):
     truth = make_truth(tmp_path / "truth.parquet", 2, real_index=0)
     out = tmp_path / "s.h5"
     # use_real_images false: parametric fits are drawn (with a warning).
-    simulate_shard(truth, out, 0, 1, instrument, {}, seed=1,
+    simulate_shard(truth, out, 0, 1, instrument, sim(), seed=1,
                    catalog_cfg={"cosmos": {"use_real_images": False}})
     assert read_shard(out)["images"].shape == (2, 7, 64, 64)
     with pytest.raises(PhotozDataError, match="RealGalaxyCatalog"):
-        simulate_shard(truth, out, 0, 1, instrument, {}, seed=1, catalog_cfg={
+        simulate_shard(truth, out, 0, 1, instrument, sim(), seed=1, catalog_cfg={
             "cosmos": {"dir": str(tmp_path), "file_name": "nope.fits", "use_real_images": True}})
 
 
@@ -246,7 +248,7 @@ def test_real_cosmos_galaxies_whitened_to_csst_noise(tmp_path, instrument, psf):
     n = 24
     truth, cosmos = _real_galaxy_truth(tmp_path, n, flux=3000.0)
     out = tmp_path / "real.h5"
-    stats = simulate_shard(truth, out, 0, 1, instrument, {"psf": psf}, seed=4,
+    stats = simulate_shard(truth, out, 0, 1, instrument, sim(psf=psf), seed=4,
                            catalog_cfg=cosmos)
     assert stats["n_real"] == n
     shard = read_shard(out)
@@ -273,7 +275,7 @@ def test_real_galaxy_flux_is_the_truth_flux(tmp_path, instrument):
     flux = 3000.0
     truth, cosmos = _real_galaxy_truth(tmp_path, n, flux=flux)
     out = tmp_path / "real.h5"
-    simulate_shard(truth, out, 0, 1, instrument, {"add_noise": False}, seed=4, catalog_cfg=cosmos)
+    simulate_shard(truth, out, 0, 1, instrument, sim(add_noise=False), seed=4, catalog_cfg=cosmos)
     sums = read_shard(out)["images"].sum(axis=(2, 3), dtype=np.float64) / flux
     # Only the (whitened) HST noise remains, ~6% of 3000 e- per stamp: the median is close to 1.
     assert np.median(sums) == pytest.approx(1.0, abs=0.03)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from photoz.config import default_config
 from photoz.errors import PhotozConfigError
 from photoz.instrument import load_instrument
 from photoz.predict import predict
@@ -20,6 +21,7 @@ NETS = ("mlp", "cnn", "hybrid", "hybrid_transfer")
 
 
 def small_cfg(epochs=2, **over):
+    """The schema-filled ``train`` section (photoz.config.default_config) for a quick run."""
     cfg = {
         "device": "cpu",
         "batch_size": {n: 64 for n in NETS},
@@ -29,7 +31,7 @@ def small_cfg(epochs=2, **over):
         "augment_images": True, "image_size": 32, "image_scaling": "asinh",
     }
     cfg.update(over)
-    return cfg
+    return default_config({"train": cfg})["train"]
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +174,9 @@ def test_config_errors(toy, instrument, tmp_path):
     with pytest.raises(PhotozConfigError, match="pretrained"):
         train_network("hybrid_transfer", *args, small_cfg(), instrument, seed=0)
     with pytest.raises(PhotozConfigError, match="train.device"):
-        train_network("mlp", *args, small_cfg(device="tpu"), instrument, seed=0)
+        tpu = small_cfg()
+        tpu["device"] = "tpu"  # past the schema: resolve_device names the key too
+        train_network("mlp", *args, tpu, instrument, seed=0)
 
 
 def test_cosine_factor_by_hand():
@@ -322,3 +326,60 @@ def test_predict_on_an_empty_selection_warns(trained, toy, tmp_path, caplog):
     assert len(frame) == 0 and len(pd.read_parquet(tmp_path / "p.parquet")) == 0
     assert any("nothing_selected.parquet has no selected galaxy" in r.getMessage()
                for r in caplog.records)
+
+
+def _scripted_fit(val_losses, **train):
+    """photoz.training.fit on a toy linear model, with a validation whose loss at epoch k is
+    ``val_losses[k-1]`` (the prediction is z_val + that offset); the weights seen at each
+    validation are recorded."""
+    import copy
+
+    from photoz.batches import FluxBatches
+    from photoz.config import network_settings
+    from photoz.training import fit
+
+    cfg = network_settings(default_config({"train": train})["train"], "mlp")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 64, 20, generator=gen)
+    z = torch.rand(64, generator=gen)
+    z_val = np.linspace(0.1, 2.0, 16)
+    model = torch.nn.Linear(20, 1)
+    seen = []
+
+    def validate(net):
+        seen.append(copy.deepcopy(net.state_dict()))
+        return z_val + val_losses[len(seen) - 1]
+
+    result = fit(model, FluxBatches(x, z, 16), validate, z_val, cfg, gen, torch.device("cpu"),
+                 forward=lambda net, flux: net(flux).squeeze(-1))
+    return result, seen, model
+
+
+def test_fit_stops_early_at_the_patience_epoch_and_keeps_the_best_weights():
+    """Best loss at epoch 3, then 3 epochs without a lower one: patience 3 stops after epoch 6
+    (Keras EarlyStopping counting), and the weights are epoch 3's."""
+    losses = [0.5, 0.3, 0.2, 0.25, 0.2, 0.21] + [0.1] * 10  # 0.2 again is no improvement
+    result, seen, model = _scripted_fit(losses, max_epochs={"mlp": 16},
+                                        early_stopping_patience=3, lr_patience=50)
+    assert [row[0] for row in result.history] == [1, 2, 3, 4, 5, 6]
+    assert result.stopped_early and result.best_epoch == 3
+    assert result.best_val_loss == pytest.approx(0.2, abs=1e-6)
+    np.testing.assert_allclose([row[2] for row in result.history], losses[:6], atol=1e-6)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, seen[2][key]), key  # epoch 3's weights restored
+    assert not torch.equal(seen[2]["weight"], seen[5]["weight"])  # and they had moved on
+
+
+def test_fit_drops_the_learning_rate_after_lr_patience_flat_epochs():
+    """lr 1e-2, factor 0.5, patience 2, Keras min_delta 1e-4. Epoch 2 improves (0.4); epoch 3's
+    0.39995 is a new best but by less than min_delta (flat 1), epoch 4 flat 2 -> lr x 0.5 from
+    epoch 5; epochs 5, 6 flat -> x 0.5 again from epoch 7; epoch 7's 0.3 resets the count,
+    8 and 9 flat -> from epoch 10. The history's lr column is the rate each epoch ran with."""
+    losses = [0.5, 0.4, 0.39995, 0.4, 0.4, 0.4, 0.3, 0.3, 0.3, 0.3]
+    result, _, _ = _scripted_fit(losses, max_epochs={"mlp": 10}, learning_rate=1e-2,
+                                 lr_factor=0.5, lr_patience=2, early_stopping_patience=0)
+    lrs = [row[5] for row in result.history]
+    np.testing.assert_allclose(lrs, [1e-2] * 4 + [5e-3] * 2 + [2.5e-3] * 3 + [1.25e-3],
+                               rtol=1e-12)
+    assert not result.stopped_early and len(result.history) == 10
+    assert result.best_epoch == 7  # 0.39995 (epoch 3) was a best too; 0.3 (epoch 7) the last

@@ -286,6 +286,25 @@ def test_rerun_has_nothing_to_do(test_run):
 
 
 @pytest.mark.slow
+def test_machine_settings_and_a_trimmed_network_list_retrain_nothing(test_run, tmp_path):
+    """Issue 16, by dry run on the completed .test run (Snakemake's default rerun triggers,
+    params among them): train.threads, gpus and device rerun no job; dropping hybrid from
+    train.networks retrains none of the other three (on main: 4 and 3 trainings)."""
+    machine = tmp_path / "machine.yaml"
+    machine.write_text("train: {threads: 2, gpus: 1, device: cpu}\npeer_settings: {threads: 2}\n")
+    cmd = [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(test_run),
+           "--configfile", str(REPO / ".test" / "config.yaml"), str(machine)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    trimmed = tmp_path / "trimmed.yaml"
+    trimmed.write_text("train: {networks: [mlp, cnn, hybrid_transfer]}\n")
+    jobs = _dry_run_jobs(test_run, REPO / ".test" / "config.yaml", trimmed)
+    assert "train_network" not in jobs, jobs
+    assert jobs.get("compute_metrics") == 1  # the metrics do change: one network fewer
+
+
+@pytest.mark.slow
 def test_a_deleted_stage_product_is_remade_by_a_plain_rerun(test_run):
     """Issue 15: a shard deleted after a corrupt-shard error, or a model lost to a kill during
     --forcerun train_network, used to leave "Nothing to be done"."""

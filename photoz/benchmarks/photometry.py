@@ -29,8 +29,9 @@ import galsim
 import numpy as np
 
 from photoz import BANDS
+from photoz.config import default_config
 from photoz.instrument import load_instrument
-from photoz.photometry import PHOT_DEFAULTS, measure_photometry, measure_stamps
+from photoz.photometry import measure_photometry, measure_stamps
 from photoz.products import read_shard_ids, read_shard_rows
 from photoz.toydata import truth_table, write_stamps, write_truth_table
 
@@ -102,7 +103,7 @@ def run(n_galaxies: int = 4000, stamp_size: int = 64, source: str = "synthetic",
     source : {"synthetic", "simulate"}
         Stamp maker (see the module docstring).
     phot_cfg : dict, optional
-        The ``photometry`` config; default :data:`photoz.photometry.PHOT_DEFAULTS`.
+        ``photometry`` keys over the schema's defaults (:func:`photoz.config.default_config`).
     seed : int
     repeat : int
         The in-memory timing is the best of this many runs (the machine may be shared).
@@ -118,7 +119,7 @@ def run(n_galaxies: int = 4000, stamp_size: int = 64, source: str = "synthetic",
         ``meets_target`` (wall-clock core rate >= target).
     """
     instrument = load_instrument({})
-    cfg = {**PHOT_DEFAULTS, **(phot_cfg or {})}
+    cfg = default_config({"photometry": phot_cfg or {}})["photometry"]
     with tempfile.TemporaryDirectory(prefix="photoz_bench_phot_") as tmp:
         tmp = Path(tmp)
         if source == "synthetic":
@@ -130,7 +131,8 @@ def run(n_galaxies: int = 4000, stamp_size: int = 64, source: str = "synthetic",
 
             truth = write_benchmark_truth(tmp / "truth.parquet", n_galaxies, instrument, seed)
             shard = tmp / "shard_0.h5"
-            simulate_shard(truth, shard, 0, 1, instrument, {"stamp_size": stamp_size}, seed)
+            simulate_shard(truth, shard, 0, 1, instrument,
+                           default_config({"simulate": {"stamp_size": stamp_size}})["simulate"], seed)
             _, _, images, sigma, _ = read_shard_rows(shard, read_shard_ids(shard))
         else:
             raise ValueError(f"source must be 'synthetic' or 'simulate', got {source!r}")

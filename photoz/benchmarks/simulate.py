@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from photoz.config import default_config
 from photoz.instrument import load_instrument
 from photoz.paper import PAPER_N_SELECTED
 from photoz.products import read_truth
@@ -65,7 +66,8 @@ def run(n_galaxies: int = 4000, workers: int = 2, sim_cfg: dict | None = None, s
     workers : int
         Shards = processes run at once (2 for this project's 2-core machine).
     sim_cfg : dict, optional
-        The ``simulate`` config; default the workflow's defaults (64 x 64, Gaussian PSF, noise).
+        ``simulate`` keys over the schema's defaults (:func:`photoz.config.default_config`:
+        64 x 64, Gaussian PSF, noise).
     seed : int
     data_dir : str, optional
         For ``psf: images``.
@@ -81,7 +83,7 @@ def run(n_galaxies: int = 4000, workers: int = 2, sim_cfg: dict | None = None, s
         time: the figure to quote when other jobs share the machine), ``load_average`` (1-min,
         before and after), ``peak_rss_mb`` (largest shard process), ``shards``, ``sim_cfg``.
     """
-    sim_cfg = dict(sim_cfg or {})
+    sim_cfg = default_config({"simulate": sim_cfg or {}})["simulate"]
     with tempfile.TemporaryDirectory(prefix="photoz_bench_sim_") as tmp:
         tmp = Path(tmp)
         if truth_path is None:

@@ -18,6 +18,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from photoz.config import default_config
 from photoz.instrument import load_instrument
 from photoz.models import NETWORKS
 from photoz.toydata import write_toy_inputs
@@ -100,13 +101,13 @@ def run(n_gal: int = 3000, epochs: int = 2, threads: int = 1, device: str = "aut
     """
     instrument = load_instrument({})
     batch = dict(DEFAULT_BATCH, **(batch_size or {}))
-    cfg = {
+    cfg = default_config({"train": {
         "device": device, "batch_size": batch, "max_epochs": dict.fromkeys(NETWORKS, epochs),
         "learning_rate": 1e-4, "lr_factor": 0.1, "lr_patience": 5, "early_stopping_patience": 10,
         "n_flux_realisations": n_flux_realisations, "augment_fluxes": n_flux_realisations > 1,
         "augment_images": True, "image_size": 32, "image_scaling": "none",
         "precision": precision, "transfer_freeze": True,
-    }
+    }})["train"]
     results = {}
     with tempfile.TemporaryDirectory(prefix="photoz_bench_") as tmp:
         d = Path(tmp)

@@ -38,10 +38,10 @@ rule prepare_catalog:
         truth="results/catalog/truth.parquet",
         report="results/catalog/fit_quality.json",
     params:
-        catalog=config["catalog"],
+        catalog=catalog_settings(),
         instrument=config["instrument"],
         seed=config["seed"],
-        data_dir=config["data_dir"],
+        data_dir=config["data_dir"] if config["catalog"]["source"] == "cosmos" else None,
     conda:
         "../envs/photoz.yaml"
     log:

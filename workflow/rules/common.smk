@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir).resolve()))
 
 from photoz import BANDS  # noqa: E402
-from photoz.config import validate_config  # noqa: E402
+from photoz.config import network_settings, validate_config  # noqa: E402
 from photoz.cosmos import resolve_cosmos_dir  # noqa: E402
 from photoz.plots import registry as figure_registry  # noqa: E402
 
@@ -128,3 +128,53 @@ def csst_data_files(kind):
         used = config["simulate"]["psf"] == "images" and not config["simulate"]["psf_dir"]
         names = [f"{band}.npy" for band in BANDS]
     return [str(root / n) for n in names if not (root / n).exists()] if used else []
+
+
+# ---- each rule's params: only the settings its job reads. Snakemake reruns a job whose params
+# changed (--rerun-triggers params, the default), so a whole config section as params would rerun
+# it for an unrelated edit. Machine settings (train.threads, train.gpus, train.device,
+# peer_settings.threads) are never params: they go through threads/resources or the job reads
+# them from the config, so changing them reruns nothing (tests/test_workflow.py checks).
+
+
+def catalog_settings():
+    """The ``catalog`` keys prepare_catalog reads (photoz.catalog.build_truth_table).
+
+    ``cosmos.sample`` only tells download_cosmos what to fetch, and ``cosmos`` is read only for
+    the cosmos source.
+    """
+    cat = dict(config["catalog"])
+    cosmos = cat.pop("cosmos")
+    if cat["source"] == "cosmos":
+        cat["cosmos"] = {k: v for k, v in cosmos.items() if k != "sample"}
+    return cat
+
+
+def uses_real_images():
+    """Whether the stamps are drawn from COSMOS HST images (catalog cosmos, use_real_images)."""
+    return config["catalog"]["source"] == "cosmos" and config["catalog"]["cosmos"]["use_real_images"]
+
+
+def simulate_settings():
+    """The ``simulate`` keys a shard's drawing reads (``n_shards`` is its own param)."""
+    return {k: v for k, v in config["simulate"].items() if k != "n_shards"}
+
+
+def simulate_catalog():
+    """What simulate_images reads of ``catalog``: where the real-image catalogue is, if used."""
+    if not uses_real_images():
+        return None
+    cosmos = config["catalog"]["cosmos"]
+    return {"cosmos": {k: cosmos[k] for k in ("dir", "file_name", "use_real_images")}}
+
+
+def simulate_data_dir():
+    """``data_dir`` where simulate_images reads from it (CSST PSF images, a relative COSMOS dir)."""
+    return config["data_dir"] if config["simulate"]["psf"] == "images" or uses_real_images() else None
+
+
+def training_settings(wildcards):
+    """One network's training settings (photoz.config.network_settings): without the
+    ``networks`` list and the machine settings, so trimming the list or changing the threads
+    retrains nothing."""
+    return network_settings(config["train"], wildcards.net)

@@ -40,7 +40,7 @@ rule fit_rail_peer:
     params:
         settings=lambda wc: config["peer_settings"][wc.peer],
         instrument=config["instrument"],
-        sed_library=config["catalog"]["sed_library"],
+        sed_library=lambda wc: config["catalog"]["sed_library"] if wc.peer == "bpz" else None,
         work_dir=lambda wc: f"results/peers/{wc.peer}_data",
         seed=config["seed"],
     conda:

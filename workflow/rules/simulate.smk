@@ -9,11 +9,11 @@ rule simulate_images:
         shard="results/images/shard_{shard}.h5",
     params:
         n_shards=config["simulate"]["n_shards"],
-        simulate=config["simulate"],
+        simulate=simulate_settings(),
         instrument=config["instrument"],
-        catalog=config["catalog"],
+        catalog=simulate_catalog(),
         seed=config["seed"],
-        data_dir=config["data_dir"],
+        data_dir=simulate_data_dir(),
     conda:
         "../envs/photoz.yaml"
     log:

@@ -9,7 +9,9 @@ rule train_network:
         history="results/models/{net}_history.csv",
         predictions="results/predictions/{net}.parquet",
     params:
-        train=config["train"],
+        # this network's settings only: train.threads, gpus, device and the networks list are
+        # not params (threads/resources below; the script reads train.device from the config)
+        settings=training_settings,
         instrument=config["instrument"],
         seed=config["seed"],
     conda:

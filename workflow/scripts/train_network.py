@@ -17,7 +17,9 @@ train_network(
     out_model=snakemake.output.model,  # noqa: F821
     out_history=snakemake.output.history,  # noqa: F821
     out_predictions=snakemake.output.predictions,  # noqa: F821
-    train_cfg=p.train,
+    # the rule's params hold this network's settings; the device is a machine setting, read
+    # from the config so that changing it reruns nothing
+    train_cfg={**p.settings, "device": snakemake.config["train"]["device"]},  # noqa: F821
     instrument=load_instrument(p.instrument),
     seed=p.seed,
     threads=snakemake.threads,  # noqa: F821
