@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from photoz.config import default_config
 from photoz.errors import PhotozDataError
 from photoz.instrument import load_instrument
 from photoz.predict import predict
@@ -17,8 +18,9 @@ def test_prediction_on_a_table_without_truth_columns(tmp_path):
     photo-z are those of the same galaxies with the truth columns present."""
     instrument = load_instrument({})
     phot, shards = write_toy_inputs(tmp_path / "in", 200, instrument, seed=5, n_shards=1)
-    cfg = {"device": "cpu", "batch_size": {"mlp": 64}, "max_epochs": {"mlp": 1},
-           "n_flux_realisations": 2, "augment_images": False}
+    cfg = default_config({"train": {"device": "cpu", "batch_size": {"mlp": 64},
+                                    "max_epochs": {"mlp": 1}, "n_flux_realisations": 2,
+                                    "augment_images": False}})["train"]
     model = tmp_path / "mlp.pt"
     train_network("mlp", phot, shards, model, tmp_path / "h.csv", tmp_path / "p.parquet", cfg,
                   instrument, seed=3, threads=1)
