@@ -2,6 +2,7 @@
 
 The package: :mod:`~photoz.photometry.config` (the ``photometry`` config section),
 :mod:`~photoz.photometry.kron` (detection, Kron radius, apertures of in-memory stamps),
+:mod:`~photoz.photometry.matched` (the matched-filter flux, issue 17),
 :mod:`~photoz.photometry.stage` (reading shards, errors, selection, writing the table).
 
 What the MLP sees is what this stage measures (Zhou et al. 2022, Sect. 3; PAPER_SPEC §3):
@@ -27,6 +28,11 @@ What the MLP sees is what this stage measures (Zhou et al. 2022, Sect. 3; PAPER_
    (:func:`photoz.features.aperture_flux_error`) with N_pix the exact aperture area inside the
    stamp; SNR = F / sigma (eq. 6); selection SNR > ``snr_threshold`` in any of ``snr_bands``
    (the paper: SNR > 10 in g or i).
+5. Beside it, a matched-filter (Gaussian-weighted, GAaP-like) flux forced with one weight per
+   galaxy in all seven bands, its error the eq. 6 form with the weight's effective area
+   (:mod:`photoz.photometry.matched`; Kuijken 2008, Horne 1986, Naylor 1998); ``flux_type``
+   says which of the two the networks read (:func:`photoz.datasets.flux_arrays`). The
+   selection always uses the Kron SNR.
 
 Speed: ``sep.extract`` is called once per stamp (about 60 us for 64x64 with a pixel stack
 sized to the stamp and a single detection level); the Kron radii and the aperture sums of a whole

@@ -14,12 +14,16 @@ from photoz.errors import PhotozConfigError
 #: workflow as ``measure_photometry(min_selected=...)``.
 TRAINING_NEEDS: dict[str, int] = {"train": 2, "validation": 1, "test": 1}
 
+#: Accepted ``photometry.flux_type`` values: the networks' flux (see :class:`PhotometryConfig`).
+FLUX_TYPES: tuple[str, ...] = ("kron", "matched")
+
 PHOT_DEFAULTS: dict = {
     "kron_factor": 1.0,
     "snr_threshold": 10.0,
     "snr_bands": ["g", "i"],
     "detection_bands": ["g", "r", "i", "z"],
     "detection_threshold": 1.5,
+    "flux_type": "kron",
 }
 """Defaults of the ``photometry`` config section (paper Sect. 3; PAPER_SPEC §1, §3)."""
 
@@ -40,6 +44,10 @@ class PhotometryConfig:
         Bands summed into the detection image (paper: g, r, i, z).
     detection_threshold : float
         sep.extract threshold in units of the detection image's background sigma.
+    flux_type : {"kron", "matched"}
+        The fluxes the networks (MLP, hybrids) read: the ``kron_factor`` aperture (the paper)
+        or the matched-filter flux (:mod:`photoz.photometry.matched`). Both are in the table;
+        the SNR selection always uses the Kron flux.
     """
 
     kron_factor: float = 1.0
@@ -47,6 +55,7 @@ class PhotometryConfig:
     snr_bands: tuple[str, ...] = ("g", "i")
     detection_bands: tuple[str, ...] = ("g", "r", "i", "z")
     detection_threshold: float = 1.5
+    flux_type: str = "kron"
 
     @classmethod
     def from_dict(cls, cfg: dict | None) -> PhotometryConfig:
@@ -56,7 +65,8 @@ class PhotometryConfig:
         ------
         PhotozConfigError
             For an unknown key, an unknown band, a non-positive or non-finite factor or
-            detection threshold, or a non-finite SNR threshold.
+            detection threshold, a non-finite SNR threshold, or a ``flux_type`` not in
+            :data:`FLUX_TYPES`.
         """
         cfg = dict(cfg or {})
         unknown = set(cfg) - set(PHOT_DEFAULTS)
@@ -92,4 +102,7 @@ class PhotometryConfig:
         if not math.isfinite(merged["snr_threshold"]):
             raise PhotozConfigError(f"photometry.snr_threshold: must be a finite number, got "
                                     f"{merged['snr_threshold']} (NaN would select nobody)")
+        if merged["flux_type"] not in FLUX_TYPES:
+            raise PhotozConfigError(f"photometry.flux_type: must be one of {list(FLUX_TYPES)}, "
+                                    f"got {merged['flux_type']!r}")
         return cls(**merged)

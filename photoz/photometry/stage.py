@@ -21,6 +21,7 @@ from photoz.io import write_json, write_parquet
 from photoz.logs import progress
 from photoz.photometry.config import PhotometryConfig
 from photoz.photometry.kron import measure_stamps
+from photoz.photometry.matched import matched_columns, matched_fluxes, matched_table
 
 log = logging.getLogger("photoz.photometry")
 
@@ -150,7 +151,8 @@ def photometry_columns() -> list[str]:
     cols = ["object_id", "redshift", "split"]
     for prefix in ("flux", "flux_err", "mag", "mag_err", "snr"):
         cols += [f"{prefix}_{bd}" for bd in BANDS]
-    return cols + ["kron_radius", "a", "b", "theta", "npix", "flag", "selected"]
+    cols += ["kron_radius", "a", "b", "theta", "npix"]
+    return cols + matched_columns(BANDS) + ["flag", "selected"]
 
 
 def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, instrument,
@@ -211,6 +213,8 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     flux = np.full((n_total, nb), np.nan)
     npix = np.full(n_total, np.nan)
     shape_cols = {k: np.full(n_total, np.nan) for k in ("kron_radius", "a", "b", "theta")}
+    matched = {"flux": np.full((n_total, nb), np.nan),
+               **{k: np.full(n_total, np.nan) for k in ("npix", "sigma_a", "sigma_b")}}
     flag = np.full(n_total, "no stamp in the shards", dtype=object)
     seen = np.zeros(n_total, dtype=bool)
     inst_sigma = np.asarray(instrument.background_sigma(), dtype=float)
@@ -245,6 +249,11 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
                 for k in shape_cols:
                     shape_cols[k][rows] = res[k]
                 flag[rows] = res["flag"]
+                ok = np.flatnonzero(res["flag"] == "")
+                mres = matched_fluxes(block[ok], *(res[k][ok] for k in ("x", "y", "a", "b",
+                                                                          "theta")))
+                for k in matched:
+                    matched[k][rows[ok]] = mres[k]
                 bar.update(len(ids))
 
     n_missing = int(np.sum(~seen))
@@ -279,6 +288,8 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
             data[f"{prefix}_{bd}"] = arr[:, j]
     data.update(shape_cols)
     data["npix"] = npix
+    data.update(matched_table(matched["flux"], matched["npix"], matched["sigma_a"],
+                              matched["sigma_b"], instrument, BANDS))
     data["flag"] = flag.astype(str)
     data["selected"] = selected
     df = pd.DataFrame(data, columns=photometry_columns())
