@@ -294,7 +294,10 @@ def test_measure_photometry_writes_the_contract(survey, instrument, caplog):
     expected = ["object_id", "redshift", "split"]
     for prefix in ("flux", "flux_err", "mag", "mag_err", "snr"):
         expected += [f"{prefix}_{b}" for b in BANDS]
-    expected += ["kron_radius", "a", "b", "theta", "npix", "flag", "selected"]
+    expected += ["kron_radius", "a", "b", "theta", "npix"]
+    for prefix in ("flux", "flux_err", "mag", "mag_err", "snr"):  # RAIL-style, issue 17
+        expected += [f"{prefix}_matched_{b}_csst" for b in BANDS]
+    expected += ["npix_matched", "matched_sigma_a", "matched_sigma_b", "flag", "selected"]
     assert list(df.columns) == expected == photometry_columns()
     assert df["object_id"].tolist() == truth_ids.tolist()  # truth-table order
     assert df["flag"].iloc[0] == "no stamp in the shards"
