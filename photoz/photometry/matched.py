@@ -48,7 +48,11 @@ sqrt(|C + p_max^2 I| / |C_j|) (Kuijken 2008, Sect. 2): not implemented here.
 
 Speed: the weight is evaluated once per galaxy (not per band) on a square window around the
 stamp centre just large enough to hold 4 s a' around the centroid, galaxies grouped by window
-size; the seven band sums are one matrix product per group.
+size; the seven band sums are one matrix product per group. Measured
+(``python -m photoz benchmark photometry``, 4,000 64x64 stamps, machine shared by five
+sessions): 53,000-85,000 galaxy-bands/s alone, 4.5-7x the rate of the Kron measurement of the
+same stamps in the same run, so Kron + matched takes 15-22% longer than Kron alone (24,100
+galaxy-bands per CPU-second against 29,700).
 """
 
 from __future__ import annotations
