@@ -26,6 +26,7 @@ per-sample Python, no data loader workers): 8,000 stamps of 7 x 32 x 32 float32 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,12 +34,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 
 import photoz
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.features import aperture_flux_error, flux_features
+from photoz.photometry.matched import network_flux_columns
 from photoz.products import read_photometry, read_shard_rows
 from photoz.products.tables import SPLITS  # noqa: F401 - the split names, defined once
 
@@ -53,12 +56,25 @@ IMAGE_SCALINGS: tuple[str, ...] = ("none", "sigma", "asinh")
 # Photometry
 # --------------------------------------------------------------------------------------------
 def load_photometry(path: str | Path, require_truth: bool = True) -> pd.DataFrame:
-    """The selected rows of the photometry table, checked: :func:`photoz.products.read_photometry`."""
-    return read_photometry(path, require_truth=require_truth)
+    """The selected rows of the photometry table, checked: :func:`photoz.products.read_photometry`,
+    with the table's ``photometry.flux_type`` (which fluxes :func:`flux_arrays` gives) in
+    ``df.attrs["flux_type"]``."""
+    df = read_photometry(path, require_truth=require_truth)
+    df.attrs["flux_type"] = _table_flux_type(path)
+    return df
+
+
+def _table_flux_type(path: Path) -> str:
+    """``photometry.flux_type`` in the table's metadata (``kron`` when absent)."""
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(b"photometry_config", b"{}")).get("flux_type", "kron")
 
 
 def flux_arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fluxes, errors and aperture areas of a photometry table.
+    """Fluxes, errors and aperture areas of a photometry table (the networks' inputs).
+
+    The columns follow ``df.attrs["flux_type"]`` (``photometry.flux_type``, set by
+    :func:`load_photometry`; default ``kron``): :func:`photoz.photometry.matched.network_flux_columns`.
 
     Returns
     -------
@@ -66,9 +82,10 @@ def flux_arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     flux_err : ndarray, shape (n_gal, 7), electrons
     npix : ndarray, shape (n_gal,), pixels
     """
-    flux = df[[f"flux_{b}" for b in BANDS]].to_numpy(dtype=float)
-    flux_err = df[[f"flux_err_{b}" for b in BANDS]].to_numpy(dtype=float)
-    return flux, flux_err, df["npix"].to_numpy(dtype=float)
+    flux_cols, err_cols, npix_col = network_flux_columns(df.attrs.get("flux_type", "kron"), BANDS)
+    flux = df[flux_cols].to_numpy(dtype=float)
+    flux_err = df[err_cols].to_numpy(dtype=float)
+    return flux, flux_err, df[npix_col].to_numpy(dtype=float)
 
 
 def flux_realisations(flux: np.ndarray, flux_err: np.ndarray, npix: np.ndarray, instrument,
@@ -355,6 +372,7 @@ def prepare_inputs(df: pd.DataFrame, shard_paths: Sequence[str | Path], needs_im
     scaling = {
         "image_size": int(image_size),
         "image_scaling": image_scaling,
+        "flux_type": df.attrs.get("flux_type", "kron"),
         "noise_sigma": [float(v) for v in noise_sigma],
         "limiting_flux": [float(v) for v in limiting_flux],
         "bands": list(photoz.BANDS),

@@ -19,8 +19,8 @@ import sep
 from scipy.special import gamma, gammaincinv
 
 from photoz import BANDS
-from photoz.config import default_config
-from photoz.errors import PhotozDataError
+from photoz.config import default_config, load_config
+from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.features import aperture_flux_error
 from photoz.instrument import load_instrument
 from photoz.photometry import (
@@ -284,7 +284,10 @@ def test_measure_photometry_writes_the_contract(survey, instrument, caplog):
     expected = ["object_id", "redshift", "split"]
     for prefix in ("flux", "flux_err", "mag", "mag_err", "snr"):
         expected += [f"{prefix}_{b}" for b in BANDS]
-    expected += ["kron_radius", "a", "b", "theta", "npix", "flag", "selected"]
+    expected += ["kron_radius", "a", "b", "theta", "npix"]
+    for prefix in ("flux", "flux_err", "mag", "mag_err", "snr"):  # RAIL-style, issue 17
+        expected += [f"{prefix}_matched_{b}_csst" for b in BANDS]
+    expected += ["npix_matched", "matched_sigma_a", "matched_sigma_b", "flag", "selected"]
     assert list(df.columns) == expected == photometry_columns()
     assert df["object_id"].tolist() == truth_ids.tolist()  # truth-table order
     assert df["flag"].iloc[0] == "no stamp in the shards"
@@ -403,6 +406,8 @@ def test_benchmark_runs_and_reports_rates():
     assert res["n_galaxies"] == 40 and 0 < res["n_measured"] <= 40
     assert res["core_galaxy_bands_per_s"] == pytest.approx(40 * 7 / res["core_seconds"])
     assert res["stage_seconds"] > 0 and res["n_selected"] <= res["n_measured"]
+    assert res["core_and_matched_galaxy_bands_per_s"] == pytest.approx(
+        40 * 7 / (res["core_seconds"] + res["matched_seconds"]))
     assert main(["--n-galaxies", "20", "--stamp-size", "32", "--repeat", "1"]) == 0
 
 
@@ -449,3 +454,116 @@ def test_float32_half_pi_angle_is_measured_not_a_crash():
     flux, npix = aperture_fluxes(images, *args, np.array([np.pi / 2]), np.array([2.97]))
     np.testing.assert_allclose(flux32, flux, rtol=1e-12)
     np.testing.assert_allclose(npix32, npix, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------
+# Matched-filter (Gaussian-weighted) fluxes, issue 17
+# ------------------------------------------------------------------------------------------
+
+def test_matched_flux_of_a_gaussian_galaxy_is_the_analytic_value():
+    """Weight of sigmas (s a, s b) on a Gaussian galaxy of sigmas (a, b), same angle: the
+    weighted sum is F_tot s^2 / (1 + s^2) (the product of two Gaussians), k = 3/2 and
+    N_eff = 9 pi s^2 a b / 4 (module docstring), to 0.5% for well-sampled profiles."""
+    from photoz.photometry.matched import matched_fluxes
+
+    size, total, a, b, theta, s = 96, 1.0e4, 4.0, 2.5, 0.6, 1.25
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    xc, yc = 47.3, 48.1
+    u = (xx - xc) * np.cos(theta) + (yy - yc) * np.sin(theta)
+    v = -(xx - xc) * np.sin(theta) + (yy - yc) * np.cos(theta)
+    gal = np.exp(-0.5 * ((u / a) ** 2 + (v / b) ** 2))
+    gal *= total / gal.sum()
+    stamp = np.repeat(gal[None, None], 7, axis=1) * np.arange(1, 8)[None, :, None, None]
+    res = matched_fluxes(stamp, [xc], [yc], [a], [b], [theta], scale=s)
+    expected = 1.5 * total * s**2 / (1 + s**2) * np.arange(1, 8)
+    np.testing.assert_allclose(res["flux"][0], expected, rtol=5e-3)
+    assert res["npix"][0] == pytest.approx(9 * np.pi * s**2 * a * b / 4, rel=5e-3)
+    assert (res["sigma_a"][0], res["sigma_b"][0]) == (s * a, s * b)
+
+
+@pytest.mark.parametrize("mag, n, hlr, upper", [(23.0, 1.0, 0.4, 1.1), (23.0, 4.0, 0.3, 1.1),
+                                                (21.0, 4.0, 0.3, 1.12)])
+def test_matched_flux_error_matches_scatter_of_noise_realisations(instrument, mag, n, hlr, upper):
+    """Over 1000 CCDNoise realisations of a Sersic galaxy, std(matched flux) / median(stated
+    error) is in 0.9-1.1 in every band for the weight of the noiseless detection (the error
+    model of the weighted sum): measured 0.97-1.07 for the background-limited galaxies. For a
+    bright de Vaucouleurs galaxy, where the source's Poisson noise counts, the eq. 6 source term
+    max(F, 0) is exact only for a profile shaped like the weight; n = 4 is more concentrated,
+    so the stated error is low: measured 1.04-1.10 (bound 1.12)."""
+    from photoz.photometry.matched import matched_fluxes
+
+    n_real = 1000
+    mean = make_galaxy(instrument, mag, n=n, hlr=hlr, size=48)
+    ref = measure_stamps(mean[None], instrument.background_sigma()[None])
+    assert ref["flag"][0] == ""
+    noisy = add_ccd_noise(mean, instrument, seed=7000, n_real=n_real)
+    res = matched_fluxes(noisy, *(np.full(n_real, ref[k][0]) for k in ("x", "y", "a", "b",
+                                                                         "theta")))
+    err = aperture_flux_error(res["flux"], res["npix"], instrument.background_per_pixel(),
+                              instrument.read_noise, np.asarray(instrument.n_exposures))
+    ratio = res["flux"].std(axis=0, ddof=1) / np.median(err, axis=0)
+    assert np.all((ratio > 0.9) & (ratio < upper)), ratio
+    noiseless = matched_fluxes(mean[None], *(ref[k] for k in ("x", "y", "a", "b", "theta")))
+    np.testing.assert_allclose(res["flux"].mean(axis=0), noiseless["flux"][0],
+                               atol=float(4 * err.max() / np.sqrt(n_real)))
+
+
+def test_matched_full_pipeline_colours_and_snr_gain_over_kron(instrument):
+    """Detection and weight re-measured on each of 1000 realisations: the adjacent-band flux
+    ratios scatter as the stated errors say (0.85-1.15; measured 1.00-1.13), single fluxes
+    more (the weight follows the noise, as the Kron aperture does; measured 1.04-1.49), and the
+    S/N is 10-25% above the 1 x Kron aperture's in every band (measured 14-16%)."""
+    from photoz.photometry.matched import matched_fluxes
+
+    n_real = 1000
+    mean = make_galaxy(instrument, 23.0, size=48)
+    noisy = add_ccd_noise(mean, instrument, seed=5000, n_real=n_real)
+    res = measure_stamps(noisy, np.tile(instrument.background_sigma(), (n_real, 1)))
+    assert np.all(res["flag"] == "")
+    m = matched_fluxes(noisy, *(res[k] for k in ("x", "y", "a", "b", "theta")))
+
+    def err(flux, npix):
+        return aperture_flux_error(flux, npix, instrument.background_per_pixel(),
+                                   instrument.read_noise, np.asarray(instrument.n_exposures))
+
+    flux, e = m["flux"], err(m["flux"], m["npix"])
+    colour = flux[:, :-1] / flux[:, 1:]
+    rel = np.sqrt((e[:, :-1] / flux[:, :-1]) ** 2 + (e[:, 1:] / flux[:, 1:]) ** 2)
+    ratio_colour = (colour.std(axis=0, ddof=1) / np.median(colour, axis=0)) / np.median(rel, axis=0)
+    ratio_flux = flux.std(axis=0, ddof=1) / np.median(e, axis=0)
+    assert np.all((ratio_colour > 0.85) & (ratio_colour < 1.15)), ratio_colour
+    assert np.all((ratio_flux > 0.9) & (ratio_flux < 2.0)), ratio_flux
+    gain = np.median(flux / e, axis=0) / np.median(res["flux"] / err(res["flux"], res["npix"]),
+                                                   axis=0)
+    assert np.all((gain > 1.10) & (gain < 1.25)), gain
+
+
+def test_matched_columns_and_flux_type_reach_the_networks(survey, instrument, tmp_path):
+    """The table has the RAIL-style matched columns beside the Kron ones; flux_type: matched
+    in the config makes photoz.datasets.flux_arrays give them (errors = eq. 6 with
+    npix_matched), with the same selection (Kron SNR) as flux_type: kron."""
+    from photoz.datasets import flux_arrays, load_photometry
+
+    tmp, _ = survey
+    tables = {}
+    for ft in ("kron", "matched"):
+        out = tmp_path / ft / "p.parquet"
+        measure_photometry(tmp / "truth.parquet", [tmp / "shard_0.h5", tmp / "shard_1.h5"], out,
+                           tmp_path / ft / "s.json", instrument, {**PHOT_CFG, "flux_type": ft})
+        tables[ft] = load_photometry(out)
+    kron, matched = tables["kron"], tables["matched"]
+    assert list(kron["object_id"]) == list(matched["object_id"]) and len(kron) > 0
+    for col in ("flux_matched_g_csst", "flux_err_matched_NUV_csst", "mag_matched_y_csst",
+                "snr_matched_i_csst", "npix_matched", "matched_sigma_a"):
+        assert col in photometry_columns() and col in kron.columns
+    f_k, e_k, n_k = flux_arrays(kron)
+    f_m, e_m, n_m = flux_arrays(matched)
+    np.testing.assert_array_equal(f_k, kron[[f"flux_{b}" for b in BANDS]].to_numpy())
+    np.testing.assert_array_equal(f_m, matched[[f"flux_matched_{b}_csst" for b in BANDS]])
+    np.testing.assert_array_equal(n_m, matched["npix_matched"].to_numpy())
+    np.testing.assert_allclose(e_m, aperture_flux_error(
+        f_m, n_m, instrument.background_per_pixel(), instrument.read_noise,
+        np.asarray(instrument.n_exposures)), rtol=1e-12)
+    assert np.all(np.isfinite(f_m)) and not np.array_equal(f_m, f_k)
+    with pytest.raises(PhotozConfigError, match="flux_type"):
+        load_config(overrides={"photometry": {"flux_type": "auto"}})

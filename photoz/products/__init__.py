@@ -38,6 +38,8 @@ from photoz.products.tables import (
     BINNED_METRICS,
     FIT_QUALITY_KEYS,
     HISTORY_COLUMNS,
+    MATCHED_SHAPE_COLUMNS,
+    MATCHED_TEMPLATES,
     MORPH_COLUMNS,
     PHOTOMETRY_COLUMNS,
     PREDICTION_COLUMNS,
@@ -64,7 +66,7 @@ from photoz.products.tables import (
 )
 
 __all__ = [
-    "BINNED_COLUMNS", "BINNED_METRICS", "FIT_QUALITY_KEYS", "HISTORY_COLUMNS", "MORPH_COLUMNS",
+    "BINNED_COLUMNS", "BINNED_METRICS", "FIT_QUALITY_KEYS", "HISTORY_COLUMNS", "MATCHED_SHAPE_COLUMNS", "MATCHED_TEMPLATES", "MORPH_COLUMNS",
     "PHOTOMETRY_COLUMNS", "PREDICTION_COLUMNS", "SELECTION_KEYS", "SHARD_ATTRS", "SHARD_DATASETS",
     "SUMMARY_KEYS", "TRUTH_COLUMNS", "TRUTH_METADATA", "open_shard", "read_binned",
     "read_fit_quality", "read_history", "read_photometry", "read_predictions", "read_selection",

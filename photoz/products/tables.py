@@ -200,11 +200,24 @@ def write_fit_quality(report: dict, path: str | os.PathLike) -> None:
 # --------------------------------------------------------------------------------------------
 # §3 photometry and selection.json
 # --------------------------------------------------------------------------------------------
+#: The matched-filter columns (issue 17; photoz.photometry.matched), RAIL-style names per band.
+MATCHED_TEMPLATES: dict[str, str] = {
+    "flux": "flux_matched_{band}_csst",
+    "flux_err": "flux_err_matched_{band}_csst",
+    "mag": "mag_matched_{band}_csst",
+    "mag_err": "mag_err_matched_{band}_csst",
+    "snr": "snr_matched_{band}_csst",
+}
+#: Per-galaxy matched-filter columns: N_eff (pixels) and the weight's sigmas (pixels).
+MATCHED_SHAPE_COLUMNS: tuple[str, ...] = ("npix_matched", "matched_sigma_a", "matched_sigma_b")
 #: Columns of ``results/photometry/photometry.parquet``, in order (docs/data_products.md §3).
 PHOTOMETRY_COLUMNS: tuple[str, ...] = (
     "object_id", "redshift", "split",
     *(f"{p}_{b}" for p in ("flux", "flux_err", "mag", "mag_err", "snr") for b in BANDS),
-    "kron_radius", "a", "b", "theta", "npix", "flag", "selected",
+    "kron_radius", "a", "b", "theta", "npix",
+    *(tpl.format(band=b) for tpl in MATCHED_TEMPLATES.values() for b in BANDS),
+    *MATCHED_SHAPE_COLUMNS,
+    "flag", "selected",
 )
 #: Keys of ``results/photometry/selection.json``.
 SELECTION_KEYS: tuple[str, ...] = ("n_total", "n_measured", "n_selected", "snr_threshold",

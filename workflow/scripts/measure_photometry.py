@@ -1,4 +1,4 @@
-"""Rule measure_photometry: stamps -> Kron-aperture photometry and SNR selection (photoz.photometry)."""
+"""Rule measure_photometry: stamps -> Kron-aperture and matched-filter photometry, SNR selection (photoz.photometry)."""
 
 from photoz.logs import log_to_file
 
