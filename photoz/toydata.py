@@ -143,6 +143,26 @@ def write_toy_predictions(path: str | Path, z_true, z_pred, split, object_id=Non
     return Path(path)
 
 
+def add_matched_columns(table) -> None:
+    """Fill a fake photometry table's matched-filter columns with its Kron ones (in place).
+
+    A toy stand-in: the contract (:data:`photoz.products.PHOTOMETRY_COLUMNS`) holds both fluxes;
+    the toy tables carry one measurement, so the matched columns repeat it (``npix_matched`` =
+    ``npix``, the weight's sigmas = the ellipse's ``a`` and ``b``).
+
+    Parameters
+    ----------
+    table : dict or pandas.DataFrame
+        With ``flux_<b>``, ``flux_err_<b>``, ``mag_<b>``, ``mag_err_<b>``, ``snr_<b>``, ``npix``,
+        ``a`` and ``b``.
+    """
+    for key, tpl in products.MATCHED_TEMPLATES.items():
+        for b in BANDS:
+            table[tpl.format(band=b)] = table[f"{key}_{b}"]
+    for name, src in zip(products.MATCHED_SHAPE_COLUMNS, ("npix", "a", "b"), strict=True):
+        table[name] = table[src]
+
+
 def write_toy_inputs(directory: str | Path, n_gal: int, instrument, seed: int,
                      stamp_size: int = 40, n_shards: int = 2,
                      fractions: tuple[float, float] = (0.7, 0.1)) -> tuple[Path, list[Path]]:
@@ -208,6 +228,7 @@ def write_toy_inputs(directory: str | Path, n_gal: int, instrument, seed: int,
                   "theta": np.zeros(n_gal), "npix": npix, "flag": [""] * n_gal,
                   "selected": (snr[:, 2] > 10) | (snr[:, 4] > 10)})
     photometry_path = directory / "photometry.parquet"
+    add_matched_columns(table)
     products.write_photometry(pd.DataFrame(table)[list(products.PHOTOMETRY_COLUMNS)],
                               photometry_path, {"source": "toy"})
 

@@ -210,7 +210,7 @@ def test_default_config_is_the_schema_defaults_and_a_copy():
     cfg = default_config()
     assert cfg["photometry"] == {"kron_factor": 1.0, "snr_threshold": 10.0, "snr_bands": ["g", "i"],
                                  "detection_bands": ["g", "r", "i", "z"],
-                                 "detection_threshold": 1.5}
+                                 "detection_threshold": 1.5, "flux_type": "kron"}
     # the disagreement: the schema's COSMOS directory is the default (no code copy)
     assert cfg["catalog"]["cosmos"]["dir"] == "resources/COSMOS_25.2_training_sample"
     cfg["photometry"]["snr_bands"].append("r")

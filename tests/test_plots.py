@@ -25,7 +25,13 @@ from photoz.plots.stamps import _shard_ids
 from photoz.products import PHOTOMETRY_COLUMNS, write_history, write_photometry
 from photoz.sed import observed_sed, template_names
 from photoz.summary import read_binned, write_summary
-from photoz.toydata import truth_table, write_stamps, write_toy_predictions, write_truth_table
+from photoz.toydata import (
+    add_matched_columns,
+    truth_table,
+    write_stamps,
+    write_toy_predictions,
+    write_truth_table,
+)
 
 N_GAL = 14
 STAMP = 24
@@ -96,6 +102,7 @@ def run_dir(tmp_path_factory):
     phot["a"], phot["b"], phot["theta"], phot["npix"] = 3.0, 1.8, 0.0, 60.0
     phot["flag"] = ""
     phot["selected"] = np.arange(N_GAL) != 5  # one galaxy fails the cut
+    add_matched_columns(phot)
     write_photometry(phot[list(PHOTOMETRY_COLUMNS)], root / "photometry.parquet", {})
 
     histories, predictions = {}, {}
