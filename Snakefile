@@ -19,6 +19,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/peers.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/pdfs.smk"
 
 
 rule all:

@@ -22,6 +22,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from photoz.datasets import D4
 from photoz.errors import PhotozDataError
 from photoz.logs import progress as tqdm
+from photoz.pdf import PointHead
 
 log = logging.getLogger("photoz.training")
 
@@ -72,6 +73,8 @@ def predict_tensors(model: torch.nn.Module, flux: torch.Tensor, images: torch.Te
     Returns
     -------
     ndarray, shape (n,), float64
+        Or (n, 3 K) for a p(z) head (:mod:`photoz.pdf`); with ``tta`` its raw outputs are
+        averaged over the D4 elements like the point photo-z.
     """
     model.eval()
     out = []
@@ -83,7 +86,7 @@ def predict_tensors(model: torch.nn.Module, flux: torch.Tensor, images: torch.Te
         sl = slice(start, start + batch_size)
         f = flux[sl].to(device, non_blocking=True)
         x = _images_on(images[sl], device) if uses_image else None
-        total = torch.zeros(f.shape[0], device=device, dtype=torch.float64)
+        total = 0
         for k in elements:
             args = []
             if "flux" in model.inputs:
@@ -94,7 +97,7 @@ def predict_tensors(model: torch.nn.Module, flux: torch.Tensor, images: torch.Te
             with _autocast(device, autocast):
                 total += model(*args).double()
         out.append((total / len(elements)).cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0)
+    return torch.cat(out).numpy() if out else np.zeros(0)  # a p(z) head: (0,) too
 
 
 @torch.no_grad()
@@ -258,7 +261,7 @@ class FitResult:
 def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], np.ndarray],
         z_val: np.ndarray, cfg: dict, gen: torch.Generator, device: torch.device,
         forward: Callable[..., torch.Tensor] | None = None, name: str = "network",
-        autocast: torch.dtype | None = None) -> FitResult:
+        autocast: torch.dtype | None = None, head=None) -> FitResult:
     """Train ``model`` on ``provider``'s batches; keep the best validation epoch. No I/O.
 
     Parameters
@@ -269,7 +272,8 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
         ``batches(gen)`` yields ``(args, z)``; ``n_per_epoch`` and ``n_batches``.
     validate : callable
         ``validate(net) -> ndarray (n_val,)`` photo-z of the validation galaxies with the
-        network ``net`` (the model, or its weight average).
+        network ``net`` (the model, or its weight average); (n_val, 3 K) mixture outputs for
+        a p(z) head.
     z_val : ndarray, shape (n_val,)
         True redshifts of the validation galaxies.
     cfg : dict
@@ -285,6 +289,9 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
         For the log.
     autocast : torch.dtype, optional
         Autocast dtype of the forward pass.
+    head : photoz.pdf.PointHead or photoz.pdf.PdfHead, optional
+        ``loss(pred, z)`` (training and validation loss) and ``point(pred)`` (photo-z for the
+        accuracy); default the paper's MAE point regression.
 
     Returns
     -------
@@ -296,6 +303,7 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
         If the validation loss becomes non-finite.
     """
     forward = forward or (lambda net, *args: net(*args))
+    head = head or PointHead()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=float(cfg["learning_rate"]), eps=ADAM_EPS,
                                   weight_decay=float(cfg["weight_decay"]))
@@ -329,7 +337,7 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
         for args, z in provider.batches(gen):
             with _autocast(device, autocast):
                 pred = forward(model, *args)
-            loss = (pred.float() - z).abs().mean()
+            loss = head.loss(pred, z)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -339,7 +347,7 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
                 ema.update_parameters(model)
             with torch.no_grad():
                 loss_sum += loss.detach().double() * z.shape[0]
-                correct += _accuracy_count(pred.detach().float(), z)
+                correct += _accuracy_count(head.point(pred.detach()), z)
             n_seen += z.shape[0]
             bar.update(1)
         bar.close()
@@ -351,8 +359,8 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
 
         net = ema.module if ema is not None else model
         val_pred = torch.from_numpy(validate(net)).float()
-        val_loss = float((val_pred - z_val_t).abs().mean())
-        val_acc = float(_accuracy_count(val_pred, z_val_t)) / len(z_val_t)
+        val_loss = float(head.loss(val_pred, z_val_t))
+        val_acc = float(_accuracy_count(head.point(val_pred), z_val_t)) / len(z_val_t)
         seconds = time.perf_counter() - t0
         result.history.append([epoch, train_loss, val_loss, train_acc, val_acc, lr, seconds])
         log.info("%s epoch %d/%d: train loss %.4f (acc %.3f), val loss %.4f (acc %.3f), "

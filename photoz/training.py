@@ -74,23 +74,32 @@ from photoz.fitloop import (  # noqa: F401  (re-exported: photoz.training's publ
     predict_tensors,
 )
 from photoz.models import NETWORKS, build_model, count_parameters
+from photoz.pdf import (
+    OUTPUTS,
+    calibrate,
+    head_for,
+    make_ensemble,
+    prediction_columns,
+    write_ensemble,
+)
 
 log = logging.getLogger("photoz.training")
 
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
                    "learning_rate", "seconds"]
-PREDICTION_COLUMNS = ["object_id", "z_true", "z_pred", "split"]
+PREDICTION_COLUMNS = ["object_id", "z_true", "z_pred", "z_mode", "z_median", "z_lo68", "z_hi68",
+                      "split"]
 
 #: The ``train`` config keys this module reads (the config schema documents each).
 TRAIN_KEYS = ("device", "batch_size", "max_epochs", "learning_rate", "lr_factor", "lr_patience",
               "early_stopping_patience", "n_flux_realisations", "augment_fluxes",
               "augment_images", "image_size", "image_scaling", "passes_per_epoch",
               "lr_schedule", "warmup_epochs", "weight_decay", "ema_decay", "tta", "precision",
-              "transfer_freeze", "flux_draws_per_stamp")
+              "transfer_freeze", "flux_draws_per_stamp", "output", "pdf_components")
 #: Keys given per network: a value, or a mapping network -> value.
 PER_NETWORK_KEYS = ("batch_size", "max_epochs", "passes_per_epoch", "lr_schedule", "ema_decay",
-                    "flux_draws_per_stamp", "weight_decay")
+                    "flux_draws_per_stamp", "weight_decay", "output")
 
 #: Values used for keys absent from the ``train`` section: the paper's (PAPER_SPEC §3-5).
 #: ``batch_size`` and ``max_epochs`` have no default.
@@ -99,7 +108,8 @@ TRAIN_DEFAULTS = {"device": "auto", "learning_rate": 1.0e-4, "lr_factor": 0.1, "
                   "augment_fluxes": True, "augment_images": True, "image_size": 32,
                   "image_scaling": "none", "passes_per_epoch": 1, "lr_schedule": "plateau",
                   "warmup_epochs": 0, "weight_decay": 0.0, "ema_decay": 0.0, "tta": False,
-                  "precision": "fp32", "transfer_freeze": True, "flux_draws_per_stamp": 1}
+                  "precision": "fp32", "transfer_freeze": True, "flux_draws_per_stamp": 1,
+                  "output": "point", "pdf_components": 3}
 LR_SCHEDULES = ("plateau", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -233,6 +243,12 @@ def check_train_cfg(cfg: dict, net: str) -> dict:
     if cfg["precision"] not in PRECISIONS:
         raise PhotozConfigError(f"train.precision: {cfg['precision']!r} is not one of "
                                 f"{list(PRECISIONS)}")
+    if out["output"] not in OUTPUTS:
+        raise PhotozConfigError(f"train.output.{net}: {out['output']!r} is not one of "
+                                f"{list(OUTPUTS)}")
+    k = cfg["pdf_components"]
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise PhotozConfigError(f"train.pdf_components: {k!r} must be a positive integer")
     check_image_size(cfg["image_size"])
     scale_images(np.zeros((1, 7, 1, 1), np.float32), cfg["image_scaling"], np.ones(7))
     return out
@@ -276,7 +292,7 @@ def _flux_pool(df: pd.DataFrame, data: NetworkInputs, train_idx: np.ndarray, cfg
 def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[str | Path],
                   out_model: str | Path, out_history: str | Path, out_predictions: str | Path,
                   train_cfg: dict, instrument, seed: int, threads: int = 1,
-                  pretrained: dict | None = None) -> dict:
+                  pretrained: dict | None = None, out_pdfs: str | Path | None = None) -> dict:
     """Train one network, keep its best validation epoch, predict every selected galaxy.
 
     Parameters
@@ -292,6 +308,9 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         ``results/models/<net>.pt`` (weights, train config, input scaling),
         ``results/models/<net>_history.csv`` (one row per epoch, :data:`HISTORY_COLUMNS`),
         ``results/predictions/<net>.parquet`` (:data:`PREDICTION_COLUMNS`), written atomically.
+    out_pdfs : path-like, optional
+        ``results/pdfs/<net>.hdf5``: the calibrated p(z) of the test galaxies as a qp mixmod
+        ensemble (:func:`photoz.pdf.make_ensemble`); not written when None.
     train_cfg : dict
         The ``train`` config section (keys :data:`TRAIN_KEYS`; see :func:`check_train_cfg`).
     instrument : photoz.instrument.Instrument
@@ -304,13 +323,14 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         ``torch.set_num_threads``.
     pretrained : dict, optional
         ``{"mlp": path, "cnn": path}`` of trained checkpoints; required for ``hybrid_transfer``.
+        Either may have been trained with either ``train.output``: only their bodies are loaded.
 
     Returns
     -------
     dict
         ``net, epochs_run, best_epoch, best_val_loss, best_val_accuracy, stopped_early, seconds,
         samples_per_second, device, precision, n_train, n_validation, n_parameters,
-        n_trainable, seed``.
+        n_trainable, seed, output, width_scale``.
 
     Raises
     ------
@@ -329,7 +349,9 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     log.info("training %s on %s (%s), %d thread(s), seed %d", net, device,
              "bf16 autocast" if amp is not None else "float32", threads, seed)
 
-    model = build_model(net, seed=_int_seed(streams["init"]))
+    model = build_model(net, seed=_int_seed(streams["init"]), output=cfg["output"],
+                        n_components=cfg["pdf_components"])
+    head = head_for(cfg["output"])
     if net == "hybrid_transfer":
         _load_pretrained(model, pretrained, cfg)
     needs_images = "image" in model.inputs
@@ -403,11 +425,14 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
              provider.n_batches, cfg["lr_schedule"])
 
     result = fit(model, provider, validate, data.z[val_idx], cfg, gen, device, forward=forward,
-                 name=net, autocast=None if forward is not None else amp)
-    z_pred = predict_tensors(model, all_flux, all_img, device, progress=True, tta=tta,
-                             autocast=amp)
+                 name=net, autocast=None if forward is not None else amp, head=head)
+    raw = predict_tensors(model, all_flux, all_img, device, progress=True, tta=tta,
+                          autocast=amp)
+    w, mu, sig, width_scale = calibrate(raw, cfg["output"], data.z, data.split == "validation")
     predictions = pd.DataFrame({"object_id": data.object_id, "z_true": data.z.astype(np.float64),
-                                "z_pred": z_pred, "split": data.split})
+                                **prediction_columns(raw, cfg["output"], w, mu, sig),
+                                "split": data.split})
+    log.info("%s: p(z) width scale %.3f (fitted on the validation split)", net, width_scale)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     checkpoint = {
         "net": net,
@@ -420,6 +445,9 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss,
         "stopped_early": result.stopped_early,
+        "output": cfg["output"],
+        "pdf_components": int(cfg["pdf_components"]),
+        "width_scale": width_scale,
         "photoz_version": photoz.__version__,
         "torch_version": str(torch.__version__),
     }
@@ -427,6 +455,10 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     hist = pd.DataFrame(result.history, columns=HISTORY_COLUMNS)
     _atomic_write(out_history, lambda tmp: hist.to_csv(tmp, index=False))
     write_predictions(out_predictions, predictions)
+    if out_pdfs is not None:
+        test = data.split == "test"
+        write_ensemble(out_pdfs, make_ensemble(w[test], mu[test], sig[test], data.object_id[test],
+                                               data.z[test], width_scale))
     summary = {
         "net": net,
         "epochs_run": len(result.history),
@@ -444,6 +476,8 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         "n_parameters": count_parameters(model),
         "n_trainable": count_parameters(model, trainable_only=True),
         "seed": int(seed),
+        "output": cfg["output"],
+        "width_scale": width_scale,
     }
     log.info("%s done: %s", net, summary)
     return summary

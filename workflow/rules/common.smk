@@ -54,6 +54,7 @@ def all_targets():
         *expand("results/models/{net}.pt", net=NETWORKS),
         *expand("results/models/{net}_history.csv", net=NETWORKS),
         *expand("results/predictions/{net}.parquet", net=NETWORKS),
+        *expand("results/pdfs/{net}.hdf5", net=NETWORKS),
         "results/metrics/summary.json",
         "results/metrics/summary.md",
         "results/metrics/summary.html",
@@ -61,6 +62,8 @@ def all_targets():
         *expand("results/figures/{figure}.png", figure=FIGURES),
         *expand("results/figures/{figure}.pdf", figure=FIGURES),
         *(["results/figures/peers_comparison.png", "results/figures/peers_comparison.pdf"] if PEERS else []),
+        "results/figures/pdf_calibration.png",
+        "results/figures/pdf_calibration.pdf",
     ]
 
 

@@ -8,6 +8,7 @@ rule train_network:
         model="results/models/{net}.pt",
         history="results/models/{net}_history.csv",
         predictions="results/predictions/{net}.parquet",
+        pdfs="results/pdfs/{net}.hdf5",
     params:
         train=config["train"],
         instrument=config["instrument"],

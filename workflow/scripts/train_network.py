@@ -17,6 +17,7 @@ train_network(
     out_model=snakemake.output.model,  # noqa: F821
     out_history=snakemake.output.history,  # noqa: F821
     out_predictions=snakemake.output.predictions,  # noqa: F821
+    out_pdfs=snakemake.output.pdfs,  # noqa: F821
     train_cfg=p.train,
     instrument=load_instrument(p.instrument),
     seed=p.seed,
