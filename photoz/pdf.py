@@ -38,12 +38,12 @@ OUTPUTS = ("point", "pdf")
 #: Floor of a component's width in z (well below the 0.02-0.04 sigma_NMAD scatter).
 SIGMA_MIN = 1e-3
 #: Search range of the width scale of :func:`fit_width_scale`.
-SCALE_RANGE = (0.1, 10.0)
+SCALE_RANGE = (1e-3, 1e3)
 #: Central intervals scored: 68% and 95% (PIT between (1 -/+ c) / 2).
 COVERAGES = (0.68, 0.95)
 #: New prediction columns (docs/data_products.md): mode, median and central 68% interval of p(z).
 PDF_COLUMNS = ("z_mode", "z_median", "z_lo68", "z_hi68")
-_SQRT2 = math.sqrt(2.0)
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 # --------------------------------------------------------------------------------------------
@@ -71,10 +71,15 @@ def mixture_nll(raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
     ``-log sum_k w_k N(z | mu_k, sigma_k)``, by ``logsumexp`` (Bishop 1994, eq. 29).
     """
-    logw, mu, sig = mixture_params(raw.float())
-    zc = z.float().unsqueeze(-1)
-    logn = -0.5 * ((zc - mu) / sig) ** 2 - torch.log(sig) - 0.5 * math.log(2 * math.pi)
-    return -torch.logsumexp(logw + logn, -1).mean()
+    raw = raw.float()
+    k = raw.shape[-1] // 3
+    logits, mu = raw[..., :k], raw[..., k:2 * k]
+    sig = torch.nn.functional.softplus(raw[..., 2 * k:]) + SIGMA_MIN
+    # log w_k = logits_k - logsumexp(logits): one logsumexp instead of a log_softmax per component
+    t = (z.float().unsqueeze(-1) - mu) / sig
+    log_like = (torch.logsumexp(logits - 0.5 * t * t - torch.log(sig), -1)
+                - torch.logsumexp(logits, -1))
+    return _HALF_LOG_2PI - log_like.mean()
 
 
 class PointHead:
@@ -110,8 +115,8 @@ class PdfHead:
     @staticmethod
     def point(pred: torch.Tensor) -> torch.Tensor:
         """Mean of the heaviest component, (B,)."""
-        logw, mu, _ = mixture_params(pred.float())
-        return mu.gather(-1, logw.argmax(-1, keepdim=True)).squeeze(-1)
+        k = pred.shape[-1] // 3
+        return pred[..., k:2 * k].gather(-1, pred[..., :k].argmax(-1, keepdim=True)).squeeze(-1).float()
 
 
 def head_for(output: str) -> PointHead | PdfHead:

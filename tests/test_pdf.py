@@ -77,6 +77,24 @@ def test_width_scale_recovers_an_overdispersed_prediction():
         pdf.fit_width_scale(np.zeros(0), *_one([], []))
 
 
+def test_point_output_gets_a_gaussian_of_fitted_width_in_one_plus_z():
+    rng = np.random.default_rng(8)
+    z_pred = rng.uniform(0.1, 3.0, 20000)
+    z = z_pred + 0.03 * (1 + z_pred) * rng.standard_normal(z_pred.size)
+    w, mu, sig, scale = pdf.calibrate(z_pred, "point", z, np.ones(z.size, bool))
+    assert scale == pytest.approx(0.03, rel=0.02)  # the width in dz/(1+z), not clamped
+    np.testing.assert_allclose(sig[:, 0], scale * (1 + z_pred))
+    cols = pdf.prediction_columns(z_pred, "point", w, mu, sig)
+    np.testing.assert_array_equal(cols["z_pred"], z_pred)
+    np.testing.assert_allclose(cols["z_median"], z_pred, atol=1e-9)
+    np.testing.assert_allclose(cols["z_hi68"] - z_pred, stats.norm.ppf(0.84) * sig[:, 0], rtol=1e-6)
+
+
+def test_pdf_head_point_is_the_heaviest_components_mean():
+    raw = torch.tensor([[0.0, 2.0, 0.5, 1.5, 0.1, 0.1], [3.0, 1.0, 0.7, 2.5, 0.1, 0.1]])
+    np.testing.assert_allclose(pdf.PdfHead.point(raw).numpy(), [1.5, 0.7])
+
+
 def test_scores_of_calibrated_and_overconfident_gaussians(tmp_path):
     rng = np.random.default_rng(5)
     n = 4000
