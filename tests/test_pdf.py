@@ -178,3 +178,18 @@ def test_train_and_predict_with_a_pdf_head(tmp_path):
     np.testing.assert_allclose(again["z_hi68"], pred["z_hi68"], rtol=1e-6)
     scores = pdf.pdf_summary(out / "predictions/mlp.parquet")
     assert 0 <= scores["coverage_68"] <= 1 and scores["crps"] > 0
+
+
+def test_calibration_figure_is_drawn(tmp_path):
+    from photoz.plots_pdf import save_pdf_calibration
+
+    rng = np.random.default_rng(2)
+    paths = {}
+    for i, net in enumerate(("mlp", "cnn")):
+        mu = rng.uniform(0.2, 2.0, 300)
+        z = rng.normal(mu, 0.1 * (1 + i))  # the CNN's widths are half the truth: a U-shaped PIT
+        paths[net] = tmp_path / f"{net}.hdf5"
+        pdf.write_ensemble(paths[net], pdf.make_ensemble(*_one(mu, np.full(300, 0.1)),
+                                                         np.arange(300), z, 1.0))
+    save_pdf_calibration(paths, tmp_path / "f.png", tmp_path / "f.pdf")
+    assert (tmp_path / "f.png").stat().st_size > 10000 and (tmp_path / "f.pdf").stat().st_size > 1000
