@@ -36,10 +36,10 @@ TRAIN_KEYS = ("batch_size", "max_epochs", "learning_rate", "lr_factor", "lr_pati
               "early_stopping_patience", "n_flux_realisations", "augment_fluxes",
               "augment_images", "image_size", "image_scaling", "passes_per_epoch",
               "lr_schedule", "warmup_epochs", "weight_decay", "ema_decay", "tta", "precision",
-              "transfer_freeze", "flux_draws_per_stamp")
+              "transfer_freeze", "flux_draws_per_stamp", "output", "pdf_components")
 #: ``train`` keys given per network: a mapping network -> value (or one value for all).
 PER_NETWORK_KEYS = ("batch_size", "max_epochs", "passes_per_epoch", "lr_schedule", "ema_decay",
-                    "flux_draws_per_stamp", "weight_decay")
+                    "flux_draws_per_stamp", "weight_decay", "output")
 
 
 def validate_config(config: dict, source: str = "config") -> dict:

@@ -18,6 +18,7 @@ import torch
 from photoz.datasets import load_photometry, prepare_inputs
 from photoz.errors import PhotozDataError
 from photoz.models import build_model
+from photoz.pdf import calibrate, prediction_columns
 from photoz.products import write_predictions
 from photoz.training import (
     load_checkpoint,
@@ -46,8 +47,9 @@ def predict(model_path: str | Path, photometry_path: str | Path,
     shard_paths : list of path-like
         Stamp shards (§2) holding every used ``object_id``; ignored by the MLP.
     out_path : path-like or None
-        Parquet file for ``object_id, z_true, z_pred, split`` (written atomically); None to
-        skip writing.
+        Parquet file for ``object_id, z_true, z_pred, z_mode, z_median, z_lo68, z_hi68, split``
+        (written atomically; the p(z) columns use the checkpoint's validation-fitted width
+        scale, :mod:`photoz.pdf`); None to skip writing.
     threads : int
         ``torch.set_num_threads``.
     device : str
@@ -56,7 +58,8 @@ def predict(model_path: str | Path, photometry_path: str | Path,
     Returns
     -------
     pandas.DataFrame
-        Columns ``object_id`` (int64), ``z_true``, ``z_pred`` (float64), ``split`` (str).
+        Columns ``object_id`` (int64), ``z_true``, ``z_pred``, ``z_mode``, ``z_median``,
+        ``z_lo68``, ``z_hi68`` (float64), ``split`` (str).
 
     Raises
     ------
@@ -69,7 +72,9 @@ def predict(model_path: str | Path, photometry_path: str | Path,
     dev = resolve_device(device)
     ckpt = load_checkpoint(model_path)
     try:
-        model = build_model(ckpt["net"])
+        output = ckpt.get("output", "point")
+        model = build_model(ckpt["net"], output=output,
+                            n_components=int(ckpt.get("pdf_components", 3)))
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, ValueError) as exc:
         # torch's message lists every missing, unexpected or mis-shaped tensor: keep its start.
@@ -93,10 +98,14 @@ def predict(model_path: str | Path, photometry_path: str | Path,
     if "image" in model.inputs:
         model.to(memory_format=torch.channels_last)
     amp = resolve_precision(ckpt.get("precision", "fp32"), dev)
-    z_pred = predict_tensors(model, data.flux, data.images, dev, progress=True,
-                             tta=bool(ckpt.get("tta", False)), autocast=amp)
+    raw = predict_tensors(model, data.flux, data.images, dev, progress=True,
+                          tta=bool(ckpt.get("tta", False)), autocast=amp)
+    if len(data.z) == 0:
+        raw = raw.reshape((0,) if output == "point" else (0, 3 * int(ckpt["pdf_components"])))
+    w, mu, sig, _ = calibrate(raw, output, data.z, None,
+                              width_scale=float(ckpt.get("width_scale", 1.0)))
     frame = pd.DataFrame({"object_id": data.object_id, "z_true": data.z.astype(np.float64),
-                          "z_pred": z_pred, "split": data.split})
+                          **prediction_columns(raw, output, w, mu, sig), "split": data.split})
     if out_path is not None:
         write_predictions(frame, out_path)
     log.info("predicted %d galaxies with %s (%s) on %s", len(frame), model_path, ckpt["net"], dev)

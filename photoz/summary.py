@@ -29,6 +29,7 @@ from photoz.metrics import (
     redshift_bin_edges,
 )
 from photoz.paper import PAPER_N_SELECTED, PAPER_RESULTS, RATIO_TO_PAPER_ROW
+from photoz.pdf import pdf_summary
 from photoz.products import (  # noqa: F401 - read_binned, BINNED_COLUMNS: re-exported
     BINNED_COLUMNS,
     read_binned,
@@ -205,7 +206,8 @@ def write_summary(
         outlier_fraction, mae, bias, n_test``, the RAIL forms ``sigma_mad, sigma_iqr,
         outlier_rate_rail`` and bootstrap errors ``<metric>_err``; top-level ``n_selected``,
         ``train_test_ratio``, ``paper_row``, ``n_bootstrap``, ``seed``), ``summary.md``
-        (:func:`summary_markdown`) and ``binned.csv`` (:func:`binned_metrics` by z_true and by
+        (:func:`summary_markdown`; a network with ``results/pdfs/<net>.hdf5`` also gets the
+        p(z) scores of :func:`photoz.pdf.pdf_summary`) and ``binned.csv`` (:func:`binned_metrics` by z_true and by
         z_pred, bins of 0.5, with a ``network`` column).
     train_test_ratio : str
         ``"3:1"``, ``"1:1"`` or ``"1:3"``: picks the paper's 30k, 20k or 10k row.
@@ -260,6 +262,7 @@ def write_summary(
         metrics = point_metrics(zp, zt)
         metrics["n_test"] = metrics.pop("n")
         metrics.update(bootstrap_metrics(zp, zt, n_bootstrap=n_bootstrap, seed=rng))
+        metrics.update(pdf_summary(predictions[net]))  # issue 13: crps, pit_ks, coverage_68/95 ...
         summary[net] = metrics
         top = max(float(zt.max()), float(zp.max()), 0.0)
         edges = redshift_bin_edges(top, 0.5)

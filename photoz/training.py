@@ -20,33 +20,33 @@ bf16 (``precision``). The hybrid-transfer network trains its unfrozen layers on 
 pooled CNN features when its CNN part is frozen (exactly the same function, at MLP cost).
 
 Layout: inputs are prepared by :func:`photoz.datasets.prepare_inputs`, batches come from
-:mod:`photoz.batches` (one provider per input kind), :func:`fit` is the loop (no I/O), and
-:func:`train_network` reads, fits, predicts and writes. Seeds: one config seed is split by
+:mod:`photoz.batches` (one provider per input kind), :func:`fit` is the loop (no I/O; in
+:mod:`photoz.fitloop` with the schedules and inference passes), checkpoints and prediction
+tables are read and written by :mod:`photoz.checkpoints`, and :func:`train_network` reads,
+fits, predicts and writes. Every name of those modules is re-exported here. Seeds: one config seed is split by
 :func:`seed_streams` into independent streams for weight initialisation, padding noise, flux
 realisations and batch order, so changing one use never shifts another.
 """
 
 from __future__ import annotations
 
-import copy
-import io
 import logging
-import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import photoz
 from photoz.batches import FluxBatches, FluxImageBatches, FluxPooledBatches, ImageBatches
+from photoz.checkpoints import (  # noqa: F401  (re-exported: photoz.training's public names)
+    load_checkpoint,
+    save_checkpoint,
+)
 from photoz.config import network_settings
 from photoz.datasets import (
-    D4,
     NetworkInputs,
     flux_arrays,
     flux_realisations,
@@ -54,11 +54,32 @@ from photoz.datasets import (
     prepare_inputs,
 )
 from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.io import atomic_path
-from photoz.logs import progress as tqdm
+from photoz.fitloop import (  # noqa: F401  (re-exported: photoz.training's public names)
+    ACCURACY_THRESHOLD,
+    ADAM_EPS,
+    COSINE_FLOOR,
+    EVAL_BATCH,
+    FitResult,
+    PlateauSchedule,
+    _accuracy_count,
+    _autocast,
+    _images_on,
+    cosine_factor,
+    fit,
+    pooled_features,
+    predict_tensors,
+)
 from photoz.models import build_model, count_parameters
+from photoz.pdf import (
+    calibrate,
+    head_for,
+    make_ensemble,
+    prediction_columns,
+    write_ensemble,
+)
 from photoz.products import (  # noqa: F401 - the column lists, defined once
     HISTORY_COLUMNS,
+    NETWORK_PREDICTION_COLUMNS,
     PREDICTION_COLUMNS,
     write_history,
     write_predictions,
@@ -66,14 +87,6 @@ from photoz.products import (  # noqa: F401 - the column lists, defined once
 
 log = logging.getLogger("photoz.training")
 
-#: Validation "accuracy" threshold on |dz|/(1+z) (paper Sect. 5; the outlier cut).
-ACCURACY_THRESHOLD = 0.15
-#: Keras Adam epsilon (PAPER_SPEC §4).
-ADAM_EPS = 1e-7
-#: Batch size for evaluation passes (no gradients; any size gives the same numbers).
-EVAL_BATCH = 1024
-#: Floor of the cosine schedule, as a fraction of the initial learning rate.
-COSINE_FLOOR = 1e-3
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -168,397 +181,6 @@ def check_train_cfg(cfg: dict, net: str) -> dict:
     return {**network_settings(cfg, net), "device": cfg["device"]}
 
 
-def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
-    """Write a checkpoint dict with ``torch.save``, atomically, with a checksum of its content.
-
-    The key ``"sha256"`` holds :func:`photoz.io.content_digest` of every other entry (weights,
-    input scaling, metadata), which :func:`load_checkpoint` recomputes.
-    """
-    from photoz.io import content_digest
-
-    body = {k: v for k, v in checkpoint.items() if k != "sha256"}
-    buffer = io.BytesIO()
-    torch.save({**body, "sha256": content_digest(body)}, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint written by :func:`train_network` and check its checksum.
-
-    Raises
-    ------
-    PhotozDataError
-        Naming the file: it is missing, unreadable or not a photoz checkpoint, it has no
-        checksum (written before photoz kept one), or its content does not match the checksum
-        (corrupt: e.g. bytes zeroed inside the weights, which ``torch.load`` does not notice).
-    """
-    from photoz.io import content_digest
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PhotozDataError(f"cannot read model checkpoint {path}: {exc}") from exc
-    for key in ("net", "state_dict", "input_scaling"):
-        if not isinstance(ckpt, dict) or key not in ckpt:
-            raise PhotozDataError(f"model checkpoint {path}: no key {key!r}; not a photoz model")
-    stored = ckpt.pop("sha256", None)
-    if stored is None:
-        raise PhotozDataError(f"model checkpoint {path}: no checksum (written by an older "
-                              "photoz); retrain it (snakemake --forcerun train_network)")
-    actual = content_digest(ckpt)
-    if actual != stored:
-        raise PhotozDataError(f"model checkpoint {path}: content does not match its checksum "
-                              f"(sha256 {actual[:12]}... vs stored {str(stored)[:12]}...): the "
-                              "file is corrupt; retrain it (snakemake --forcerun train_network) "
-                              "or restore a good copy")
-    return ckpt
-
-
-# --------------------------------------------------------------------------------------------
-# Prediction
-# --------------------------------------------------------------------------------------------
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
-
-
-def _images_on(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-
-
-@torch.no_grad()
-def predict_tensors(model: torch.nn.Module, flux: torch.Tensor, images: torch.Tensor | None,
-                    device: torch.device, batch_size: int = EVAL_BATCH,
-                    progress: bool = False, tta: bool = False,
-                    autocast: torch.dtype | None = None) -> np.ndarray:
-    """Photo-z of prepared inputs in inference mode.
-
-    Parameters
-    ----------
-    model : nn.Module
-        One of :func:`photoz.models.build_model`'s networks, on ``device``.
-    flux : Tensor, shape (n, 20)
-    images : Tensor, shape (n, 7, S, S), or None
-    device : torch.device
-    batch_size : int
-    progress : bool
-        Show a progress bar.
-    tta : bool
-        Average the predictions over the 8 D4 elements of each stamp (test-time augmentation;
-        the stamps' statistics are D4-invariant, paper Sect. 3). Ignored without images.
-    autocast : torch.dtype, optional
-        Autocast dtype (:func:`resolve_precision`).
-
-    Returns
-    -------
-    ndarray, shape (n,), float64
-    """
-    model.eval()
-    out = []
-    n = flux.shape[0]
-    uses_image = "image" in model.inputs
-    elements = range(8) if (tta and uses_image) else (0,)
-    d4 = D4(images.shape[-1], device) if len(elements) > 1 else None
-    for start in tqdm(range(0, n, batch_size), desc="predict", unit="batch", disable=not progress):
-        sl = slice(start, start + batch_size)
-        f = flux[sl].to(device, non_blocking=True)
-        x = _images_on(images[sl], device) if uses_image else None
-        total = torch.zeros(f.shape[0], device=device, dtype=torch.float64)
-        for k in elements:
-            args = []
-            if "flux" in model.inputs:
-                args.append(f)
-            if uses_image:
-                xk = x if k == 0 else d4(x, torch.full((x.shape[0],), k, device=device))
-                args.append(xk.contiguous(memory_format=torch.channels_last))
-            with _autocast(device, autocast):
-                total += model(*args).double()
-        out.append((total / len(elements)).cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0)
-
-
-@torch.no_grad()
-def pooled_features(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
-                    batch_size: int = EVAL_BATCH, autocast: torch.dtype | None = None,
-                    progress: bool = False) -> torch.Tensor:
-    """The frozen CNN part's pooled output for every D4 element of every stamp.
-
-    Parameters
-    ----------
-    model : HybridTransfer
-        Frozen (:meth:`photoz.models.hybrid.HybridTransfer.freeze`); its ``cnn`` runs in
-        inference mode, so the features are a fixed function of the stamp.
-    images : Tensor, shape (n, 7, S, S)
-
-    Returns
-    -------
-    Tensor, shape (8, n, 72), float32, on ``device``
-    """
-    cnn = model.cnn
-    cnn.eval()
-    d4 = D4(images.shape[-1], device)
-    out = torch.empty((8, images.shape[0], 72), device=device)
-    for start in tqdm(range(0, images.shape[0], batch_size), desc="pooled features",
-                      unit="batch", disable=not progress):
-        sl = slice(start, start + batch_size)
-        x = _images_on(images[sl], device)
-        for k in range(8):
-            xk = d4(x, torch.full((x.shape[0],), k, device=device))
-            with _autocast(device, autocast):
-                out[k, sl] = cnn.pooled(xk.contiguous(memory_format=torch.channels_last)).float()
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Schedules
-# --------------------------------------------------------------------------------------------
-class PlateauSchedule:
-    """Keras's ``ReduceLROnPlateau`` and ``EarlyStopping`` on the validation loss (paper Sect. 5).
-
-    Our own ~30 lines because PyTorch's ``ReduceLROnPlateau`` counts differently from the paper's
-    Keras: it reduces after ``patience + 1`` bad epochs, Keras after ``patience``. Here, as in
-    Keras: the learning rate is multiplied by ``factor`` once ``lr_patience`` consecutive epochs
-    failed to beat the best loss by more than ``lr_min_delta`` (then the count restarts);
-    training stops once ``stop_patience`` consecutive epochs did not beat the best loss at all.
-
-    Parameters
-    ----------
-    optimizer : torch.optim.Optimizer
-    factor : float
-        0.1 in the paper.
-    lr_patience : int
-        5 in the paper; 0 disables the reduction, which :func:`fit` passes for the cosine
-        schedule (the config key ``train.lr_patience`` is >= 1: to train without the plateau
-        drop, set ``train.lr_schedule`` to cosine).
-    stop_patience : int
-        10 in the paper (0 disables early stopping).
-    lr_min_delta : float
-        Keras default 1e-4.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, factor: float, lr_patience: int,
-                 stop_patience: int, lr_min_delta: float = 1e-4) -> None:
-        self.optimizer = optimizer
-        self.factor, self.lr_patience, self.stop_patience = factor, lr_patience, stop_patience
-        self.lr_min_delta = lr_min_delta
-        self.best = np.inf
-        self.lr_best = np.inf
-        self.wait = 0
-        self.lr_wait = 0
-
-    def step(self, val_loss: float) -> tuple[bool, bool]:
-        """Record one epoch's validation loss.
-
-        Returns
-        -------
-        improved : bool
-            The loss is the best so far (keep this epoch's weights).
-        stop : bool
-            Early stopping triggered.
-        """
-        improved = val_loss < self.best
-        if improved:
-            self.best, self.wait = val_loss, 0
-        else:
-            self.wait += 1
-        if val_loss < self.lr_best - self.lr_min_delta:
-            self.lr_best, self.lr_wait = val_loss, 0
-        else:
-            self.lr_wait += 1
-            if self.lr_patience > 0 and self.lr_wait >= self.lr_patience:
-                for group in self.optimizer.param_groups:
-                    group["lr"] *= self.factor
-                self.lr_wait = 0
-        stop = self.stop_patience > 0 and self.wait >= self.stop_patience
-        return improved, stop
-
-
-def cosine_factor(step: int, total_steps: int, warmup_steps: int,
-                  floor: float = COSINE_FLOOR) -> float:
-    """Learning-rate factor of a linear warm-up then cosine decay (Loshchilov & Hutter 2017).
-
-    ``(step + 1) / warmup_steps`` during the warm-up, then
-    ``floor + (1 - floor) * (1 + cos(pi * t)) / 2`` with ``t`` going from 0 to 1 over the
-    remaining steps.
-
-    Parameters
-    ----------
-    step : int
-        Optimiser step, from 0.
-    total_steps : int
-        Steps of the whole schedule (``max_epochs`` x batches per epoch).
-    warmup_steps : int
-    floor : float
-        Final factor.
-
-    Returns
-    -------
-    float
-    """
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
-
-
-def _accuracy_count(pred: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    return ((pred - z).abs() / (1 + z) < ACCURACY_THRESHOLD).sum()
-
-
-# --------------------------------------------------------------------------------------------
-# The loop
-# --------------------------------------------------------------------------------------------
-@dataclass
-class FitResult:
-    """What :func:`fit` returns.
-
-    Attributes
-    ----------
-    model : nn.Module
-        The network with the best validation epoch's weights (the EMA weights if used).
-    history : list of list
-        One row of :data:`HISTORY_COLUMNS` per epoch.
-    best_epoch : int
-    best_val_loss, best_val_accuracy : float
-    stopped_early : bool
-        True if early stopping ended training before ``max_epochs``.
-    train_seconds : float
-        Time in training steps (validation excluded).
-    train_samples : int
-    """
-
-    model: torch.nn.Module
-    history: list = field(default_factory=list)
-    best_epoch: int = 0
-    best_val_loss: float = float("inf")
-    best_val_accuracy: float = float("nan")
-    stopped_early: bool = False
-    train_seconds: float = 0.0
-    train_samples: int = 0
-
-
-def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], np.ndarray],
-        z_val: np.ndarray, cfg: dict, gen: torch.Generator, device: torch.device,
-        forward: Callable[..., torch.Tensor] | None = None, name: str = "network",
-        autocast: torch.dtype | None = None) -> FitResult:
-    """Train ``model`` on ``provider``'s batches; keep the best validation epoch. No I/O.
-
-    Parameters
-    ----------
-    model : nn.Module
-        On ``device``; parameters with ``requires_grad`` are trained.
-    provider : photoz.batches provider
-        ``batches(gen)`` yields ``(args, z)``; ``n_per_epoch`` and ``n_batches``.
-    validate : callable
-        ``validate(net) -> ndarray (n_val,)`` photo-z of the validation galaxies with the
-        network ``net`` (the model, or its weight average).
-    z_val : ndarray, shape (n_val,)
-        True redshifts of the validation galaxies.
-    cfg : dict
-        One network's settings (:func:`check_train_cfg`): ``batch_size``, ``max_epochs``, ``learning_rate``,
-        ``lr_factor``, ``lr_patience``, ``early_stopping_patience``, ``lr_schedule``,
-        ``warmup_epochs``, ``weight_decay``, ``ema_decay``.
-    gen : torch.Generator
-        Batch order and augmentation draws.
-    device : torch.device
-    forward : callable, optional
-        ``forward(net, *args)`` -> photo-z; default ``net(*args)``.
-    name : str
-        For the log.
-    autocast : torch.dtype, optional
-        Autocast dtype of the forward pass.
-
-    Returns
-    -------
-    FitResult
-
-    Raises
-    ------
-    PhotozDataError
-        If the validation loss becomes non-finite.
-    """
-    forward = forward or (lambda net, *args: net(*args))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=float(cfg["learning_rate"]), eps=ADAM_EPS,
-                                  weight_decay=float(cfg["weight_decay"]))
-    plateau = cfg["lr_schedule"] == "plateau"
-    schedule = PlateauSchedule(optimizer, float(cfg["lr_factor"]),
-                               int(cfg["lr_patience"]) if plateau else 0,
-                               int(cfg["early_stopping_patience"]))
-    n_batches = provider.n_batches
-    total_steps = cfg["max_epochs"] * n_batches
-    warmup_steps = int(round(float(cfg["warmup_epochs"]) * n_batches))
-    step_lr = None
-    if not plateau:
-        step_lr = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: cosine_factor(s, total_steps, warmup_steps))
-    ema = None
-    if cfg["ema_decay"] > 0:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(float(cfg["ema_decay"])),
-                            use_buffers=True)
-    z_val_t = torch.as_tensor(np.asarray(z_val, dtype=np.float32))
-    result = FitResult(model=model)
-    best_state = None
-    for epoch in range(1, cfg["max_epochs"] + 1):
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        model.train()
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        n_seen = 0
-        bar = tqdm(total=n_batches, desc=f"{name} epoch {epoch}/{cfg['max_epochs']}",
-                   unit="batch", mininterval=1.0, leave=False)
-        for args, z in provider.batches(gen):
-            with _autocast(device, autocast):
-                pred = forward(model, *args)
-            loss = (pred.float() - z).abs().mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if step_lr is not None:
-                step_lr.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            with torch.no_grad():
-                loss_sum += loss.detach().double() * z.shape[0]
-                correct += _accuracy_count(pred.detach().float(), z)
-            n_seen += z.shape[0]
-            bar.update(1)
-        bar.close()
-        epoch_seconds = time.perf_counter() - t0
-        result.train_seconds += epoch_seconds
-        result.train_samples += provider.n_per_epoch
-        train_loss = float(loss_sum) / n_seen
-        train_acc = float(correct) / n_seen
-
-        net = ema.module if ema is not None else model
-        val_pred = torch.from_numpy(validate(net)).float()
-        val_loss = float((val_pred - z_val_t).abs().mean())
-        val_acc = float(_accuracy_count(val_pred, z_val_t)) / len(z_val_t)
-        seconds = time.perf_counter() - t0
-        result.history.append([epoch, train_loss, val_loss, train_acc, val_acc, lr, seconds])
-        log.info("%s epoch %d/%d: train loss %.4f (acc %.3f), val loss %.4f (acc %.3f), "
-                 "lr %.2e, %.1f s, %.0f samples/s", name, epoch, cfg["max_epochs"], train_loss,
-                 train_acc, val_loss, val_acc, lr, seconds, provider.n_per_epoch / epoch_seconds)
-        if not np.isfinite(val_loss):
-            raise PhotozDataError(f"{name}: validation loss is {val_loss} at epoch {epoch}; "
-                                  "check the inputs for extreme values")
-        improved, stop = schedule.step(val_loss)
-        if improved:
-            result.best_epoch, result.best_val_loss, result.best_val_accuracy = (
-                epoch, val_loss, val_acc)
-            best_state = copy.deepcopy(net.state_dict())
-        if stop:
-            result.stopped_early = True
-            log.info("%s: early stop at epoch %d (best %d)", name, epoch, result.best_epoch)
-            break
-    model.load_state_dict(best_state)
-    return result
-
-
-# --------------------------------------------------------------------------------------------
-# Training with I/O
-# --------------------------------------------------------------------------------------------
 def _load_pretrained(model, pretrained: dict | None, cfg: dict) -> None:
     if not pretrained or "mlp" not in pretrained or "cnn" not in pretrained:
         raise PhotozConfigError(
@@ -593,7 +215,7 @@ def _flux_pool(df: pd.DataFrame, data: NetworkInputs, train_idx: np.ndarray, cfg
 def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[str | Path],
                   out_model: str | Path, out_history: str | Path, out_predictions: str | Path,
                   train_cfg: dict, instrument, seed: int, threads: int = 1,
-                  pretrained: dict | None = None) -> dict:
+                  pretrained: dict | None = None, out_pdfs: str | Path | None = None) -> dict:
     """Train one network, keep its best validation epoch, predict every selected galaxy.
 
     Parameters
@@ -608,7 +230,10 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     out_model, out_history, out_predictions : path-like
         ``results/models/<net>.pt`` (weights, train config, input scaling),
         ``results/models/<net>_history.csv`` (one row per epoch, :data:`HISTORY_COLUMNS`),
-        ``results/predictions/<net>.parquet`` (:data:`PREDICTION_COLUMNS`), written atomically.
+        ``results/predictions/<net>.parquet`` (:data:`photoz.products.NETWORK_PREDICTION_COLUMNS`), written atomically.
+    out_pdfs : path-like, optional
+        ``results/pdfs/<net>.hdf5``: the calibrated p(z) of the test galaxies as a qp mixmod
+        ensemble (:func:`photoz.pdf.make_ensemble`); not written when None.
     train_cfg : dict
         The schema-filled ``train`` config section, or one network's settings from it
         (:func:`photoz.config.network_settings` plus ``device``, what the workflow passes).
@@ -622,13 +247,14 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         ``torch.set_num_threads``.
     pretrained : dict, optional
         ``{"mlp": path, "cnn": path}`` of trained checkpoints; required for ``hybrid_transfer``.
+        Either may have been trained with either ``train.output``: only their bodies are loaded.
 
     Returns
     -------
     dict
         ``net, epochs_run, best_epoch, best_val_loss, best_val_accuracy, stopped_early, seconds,
         samples_per_second, device, precision, n_train, n_validation, n_parameters,
-        n_trainable, seed``.
+        n_trainable, seed, output, width_scale``.
 
     Raises
     ------
@@ -647,7 +273,9 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     log.info("training %s on %s (%s), %d thread(s), seed %d", net, device,
              "bf16 autocast" if amp is not None else "float32", threads, seed)
 
-    model = build_model(net, seed=_int_seed(streams["init"]))
+    model = build_model(net, seed=_int_seed(streams["init"]), output=cfg["output"],
+                        n_components=cfg["pdf_components"])
+    head = head_for(cfg["output"])
     if net == "hybrid_transfer":
         _load_pretrained(model, pretrained, cfg)
     needs_images = "image" in model.inputs
@@ -721,11 +349,14 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
              provider.n_batches, cfg["lr_schedule"])
 
     result = fit(model, provider, validate, data.z[val_idx], cfg, gen, device, forward=forward,
-                 name=net, autocast=None if forward is not None else amp)
-    z_pred = predict_tensors(model, all_flux, all_img, device, progress=True, tta=tta,
-                             autocast=amp)
+                 name=net, autocast=None if forward is not None else amp, head=head)
+    raw = predict_tensors(model, all_flux, all_img, device, progress=True, tta=tta,
+                          autocast=amp)
+    w, mu, sig, width_scale = calibrate(raw, cfg["output"], data.z, data.split == "validation")
     predictions = pd.DataFrame({"object_id": data.object_id, "z_true": data.z.astype(np.float64),
-                                "z_pred": z_pred, "split": data.split})
+                                **prediction_columns(raw, cfg["output"], w, mu, sig),
+                                "split": data.split})
+    log.info("%s: p(z) width scale %.3f (fitted on the validation split)", net, width_scale)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     checkpoint = {
         "net": net,
@@ -738,12 +369,19 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss,
         "stopped_early": result.stopped_early,
+        "output": cfg["output"],
+        "pdf_components": int(cfg["pdf_components"]),
+        "width_scale": width_scale,
         "photoz_version": photoz.__version__,
         "torch_version": str(torch.__version__),
     }
     save_checkpoint(out_model, checkpoint)
     write_history(result.history, out_history)
     write_predictions(predictions, out_predictions)
+    if out_pdfs is not None:
+        test = data.split == "test"
+        write_ensemble(out_pdfs, make_ensemble(w[test], mu[test], sig[test], data.object_id[test],
+                                               data.z[test], width_scale))
     summary = {
         "net": net,
         "epochs_run": len(result.history),
@@ -761,6 +399,8 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         "n_parameters": count_parameters(model),
         "n_trainable": count_parameters(model, trainable_only=True),
         "seed": int(seed),
+        "output": cfg["output"],
+        "width_scale": width_scale,
     }
     log.info("%s done: %s", net, summary)
     return summary

@@ -8,7 +8,7 @@ from photoz.config import default_config
 from photoz.errors import PhotozDataError
 from photoz.instrument import load_instrument
 from photoz.predict import predict
-from photoz.products import PREDICTION_COLUMNS, read_predictions, write_photometry
+from photoz.products import NETWORK_PREDICTION_COLUMNS, read_predictions, write_photometry
 from photoz.toydata import write_toy_inputs
 from photoz.training import train_network
 
@@ -30,7 +30,7 @@ def test_prediction_on_a_table_without_truth_columns(tmp_path):
     write_photometry(table, new, {})  # a full table first: the writer checks the contract ...
     table.drop(columns=["redshift", "split"]).to_parquet(new)  # ... then a catalogue without truth
     out = predict(model, new, shards, tmp_path / "new_pred.parquet")
-    assert list(out.columns) == list(PREDICTION_COLUMNS)
+    assert list(out.columns) == list(NETWORK_PREDICTION_COLUMNS)
     assert len(out) == int(table["selected"].sum()) > 0
     assert out["z_true"].isna().all() and (out["split"] == "").all()
     np.testing.assert_allclose(out["z_pred"], with_truth["z_pred"], rtol=0, atol=1e-6)

@@ -165,7 +165,7 @@ def check_report(workdir: Path, report: Path) -> None:
 
     cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
     results = _report_results(report.read_text())
-    expected = FIGURES + (("peers_comparison",) if cfg.get("peers") else ())
+    expected = FIGURES + ("pdf_calibration",) + (("peers_comparison",) if cfg.get("peers") else ())
     assert {k for k in results if k.startswith("results/figures/")} == {
         f"results/figures/{name}.png" for name in expected}
     for name in expected:
@@ -244,10 +244,11 @@ def test_report_renders_in_a_browser(test_run):
         browser.wait_for("document.querySelector('#app nav') !== null")
         browser.evaluate(click.format("Figures"))
         listed = browser.wait_for(f"{rows}.map(r => r.cells[0].textContent.trim())")
-        # the rendered DOM lists every figure: the paper's eight, and the peers' comparison when
-        # .test/config.yaml runs peers (it does, so the test suite runs them)
+        # the rendered DOM lists every figure: the paper's eight, the p(z) calibration, and the
+        # peers' comparison when .test/config.yaml runs peers (it does, so the test suite runs them)
         test_cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
-        expected = FIGURES + (("peers_comparison",) if test_cfg.get("peers") else ())
+        expected = FIGURES + ("pdf_calibration",) + (
+            ("peers_comparison",) if test_cfg.get("peers") else ())
         assert sorted(listed) == sorted(expected)
         for name in expected:
             browser.evaluate(f"{rows}.find(r => r.cells[0].textContent.trim() === {name!r})"

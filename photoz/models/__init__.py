@@ -48,7 +48,8 @@ def keras_init_(model: nn.Module, generator: torch.Generator | None = None) -> n
     return model
 
 
-def build_model(name: str, seed: int | None = None) -> nn.Module:
+def build_model(name: str, seed: int | None = None, output: str = "point",
+                n_components: int = 3) -> nn.Module:
     """Build one of the paper's networks.
 
     Parameters
@@ -58,25 +59,40 @@ def build_model(name: str, seed: int | None = None) -> nn.Module:
     seed : int, optional
         Seed of the Keras-style weight initialisation (:func:`keras_init_`); without it the
         global torch generator is used.
+    output : str
+        ``"point"`` (the paper's Dense1) or ``"pdf"``: the last layer only is replaced by a
+        Dense(3 ``n_components``) giving a Gaussian mixture (:mod:`photoz.pdf`); the body, and its
+        parameter count, stay the paper's.
+    n_components : int
+        Mixture components K for ``output="pdf"``.
 
     Returns
     -------
     nn.Module
         ``MLP`` (forward(flux (B, 20))), ``CNN`` (forward(images (B, 7, 32, 32))), ``Hybrid`` or
-        ``HybridTransfer`` (forward(flux, images)); each returns photo-z of shape (B,). Attribute
+        ``HybridTransfer`` (forward(flux, images)); each returns photo-z of shape (B,) (or the
+        mixture's raw outputs, (B, 3 K), for ``output="pdf"``). Attribute
         ``inputs`` names the inputs in call order. A ``HybridTransfer`` comes unfrozen; call its
         ``load_pretrained`` to load and freeze the trained branches.
 
     Raises
     ------
     PhotozConfigError
-        For an unknown name.
+        For an unknown name, output or a component count below 1.
     """
     try:
         cls = _CLASSES[name]
     except KeyError:
         raise PhotozConfigError(f"unknown network {name!r}; choose one of {list(NETWORKS)}") from None
+    if output not in ("point", "pdf"):
+        raise PhotozConfigError(f"train.output.{name}: {output!r} is not one of ['point', 'pdf']")
     model = cls()
+    if output == "pdf":
+        if isinstance(n_components, bool) or int(n_components) != n_components or n_components < 1:
+            raise PhotozConfigError(f"train.pdf_components: {n_components!r} must be a positive "
+                                    "integer")
+        model.output = nn.Linear(model.output.in_features, 3 * int(n_components))
+    model.output_kind = output
     generator = None if seed is None else torch.Generator().manual_seed(int(seed))
     return keras_init_(model, generator)
 

@@ -21,6 +21,7 @@ from photoz.errors import PhotozConfigError
 from photoz.logs import progress as tqdm
 from photoz.plots.architecture import fig5_architectures
 from photoz.plots.outliers import fig8_outlier_fraction
+from photoz.plots.pdf import plot_pdf_calibration
 from photoz.plots.peers import plot_peer_comparison
 from photoz.plots.results import fig6_training_history, fig7_zphot_vs_zspec
 from photoz.plots.sample import fig1_throughputs, fig2_redshift_distribution
@@ -38,9 +39,10 @@ PRODUCT_PATHS: dict[str, str] = {
     "predictions": "results/predictions/{net}.parquet",
     "summary": "results/metrics/summary.json",
     "binned": "results/metrics/binned.csv",
+    "pdfs": "results/pdfs/{net}.hdf5",
 }
 #: Inputs with one file per network: the drawing function takes them as a dict network -> path.
-PER_NETWORK: frozenset[str] = frozenset({"histories", "predictions"})
+PER_NETWORK: frozenset[str] = frozenset({"histories", "predictions", "pdfs"})
 
 #: The config values figures take: keyword argument -> how to read it from the validated config.
 CONFIG_PARAMS: dict[str, Callable[[Mapping], object]] = {
@@ -101,6 +103,8 @@ REGISTRY: dict[str, FigureSpec] = {
         FigureSpec("fig8_outlier_fraction", fig8_outlier_fraction, ("binned",)),
         FigureSpec("peers_comparison", plot_peer_comparison, ("summary", "binned"), paper=False,
                    paper_style=False),
+        FigureSpec("pdf_calibration", plot_pdf_calibration, ("pdfs",), paper=False,
+                   paper_style=False),
     )
 }
 #: The paper's figures, in its order (PAPER_SPEC §7).
@@ -114,8 +118,9 @@ def _spec(name: str) -> FigureSpec:
 
 
 def run_figures(with_peers: bool) -> list[str]:
-    """The figures a run draws: the paper's eight, and the peers' comparison when peers run."""
-    return [*FIGURES, *(["peers_comparison"] if with_peers else [])]
+    """The figures a run draws: the paper's eight, the p(z) calibration (issue 13) and the
+    peers' comparison when peers run."""
+    return [*FIGURES, "pdf_calibration", *(["peers_comparison"] if with_peers else [])]
 
 
 def figure_inputs(name: str, networks: Sequence[str], shards: Sequence[int]) -> dict:
@@ -246,7 +251,8 @@ def plot_figure(name: str, out_png, out_pdf, **inputs) -> None:
         ``build_model``); ``fig6_training_history``: ``histories`` (dict net -> csv), optionally
         ``max_epochs`` (dict net -> int); ``fig7_zphot_vs_zspec``: ``predictions`` (dict net ->
         parquet); ``fig8_outlier_fraction``: ``binned`` (``results/metrics/binned.csv``);
-        ``peers_comparison``: ``summary``, ``binned``.
+        ``peers_comparison``: ``summary``, ``binned``; ``pdf_calibration``: ``pdfs`` (dict net ->
+        ``results/pdfs/<net>.hdf5``).
 
     Raises
     ------

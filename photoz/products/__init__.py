@@ -41,6 +41,8 @@ from photoz.products.tables import (
     MATCHED_SHAPE_COLUMNS,
     MATCHED_TEMPLATES,
     MORPH_COLUMNS,
+    NETWORK_PREDICTION_COLUMNS,
+    PDF_COLUMNS,
     PHOTOMETRY_COLUMNS,
     PREDICTION_COLUMNS,
     SELECTION_KEYS,
@@ -66,8 +68,9 @@ from photoz.products.tables import (
 )
 
 __all__ = [
-    "BINNED_COLUMNS", "BINNED_METRICS", "FIT_QUALITY_KEYS", "HISTORY_COLUMNS", "MATCHED_SHAPE_COLUMNS", "MATCHED_TEMPLATES", "MORPH_COLUMNS",
-    "PHOTOMETRY_COLUMNS", "PREDICTION_COLUMNS", "SELECTION_KEYS", "SHARD_ATTRS", "SHARD_DATASETS",
+    "BINNED_COLUMNS", "BINNED_METRICS", "FIT_QUALITY_KEYS", "HISTORY_COLUMNS",
+    "MATCHED_SHAPE_COLUMNS", "MATCHED_TEMPLATES", "MORPH_COLUMNS", "NETWORK_PREDICTION_COLUMNS",
+    "PDF_COLUMNS", "PHOTOMETRY_COLUMNS", "PREDICTION_COLUMNS", "SELECTION_KEYS", "SHARD_ATTRS", "SHARD_DATASETS",
     "SUMMARY_KEYS", "TRUTH_COLUMNS", "TRUTH_METADATA", "open_shard", "read_binned",
     "read_fit_quality", "read_history", "read_photometry", "read_predictions", "read_selection",
     "read_shard_ids", "read_shard_rows", "read_summary", "read_truth", "shard_chunks",

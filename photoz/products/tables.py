@@ -328,6 +328,11 @@ HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "train_ac
                                     "val_accuracy", "learning_rate", "seconds")
 #: Columns of ``results/predictions/<name>.parquet`` (networks and peers alike).
 PREDICTION_COLUMNS: tuple[str, ...] = ("object_id", "z_true", "z_pred", "split")
+#: The point estimates of a p(z) (issue 13; photoz.pdf): mode, median, 68% interval.
+PDF_COLUMNS: tuple[str, ...] = ("z_mode", "z_median", "z_lo68", "z_hi68")
+#: Columns of a network's predictions table (the peers write :data:`PREDICTION_COLUMNS`).
+NETWORK_PREDICTION_COLUMNS: tuple[str, ...] = ("object_id", "z_true", "z_pred", *PDF_COLUMNS,
+                                               "split")
 
 
 def write_history(rows, path: str | os.PathLike) -> None:
@@ -359,8 +364,11 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
 
 def write_predictions(frame: pd.DataFrame, path: str | os.PathLike,
                       metadata: dict | None = None) -> None:
-    """Write a predictions table (:data:`PREDICTION_COLUMNS`, in order) atomically as parquet."""
-    _check_columns(frame, PREDICTION_COLUMNS, "predictions", path)
+    """Write a predictions table atomically as parquet: the columns :data:`PREDICTION_COLUMNS`
+    (a peer) or :data:`NETWORK_PREDICTION_COLUMNS` (a network, with its p(z) point estimates),
+    in order."""
+    if list(frame.columns) != list(NETWORK_PREDICTION_COLUMNS):
+        _check_columns(frame, PREDICTION_COLUMNS, "predictions", path)
     write_parquet(frame, path, metadata)
 
 

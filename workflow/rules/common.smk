@@ -47,13 +47,13 @@ def all_targets():
         *expand("results/models/{net}.pt", net=NETWORKS),
         *expand("results/models/{net}_history.csv", net=NETWORKS),
         *expand("results/predictions/{net}.parquet", net=NETWORKS),
+        *expand("results/pdfs/{net}.hdf5", net=NETWORKS),
         "results/metrics/summary.json",
         "results/metrics/summary.md",
         "results/metrics/summary.html",
         "results/metrics/binned.csv",
-        *expand("results/figures/{figure}.png", figure=FIGURES),
-        *expand("results/figures/{figure}.pdf", figure=FIGURES),
-        *(["results/figures/peers_comparison.png", "results/figures/peers_comparison.pdf"] if PEERS else []),
+        *expand("results/figures/{figure}.{ext}", figure=figure_registry.run_figures(bool(PEERS)),
+                ext=("png", "pdf")),
     ]
 
 

@@ -5,6 +5,7 @@ rule compute_metrics:
     input:
         predictions=expand("results/predictions/{net}.parquet", net=NETWORKS + PEERS),
         selection="results/photometry/selection.json",
+        pdfs=expand("results/pdfs/{net}.hdf5", net=NETWORKS),  # p(z) scores (photoz.pdf)
     output:
         summary="results/metrics/summary.json",
         table="results/metrics/summary.md",

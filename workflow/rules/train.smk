@@ -8,6 +8,7 @@ rule train_network:
         model="results/models/{net}.pt",
         history="results/models/{net}_history.csv",
         predictions="results/predictions/{net}.parquet",
+        pdfs="results/pdfs/{net}.hdf5",
     params:
         # this network's settings only: train.threads, gpus, device and the networks list are
         # not params (threads/resources below; the script reads train.device from the config)

@@ -17,6 +17,7 @@ train_network(
     out_model=snakemake.output.model,  # noqa: F821
     out_history=snakemake.output.history,  # noqa: F821
     out_predictions=snakemake.output.predictions,  # noqa: F821
+    out_pdfs=snakemake.output.pdfs,  # noqa: F821
     # the rule's params hold this network's settings; the device is a machine setting, read
     # from the config so that changing it reruns nothing
     train_cfg={**p.settings, "device": snakemake.config["train"]["device"]},  # noqa: F821
