@@ -9,12 +9,14 @@ import torch
 from scipy import stats
 
 from photoz import pdf
+from photoz.config import default_config, load_config
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import load_instrument
 from photoz.models import PAPER_PARAMETER_COUNTS, build_model, count_parameters
 from photoz.predict import predict
+from photoz.products import NETWORK_PREDICTION_COLUMNS
 from photoz.toydata import write_toy_inputs
-from photoz.training import PREDICTION_COLUMNS, check_train_cfg, load_checkpoint, train_network
+from photoz.training import check_train_cfg, load_checkpoint, train_network
 
 
 def _one(mu, sig):
@@ -143,26 +145,28 @@ def test_pdf_head_changes_only_the_last_layer(net):
 
 
 def test_output_is_a_per_network_key():
-    cfg = {"batch_size": 8, "max_epochs": 1, "output": {"mlp": "pdf"}}
+    cfg = default_config({"train": {"output": {"mlp": "pdf"}}})["train"]
     assert check_train_cfg(cfg, "mlp")["output"] == "pdf"
-    assert check_train_cfg(cfg, "cnn")["output"] == "point"
+    assert check_train_cfg(cfg, "cnn")["output"] == "point"  # the schema's default: the paper's
     with pytest.raises(PhotozConfigError, match="train.output.mlp"):
-        check_train_cfg({**cfg, "output": "gauss"}, "mlp")
+        load_config(overrides={"train": {"output": {"mlp": "gauss"}}})
     with pytest.raises(PhotozConfigError, match="pdf_components"):
-        check_train_cfg({**cfg, "pdf_components": 0}, "mlp")
+        load_config(overrides={"train": {"pdf_components": 0}})
 
 
 def test_train_and_predict_with_a_pdf_head(tmp_path):
     instrument = load_instrument({})
     phot, shards = write_toy_inputs(tmp_path / "in", 300, instrument, seed=4, stamp_size=40)
     out = tmp_path / "results"
-    cfg = {"device": "cpu", "batch_size": 64, "max_epochs": 2, "learning_rate": 1e-3,
-           "n_flux_realisations": 2, "output": "pdf", "pdf_components": 2}
+    cfg = default_config({"train": {"device": "cpu", "batch_size": {"mlp": 64},
+                                    "max_epochs": {"mlp": 2}, "learning_rate": 1e-3,
+                                    "n_flux_realisations": 2, "output": {"mlp": "pdf"},
+                                    "pdf_components": 2}})["train"]
     summary = train_network("mlp", phot, shards, out / "models/mlp.pt", out / "models/h.csv",
                             out / "predictions/mlp.parquet", cfg, instrument, seed=3,
                             out_pdfs=out / "pdfs/mlp.hdf5")
     pred = pd.read_parquet(out / "predictions/mlp.parquet")
-    assert list(pred.columns) == PREDICTION_COLUMNS
+    assert list(pred.columns) == list(NETWORK_PREDICTION_COLUMNS)
     np.testing.assert_array_equal(pred["z_pred"], pred["z_median"])
     assert (pred["z_lo68"] <= pred["z_median"]).all() and (pred["z_median"] <= pred["z_hi68"]).all()
     ens = pdf.read_ensemble(out / "pdfs/mlp.hdf5")

@@ -17,7 +17,7 @@ import torch
 from matplotlib.patches import Rectangle
 from torch import nn
 
-from photoz import BANDS, plots
+from photoz import BANDS, pdf, plots
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import load_instrument
 from photoz.metrics import NETWORKS
@@ -105,7 +105,7 @@ def run_dir(tmp_path_factory):
     add_matched_columns(phot)
     write_photometry(phot[list(PHOTOMETRY_COLUMNS)], root / "photometry.parquet", {})
 
-    histories, predictions = {}, {}
+    histories, predictions, pdfs = {}, {}, {}
     n_pred = 3000
     zt = rng.gamma(2.0, 0.45, n_pred)
     for k, net in enumerate(NETWORKS):
@@ -128,6 +128,13 @@ def run_dir(tmp_path_factory):
         write_toy_predictions(root / f"{net}.parquet", zt, zp,
                               np.where(np.arange(n_pred) % 3 == 0, "train", "test"))
         predictions[net] = str(root / f"{net}.parquet")
+        # the p(z) of the test galaxies: Gaussians at z_pred, width 0.03 (1 + z)
+        test = np.arange(n_pred) % 3 != 0
+        ones = np.ones((int(test.sum()), 1))
+        pdf.write_ensemble(root / f"{net}.hdf5", pdf.make_ensemble(
+            ones, zp[test][:, None], 0.03 * (1 + zp[test])[:, None], np.flatnonzero(test),
+            zt[test], 1.0))
+        pdfs[net] = str(root / f"{net}.hdf5")
     # the metrics stage's products, from which Fig. 8 and the peers' comparison are drawn
     (root / "selection.json").write_text(json.dumps({"n_selected": N_GAL - 1}))
     write_summary(predictions, root / "selection.json", root / "summary.json", root / "summary.md",
@@ -141,6 +148,7 @@ def run_dir(tmp_path_factory):
         "shards": shards,
         "histories": histories,
         "predictions": predictions,
+        "pdfs": pdfs,
     }
 
 
@@ -241,6 +249,7 @@ def _inputs(name, run):
         "fig7_zphot_vs_zspec": {"predictions": run["predictions"]},
         "fig8_outlier_fraction": {"binned": run["binned"]},
         "peers_comparison": {"summary": run["summary"], "binned": run["binned"]},
+        "pdf_calibration": {"pdfs": run["pdfs"]},
     }[name]
 
 
@@ -528,8 +537,8 @@ def test_registry_names_each_figures_arguments_and_caption(repo_root):
     """The one registry: its inputs and params are the drawing functions' keywords, every required
     argument is an input, and every caption file exists."""
     assert list(plots.REGISTRY)[:8] == list(plots.FIGURES)
-    assert plots.run_figures(False) == list(plots.FIGURES)
-    assert plots.run_figures(True) == [*plots.FIGURES, "peers_comparison"]
+    assert plots.run_figures(False) == [*plots.FIGURES, "pdf_calibration"]
+    assert plots.run_figures(True) == [*plots.FIGURES, "pdf_calibration", "peers_comparison"]
     for name, spec in plots.REGISTRY.items():
         args = inspect.signature(spec.draw).parameters
         assert set(spec.inputs) | set(spec.params) <= set(args), name

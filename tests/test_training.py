@@ -9,7 +9,7 @@ from photoz.config import default_config
 from photoz.errors import PhotozConfigError
 from photoz.instrument import load_instrument
 from photoz.predict import predict
-from photoz.products import HISTORY_COLUMNS, PREDICTION_COLUMNS
+from photoz.products import HISTORY_COLUMNS, NETWORK_PREDICTION_COLUMNS
 from photoz.toydata import write_toy_inputs
 from photoz.training import (
     PlateauSchedule,
@@ -73,7 +73,7 @@ def test_outputs_follow_the_contract(trained, toy):
         assert hist["learning_rate"].iloc[0] == pytest.approx(1e-4)
         assert hist[["train_accuracy", "val_accuracy"]].stack().between(0, 1).all()
         pred = pd.read_parquet(out / f"predictions/{net}.parquet")
-        assert list(pred.columns) == list(PREDICTION_COLUMNS)
+        assert list(pred.columns) == list(NETWORK_PREDICTION_COLUMNS)
         assert sorted(pred["object_id"]) == sorted(selected["object_id"])
         merged = pred.merge(selected, on="object_id")
         np.testing.assert_allclose(merged["z_true"], merged["redshift"])

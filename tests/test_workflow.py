@@ -449,7 +449,7 @@ def test_paper_config_dag(tmp_path):
     assert jobs["download_cosmos"] == 1
     assert jobs["simulate_images"] == 40
     assert jobs["train_network"] == 4
-    assert jobs["plot_figure"] == 8
+    assert jobs["plot_figure"] == 9  # the paper's eight and the p(z) calibration
 
 
 def _digests(directory: Path) -> dict:
