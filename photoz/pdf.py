@@ -31,8 +31,12 @@ import torch
 from scipy import special
 
 from photoz.errors import PhotozDataError
-from photoz.io import atomic_path
 from photoz.products import PDF_COLUMNS  # noqa: F401 - the column names, defined once
+from photoz.products.pdfs import (  # noqa: F401 - the p(z) product's reader/writer, re-exported
+    make_ensemble,
+    read_ensemble,
+    write_ensemble,
+)
 
 #: Output settings of ``train.output``.
 OUTPUTS = ("point", "pdf")
@@ -263,54 +267,6 @@ def crps_mixture(z: np.ndarray, w: np.ndarray, mu: np.ndarray, sig: np.ndarray,
 # --------------------------------------------------------------------------------------------
 # qp ensembles: write, read, score
 # --------------------------------------------------------------------------------------------
-def make_ensemble(w: np.ndarray, mu: np.ndarray, sig: np.ndarray, object_id: np.ndarray,
-                  z_true: np.ndarray, width_scale: float):
-    """A ``qp.mixmod`` ensemble with ancillary ``object_id``, ``z_true`` and ``width_scale``.
-
-    ``sig`` are the calibrated widths; ``width_scale`` (one value, repeated per row) is the
-    factor they were multiplied by, so ``sig / width_scale`` gives the raw p(z).
-    """
-    import qp
-
-    ens = qp.Ensemble(qp.mixmod, data={"weights": w, "means": mu, "stds": sig})
-    ens.set_ancil({"object_id": np.asarray(object_id, dtype=np.int64),
-                   "z_true": np.asarray(z_true, dtype=np.float64),
-                   "width_scale": np.full(len(mu), float(width_scale))})
-    return ens
-
-
-def write_ensemble(path: str | os.PathLike, ens) -> None:
-    """Write ``ens`` as HDF5 (``qp.read`` opens it) atomically."""
-    with atomic_path(path) as tmp:
-        staged = Path(f"{tmp}.hdf5")  # qp picks the format from the suffix
-        try:
-            ens.write_to(str(staged))
-            os.replace(staged, tmp)
-        finally:
-            staged.unlink(missing_ok=True)
-
-
-def read_ensemble(path: str | os.PathLike):
-    """``qp.read(path)``, with the file named in the error.
-
-    Raises
-    ------
-    PhotozDataError
-        If the file is missing or not a qp mixmod ensemble with ``z_true`` ancillary data.
-    """
-    import qp
-
-    try:
-        ens = qp.read(str(path))
-    except Exception as exc:
-        raise PhotozDataError(f"cannot read p(z) file {path}: {exc}; rerun its train_network "
-                              "job (snakemake --forcerun train_network)") from exc
-    if ens.ancil is None or "z_true" not in ens.ancil or "means" not in ens.objdata:
-        raise PhotozDataError(f"p(z) file {path}: not a photoz mixmod ensemble (needs weights, "
-                              "means, stds and ancillary z_true)")
-    return ens
-
-
 def score_arrays(z: np.ndarray, w: np.ndarray, mu: np.ndarray, sig: np.ndarray) -> dict:
     """Scores of the mixtures at the true ``z``: see :func:`score_ensemble`."""
     import qp
