@@ -1,11 +1,17 @@
 # photoz: CSST photometric redshifts from simulated seven-band galaxy images.
 # Reproduces Zhou et al. 2022, MNRAS 512, 4593. Run: snakemake --cores all (see README.md).
+import os
+
 from snakemake.utils import min_version
 
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# The repository's default config, by absolute path: a run with --directory elsewhere merges its
+# --configfile overlays over it too (a relative path was looked up in the working directory, where
+# Snakemake silently skipped it when --configfile was given, and the run used the schema's
+# defaults). photoz.config.load_merged_config (validate-config) starts from the same file.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

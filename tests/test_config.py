@@ -156,11 +156,16 @@ def _flatten(node, path=""):
     return {path: node}
 
 
-@pytest.mark.parametrize("overlay", ["config/gpu.yaml", ".test/config.yaml"])
+@pytest.mark.parametrize("overlay,elsewhere", [("config/gpu.yaml", False),
+                                               (".test/config.yaml", False),
+                                               (".test/config.yaml", True)])
 def test_validate_config_prints_the_config_snakemake_runs_with(repo_root, tmp_path, overlay,
-                                                                capsys):
+                                                                elsewhere, capsys):
     """Issue 16: the printed config equals, key by key, the ``config`` of the real Snakefile
-    (its ``configfile:``, common.smk's schema validation) under ``snakemake --configfile``."""
+    (its ``configfile:``, common.smk's schema validation) under ``snakemake --configfile``, also
+    for a run in another working directory (``--directory``, as the tests and a cluster user run
+    it): there a relative ``configfile:`` was silently skipped and the run took the schema's
+    defaults (learning rate 1e-4 instead of config/config.yaml's 1e-3)."""
     import json
     import os
     import subprocess
@@ -176,11 +181,14 @@ def test_validate_config_prints_the_config_snakemake_runs_with(repo_root, tmp_pa
     (work / "Snakefile").write_text((repo_root / "Snakefile").read_text()
                                     + '\nimport json\njson.dump(config, open("seen.json", "w"))\n')
     snakemake = str(Path(sys.executable).with_name("snakemake"))
-    proc = subprocess.run([snakemake, "--list-rules", "--configfile", str(repo_root / overlay)],
+    rundir = tmp_path / "elsewhere" if elsewhere else work
+    rundir.mkdir(exist_ok=True)
+    proc = subprocess.run([snakemake, "--list-rules", "--snakefile", str(work / "Snakefile"),
+                           "--directory", str(rundir), "--configfile", str(repo_root / overlay)],
                           cwd=work, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(repo_root)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    seen = _flatten(json.loads((work / "seen.json").read_text()))
+    seen = _flatten(json.loads((rundir / "seen.json").read_text()))
 
     assert main(["validate-config", str(repo_root / overlay)]) == 0
     printed = _flatten(yaml.safe_load(capsys.readouterr().out))
