@@ -50,7 +50,7 @@ and single-band fluxes scatter 1.0-1.7x (i = 23) to 2x (i = 21) more than eq. 6 
 ``kron_factor`` 2.5 (SExtractor's MAG_AUTO) the flux scatter is 0.97-1.10x eq. 6.
 """
 
-from photoz.photometry.config import FLUX_TYPES, TRAINING_NEEDS, PhotometryConfig
+from photoz.photometry.config import TRAINING_NEEDS, PhotometryConfig
 from photoz.photometry.kron import (
     DETECTION_MINAREA,
     KRON_INTEGRATION_RADIUS,
@@ -63,6 +63,6 @@ from photoz.photometry.stage import measure_photometry, photometry_columns
 
 __all__ = [
     "DETECTION_MINAREA", "KRON_INTEGRATION_RADIUS", "MAX_APERTURE_PIXELS", "MAX_KRON_FACTOR",
-    "FLUX_TYPES", "TRAINING_NEEDS", "PhotometryConfig", "aperture_fluxes", "measure_photometry",
+    "TRAINING_NEEDS", "PhotometryConfig", "aperture_fluxes", "measure_photometry",
     "measure_stamps", "photometry_columns",
 ]

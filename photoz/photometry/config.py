@@ -10,8 +10,6 @@ from dataclasses import dataclass
 #: workflow as ``measure_photometry(min_selected=...)``.
 TRAINING_NEEDS: dict[str, int] = {"train": 2, "validation": 1, "test": 1}
 
-#: Accepted ``photometry.flux_type`` values: the networks' flux (see :class:`PhotometryConfig`).
-FLUX_TYPES: tuple[str, ...] = ("kron", "matched")
 
 @dataclass(frozen=True)
 class PhotometryConfig:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 import numpy as np
@@ -18,6 +18,7 @@ from photoz.plots.style import (
     _new_figure,
 )
 from photoz.products import read_photometry, read_shard_ids, read_shard_rows, read_truth
+from photoz.sed import observed_sed
 
 #: Planck constant, erg s (CODATA 2018), for photon flux -> f_nu.
 _H_ERG_S = 6.62607015e-27
@@ -191,15 +192,6 @@ def fig3_example_stamps(photometry, shards: Sequence, truth) -> Figure:
     return fig
 
 
-def _load_observed_sed() -> Callable | None:
-    """``photoz.sed.observed_sed`` if that module is importable, else None."""
-    try:
-        from photoz.sed import observed_sed
-    except ImportError:
-        return None
-    return observed_sed
-
-
 def electrons_to_ujy(
     flux: np.ndarray, zero_point: np.ndarray, total_time: np.ndarray
 ) -> np.ndarray:
@@ -291,9 +283,6 @@ def fig4_aperture_fluxes(
         raise PhotozDataError(f"photometry {photometry}: missing column(s) {missing}")
     ids = ex["object_id"].to_numpy(dtype=np.int64)
     tr = _truth_rows(truth, ids)
-    observed_sed = _load_observed_sed()
-    if observed_sed is None:
-        warnings.warn("photoz.sed is not importable: Fig. 4 shows no SED curves", stacklevel=2)
     wave = np.linspace(200.0, 1100.0, 451)
     fig = _new_figure(8.0, 5.6)
     ax = fig.add_subplot()
@@ -309,7 +298,7 @@ def fig4_aperture_fluxes(
         sed = None
         model = None
         t = tr.iloc[k]
-        if observed_sed is not None and {"sed_template", "sed_amplitude"} <= set(tr.columns):
+        if {"sed_template", "sed_amplitude"} <= set(tr.columns):
             try:
                 sed = observed_sed(
                     t["sed_template"],
