@@ -1,0 +1,147 @@
+"""Information benchmark: what the images could add to the fluxes, on a run's own galaxies.
+
+The paper's hybrid networks beat its MLP because its images carry redshift information that
+its 1 x Kron fluxes do not (Zhou et al. 2022, Sect. 5). An image holds, besides each band's flux,
+the galaxy's shape. This benchmark bounds what the shape is worth in a run's simulation: one
+estimator, gradient-boosted trees (scikit-learn's ``HistGradientBoostingRegressor``, MAE loss,
+early stopping on 10% of the training galaxies), fitted on the training and validation galaxies
+and scored on the test galaxies with :func:`photoz.metrics.sigma_nmad` and
+:func:`photoz.metrics.outlier_fraction`, on these inputs:
+
+- ``kron``, ``matched``: the 20 features of paper eq. 7 (:func:`photoz.features.flux_features`)
+  from the 1 x Kron or the matched-filter fluxes;
+- ``matched+measured_shape``: plus log10 of the Kron radius and of sep's a, b (what photometry
+  measures of the shape);
+- ``matched+true_morphology``: plus the true log10 half-light radius, log10 Sersic index and
+  axis ratio from the truth table: everything the simulated profile is, with no noise. Every band
+  of a galaxy has the same profile (one Sersic per galaxy, :mod:`photoz.morphology`), so the
+  images carry no colour gradient beyond this.
+
+If the true morphology does not lower sigma_NMAD, the images add information only through the
+S/N of the fluxes, which the matched-filter flux already measures (Horne 1986): no image network
+can then beat an MLP on those fluxes by more than the estimator's own advantage. Trees rather
+than the MLP: seconds per fit, no noise augmentation, and the same estimator on every input, so
+only the ratios between rows mean anything.
+
+Usage: ``python -m photoz benchmark information [--results results] [--seeds 2022,2023,2024]``.
+About 4 minutes on one core for 3 seeds (measured 2026-12-02, the default run's 16,096 galaxies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from photoz import BANDS
+
+INPUTS = ("kron", "matched", "matched+measured_shape", "matched+true_morphology")
+
+
+def _features(results: Path, instrument) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Inputs per row of :data:`INPUTS`, redshifts and splits of the selected galaxies."""
+    from photoz.datasets import flux_arrays, load_photometry
+    from photoz.features import flux_features
+    from photoz.products import read_truth
+
+    df = load_photometry(results / "photometry" / "photometry.parquet")
+    truth = read_truth(results / "catalog" / "truth.parquet").set_index("object_id")
+    flim = instrument.limiting_flux()
+    fluxes = {}
+    for kind in ("kron", "matched"):
+        df.attrs["flux_type"] = kind
+        flux, err, _ = flux_arrays(df)
+        fluxes[kind] = flux_features(flux, err, flim)
+    measured = np.log10(np.clip(df[["kron_radius", "a", "b"]].to_numpy(dtype=float), 0.1, None))
+    t = truth.loc[df["object_id"].to_numpy()]
+    true = np.c_[np.log10(t["half_light_radius"]), np.log10(t["sersic_n"]), t["axis_ratio"]]
+    inputs = {"kron": fluxes["kron"], "matched": fluxes["matched"],
+              "matched+measured_shape": np.c_[fluxes["matched"], measured],
+              "matched+true_morphology": np.c_[fluxes["matched"], true]}
+    return inputs, df["redshift"].to_numpy(dtype=float), df["split"].to_numpy()
+
+
+def run(results: str | Path, instrument, seeds=(2022, 2023, 2024)) -> dict:
+    """Fit and score the trees on every input of :data:`INPUTS` with each seed.
+
+    Parameters
+    ----------
+    results : path
+        A run's results/ directory (``photometry/photometry.parquet``, ``catalog/truth.parquet``).
+    instrument : photoz.instrument.Instrument
+        The run's instrument (limiting fluxes of eq. 7).
+    seeds : sequence of int
+        The trees' ``random_state`` (it sets the early-stopping hold-out).
+
+    Returns
+    -------
+    dict
+        ``rows``: one dict per input and seed (``inputs``, ``seed``, ``sigma_nmad``,
+        ``outlier_fraction``, ``n_test``); ``summary``: per input the mean and sample standard
+        deviation over seeds and the ratio of mean sigma_NMAD to ``matched``'s.
+
+    Raises
+    ------
+    photoz.errors.PhotozDataError
+        From the table readers, naming a missing or corrupt product.
+    """
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from photoz.metrics import outlier_fraction, sigma_nmad
+
+    inputs, z, split = _features(Path(results), instrument)
+    fit, test = np.isin(split, ["train", "validation"]), split == "test"
+    rows = []
+    for name in INPUTS:
+        x = inputs[name]
+        for seed in seeds:
+            model = HistGradientBoostingRegressor(
+                loss="absolute_error", max_iter=600, learning_rate=0.05, max_leaf_nodes=31,
+                early_stopping=True, validation_fraction=0.1, random_state=seed)
+            pred = model.fit(x[fit], z[fit]).predict(x[test])
+            rows.append({"inputs": name, "seed": int(seed),
+                         "sigma_nmad": sigma_nmad(pred, z[test]),
+                         "outlier_fraction": outlier_fraction(pred, z[test]),
+                         "n_test": int(test.sum())})
+            print(f"{name:26s} seed {seed}  sigma_NMAD {rows[-1]['sigma_nmad']:.4f}  "
+                  f"outliers {100 * rows[-1]['outlier_fraction']:.2f}%", flush=True)
+    summary = {}
+    for name in INPUTS:
+        s = np.array([r["sigma_nmad"] for r in rows if r["inputs"] == name])
+        o = np.array([r["outlier_fraction"] for r in rows if r["inputs"] == name])
+        summary[name] = {"sigma_nmad_mean": float(s.mean()),
+                         "sigma_nmad_sd": float(s.std(ddof=1)) if len(s) > 1 else 0.0,
+                         "outlier_fraction_mean": float(o.mean())}
+    for name in INPUTS:
+        summary[name]["ratio_to_matched"] = (summary[name]["sigma_nmad_mean"]
+                                             / summary["matched"]["sigma_nmad_mean"])
+    return {"rows": rows, "summary": summary, "bands": list(BANDS)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: print the table and write it as JSON (``--out``)."""
+    from photoz.config import load_merged_config
+    from photoz.instrument import load_instrument
+    from photoz.io import write_json
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--configfile", action="append", default=[],
+                   help="config overlays merged over config/config.yaml, as snakemake's")
+    p.add_argument("--results", default="results", help="the run's results/ directory")
+    p.add_argument("--seeds", default="2022,2023,2024")
+    p.add_argument("--out", default=None, help="JSON file for the rows and summary")
+    args = p.parse_args(argv)
+    config = load_merged_config(args.configfile)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    res = run(args.results, load_instrument(config["instrument"]), seeds)
+    print(f"\n{'inputs':26s} {'sigma_NMAD (mean +- sd)':>24s} {'ratio':>6s} {'outliers':>9s}")
+    for name, s in res["summary"].items():
+        print(f"{name:26s} {s['sigma_nmad_mean']:.4f} +- {s['sigma_nmad_sd']:.4f}"
+              f"{s['ratio_to_matched']:>14.3f} {100 * s['outlier_fraction_mean']:>8.2f}%")
+    if args.out:
+        write_json(res, args.out)
+    else:
+        print(json.dumps(res["summary"], indent=1))
+    return 0
