@@ -5,7 +5,8 @@ Sub-commands
 instrument       print the CSST bands: pivot wavelength, zero point, background noise, 5-sigma limit
 validate-config  merge config files as snakemake does, check them and print the config a run uses
 predict          apply a trained network to a photometry table and stamp shards
-benchmark        run a benchmark (simulate, photometry, training speed; seeds: accuracy) and print numbers
+benchmark        run a benchmark (simulate, photometry, training speed; seeds: accuracy; information:
+                 what the images could add to the fluxes) and print numbers
 unlock           remove the lock a killed Snakemake left, if no Snakemake runs in the directory
 
 The workflow itself runs with ``snakemake --cores all`` (README.md).
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--directory", default=".", help="Snakemake working directory (default .)")
     p.set_defaults(func=_cmd_unlock)
 
-    p = sub.add_parser("benchmark", help="speed benchmark of a stage; prints numbers")
+    p = sub.add_parser("benchmark", help="a benchmark (speed of a stage, accuracy over seeds, information); prints numbers")
     p.add_argument("stage", choices=STAGES)
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the stage's benchmark")
     p.set_defaults(func=_cmd_benchmark)
