@@ -128,3 +128,32 @@ def test_hybrid_transfer_freezes_what_the_paper_freezes():
             assert torch.equal(before[k], after[k]), f"frozen {k} changed"
         elif k.endswith(("weight", "bias")) or "running" in k:
             assert not torch.equal(before[k], after[k]), f"trainable {k} did not change"
+
+
+@pytest.mark.parametrize("side", [16, 8, 4])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_fourth_branch_is_the_papers_maxpool_stride1_then_conv_stride2(side, bf16):
+    """Branch 4 runs max-pool 3x3/2 -> 1x1/1; the paper's literal max-pool 3x3/1 -> 1x1/2 with
+    the same weights must give the same outputs and gradients, bit for bit (the stride-2 1x1
+    convolution reads only the even positions of the stride-1 max-pool)."""
+    from torch import nn
+
+    from photoz.models.cnn import ConvBlock, InceptionBlock
+
+    fast = InceptionBlock(72).branch4
+    paper = nn.Sequential()
+    paper.add_module("maxpool", nn.MaxPool2d(3, stride=1, padding=1))
+    paper.add_module("conv1x1", ConvBlock(72, 8, 1, stride=2))
+    paper.load_state_dict(fast.state_dict())
+    x = torch.randn(16, 72, side, side, generator=torch.Generator().manual_seed(side))
+    results = []
+    for branch in (fast, paper):
+        xi = x.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = branch(xi)
+        weights = torch.randn(y.shape, generator=torch.Generator().manual_seed(1))
+        (y.float() * weights).sum().backward()
+        results.append((y.detach().float(), xi.grad, branch[1].conv.weight.grad))
+    assert results[0][0].shape == (16, 8, side // 2, side // 2)
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)

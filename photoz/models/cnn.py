@@ -47,7 +47,8 @@ class InceptionBlock(nn.Module):
 
     Branches, concatenated in this order along channels:
     ``branch1`` 1x1/16 stride 2; ``branch2`` 1x1/16 -> 3x3/32 stride 2;
-    ``branch3`` 1x1/8 -> 5x5/16 stride 2; ``branch4`` maxpool 3x3 stride 1 -> 1x1/8 stride 2.
+    ``branch3`` 1x1/8 -> 5x5/16 stride 2; ``branch4`` maxpool 3x3 stride 1 -> 1x1/8 stride 2,
+    computed as the identical maxpool 3x3 stride 2 -> 1x1/8 stride 1.
 
     Parameters
     ----------
@@ -66,9 +67,13 @@ class InceptionBlock(nn.Module):
         self.branch3 = nn.Sequential()
         self.branch3.add_module("reduce", ConvBlock(n_in, 8, 1))
         self.branch3.add_module("conv5x5", ConvBlock(8, 16, 5, stride=2))
+        # The paper's max-pool 3x3 stride 1 feeds a 1x1 stride-2 convolution, which reads only its
+        # even rows and columns; a 3x3 stride-2 max-pool computes exactly those (the same windows,
+        # the same maxima and gradients, bit for bit: tests/test_models.py), in a quarter of the
+        # time, and the 1x1 convolution then runs at stride 1. Same parameters and names.
         self.branch4 = nn.Sequential()
-        self.branch4.add_module("maxpool", nn.MaxPool2d(3, stride=1, padding=1))
-        self.branch4.add_module("conv1x1", ConvBlock(n_in, 8, 1, stride=2))
+        self.branch4.add_module("maxpool", nn.MaxPool2d(3, stride=2, padding=1))
+        self.branch4.add_module("conv1x1", ConvBlock(n_in, 8, 1, stride=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x : Tensor, shape (B, C, H, W) -> Tensor, shape (B, 72, H/2, W/2)."""
