@@ -266,7 +266,9 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
         bandpasses.update({k: v for k, v in _hsc_bandpasses().items() if k in names})
     ebv_grid = EBV_GRID if cfg["fit_ebv"] else np.array([0.0])
     z_max = max(0.1, float(np.ceil((z.max() + 0.02) * 10) / 10))
-    grid = build_flux_grid(bandpasses, library=lib, z_max=z_max, ebv=ebv_grid)
+    lines = bool(cfg["emission_lines"])  # LePhare's emission lines (photoz.emission_lines)
+    grid = build_flux_grid(bandpasses, library=lib, z_max=z_max, ebv=ebv_grid,
+                           emission_lines=lines)
 
     t_idx = np.zeros(n, dtype=int)
     e_idx = np.zeros(n, dtype=int)
@@ -321,7 +323,8 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
 
     # rest-frame r absolute magnitude (for sizes): M = m_rest[A F] - DM - 2.5 log10(1+z)
     rest = build_flux_grid({"lsst_r": galsim.Bandpass("LSST_r.dat", "nm").withZeropoint("AB")},
-                           library=lib, z_max=0.01, dz=0.01, ebv=ebv_grid)
+                           library=lib, z_max=0.01, dz=0.01, ebv=ebv_grid,
+                           emission_lines=lines)
     rest_r = rest.to_maggies(rest.flux[:, :, 0, :])[t_idx, e_idx, 0] * amp
     abs_r = -2.5 * np.log10(rest_r) - COSMOLOGY.distmod(z).value - 2.5 * np.log10(1.0 + z)
 
@@ -370,7 +373,8 @@ def build_truth_table(catalog_cfg: dict, instrument: Instrument, out_path, seed:
     catalog_cfg : dict
         The ``catalog`` config section, schema-filled (``photoz.config.default_config()``):
         ``source`` ("dc2" | "cosmos"), ``n_galaxies`` (0 = all, else a seeded random subset),
-        ``sed_library`` ("cosmos" | "cww"), ``fit_ebv``, ``test_size`` (0 = from the ratio),
+        ``sed_library`` ("cosmos" | "cww"), ``fit_ebv``, ``emission_lines`` (LePhare's lines in the
+        templates, fitted and predicted), ``test_size`` (0 = from the ratio),
         ``train_test_ratio``, ``validation_fraction``, and for source cosmos ``cosmos``
         ({dir, file_name, use_real_images}; a relative ``dir`` that does not exist is looked up
         under ``data_dir``).

@@ -14,6 +14,11 @@ module does the same fit with numpy:
    is a few array operations (:func:`fit_templates`) instead of one GalSim integral per galaxy and
    template.
 4. :func:`observed_sed` returns the same model as a ``galsim.SED`` for drawing and plotting.
+5. With ``emission_lines`` (config ``catalog.emission_lines``) every function above adds LePhare's
+   nebular lines (Ilbert et al. 2009: [OII] from the UV SFR, Kennicutt 1998; Lyalpha, Hbeta,
+   [OIII], Halpha at fixed ratios to it; star-forming templates only) to the rest-frame template
+   before dust, IGM and redshift: :mod:`photoz.emission_lines` (COSMOS library only,
+   :data:`LINE_LIBRARIES`). Without it the templates are the files' continua, bit for bit.
 
 Conventions
 -----------
@@ -21,6 +26,8 @@ Every template is normalised to a mean rest-frame f_lambda of 1 erg/s/cm^2/A bet
 5550 A. A galaxy's observed-frame SED is
 
     f_lambda,obs(lambda) = A * F_t(lambda / (1+z)) * 10^(-0.4 E(B-V) k(lambda/(1+z))) * T_IGM(lambda, z)
+
+(F_t including its lines when they are on: continuum and lines share the dust and the IGM).
 
 in erg/s/cm^2/A, with A the ``sed_amplitude`` of the truth table. (The (1+z) and distance factors of
 a physical redshift are absorbed into A.) ``observed_sed(...).calculateFlux(bp)`` is then the
@@ -43,6 +50,7 @@ from pathlib import Path
 import galsim
 import numpy as np
 
+from photoz.emission_lines import add_lines
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.logs import progress as tqdm
 
@@ -56,6 +64,11 @@ NORM_WINDOW_A = (5450.0, 5550.0)
 HC_ERG_CM = 6.62607015e-27 * 2.99792458e10
 #: Calzetti et al. (2000) total-to-selective attenuation R_V' for the stellar continuum.
 CALZETTI_RV = 4.05
+#: Libraries that get emission lines: the COSMOS templates are line-free models (Polletta et al. 2007
+#: GRASIL, BC03), to which LePhare adds its lines; the CWW + Kinney set are observed spectra that
+#: already carry theirs (adding more would count them twice), so ``emission_lines`` leaves them as
+#: they are.
+LINE_LIBRARIES = ("cosmos",)
 #: Lyman-series wavelengths (A) and Madau (1995, eq. 15 and footnote 3) line-blanketing coefficients.
 LYMAN_LINES_A = (1215.67, 1025.72, 972.537, 949.743)
 LYMAN_COEFFS = (3.6e-3, 1.7e-3, 1.2e-3, 9.3e-4)
@@ -96,9 +109,22 @@ def template_names(library: str = "cosmos") -> list[str]:
     return [Path(s).stem for s in lines if s.strip()]
 
 
-@functools.lru_cache(maxsize=64)
-def _template_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Rest wavelength (A) and normalised f_lambda of template ``name`` (see module notes)."""
+@functools.lru_cache(maxsize=128)
+def _template_arrays(name: str, emission_lines: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Rest wavelength (A) and normalised f_lambda of template ``name`` (see module notes).
+
+    With ``emission_lines`` the lines of :func:`photoz.emission_lines.add_lines` (LePhare's UV
+    recipe, computed from the normalised dust-free template) are added; a template that gets no
+    lines returns the very arrays of ``emission_lines=False``.
+    """
+    if emission_lines:
+        wave, flux = _template_arrays(name, False)
+        wave_l, flux_l = add_lines(wave, flux)
+        if wave_l is wave:
+            return wave, flux
+        wave_l.setflags(write=False)
+        flux_l.setflags(write=False)
+        return wave_l, flux_l
     path = sed_directory() / f"{name}.sed"
     try:
         data = np.loadtxt(path, ndmin=2)
@@ -117,13 +143,17 @@ def _template_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
     return wave, flux
 
 
-def load_templates(library: str = "cosmos") -> dict[str, galsim.SED]:
+def load_templates(library: str = "cosmos", emission_lines: bool = False
+                   ) -> dict[str, galsim.SED]:
     """Rest-frame SED templates as ``galsim.SED`` objects.
 
     Parameters
     ----------
     library : str
         ``"cosmos"`` (default; the 31 COSMOS templates, Ilbert et al. 2009) or ``"cww"``.
+    emission_lines : bool
+        Add LePhare's emission lines (:mod:`photoz.emission_lines`) to the star-forming templates
+        (library ``cosmos`` only: :data:`LINE_LIBRARIES`).
 
     Returns
     -------
@@ -132,8 +162,9 @@ def load_templates(library: str = "cosmos") -> dict[str, galsim.SED]:
         between 5450 and 5550 A (rest frame, redshift 0).
     """
     out = {}
+    lines = bool(emission_lines) and library in LINE_LIBRARIES
     for name in template_names(library):
-        wave, flux = _template_arrays(name)
+        wave, flux = _template_arrays(name, lines)
         table = galsim.LookupTable(wave, flux, interpolant="linear")
         out[name] = galsim.SED(table, wave_type="Angstrom", flux_type="flambda")
     return out
@@ -208,16 +239,21 @@ def igm_transmission(wave_obs: np.ndarray, redshift: float) -> np.ndarray:
     return np.where((xc < 1.0) & (redshift > 0), 0.0, trans)
 
 
-def _attenuated(name: str, ebv: float, redshift: float) -> tuple[np.ndarray, np.ndarray]:
-    """Observed wavelength (A) and f_lambda (amplitude 1) of template ``name`` with dust and IGM."""
-    wave, flux = _template_arrays(name)
+def _attenuated(name: str, ebv: float, redshift: float, emission_lines: bool = False
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Observed wavelength (A) and f_lambda (amplitude 1) of template ``name`` with dust and IGM.
+
+    Lines (``emission_lines``) are attenuated with the continuum: 10^(-0.4 E(B-V) k(lambda)) at
+    their rest wavelength, the same Calzetti curve and E(B-V), as LePhare does.
+    """
+    wave, flux = _template_arrays(name, emission_lines)
     wave_obs = wave * (1.0 + redshift)
     f = flux * 10.0 ** (-0.4 * ebv * calzetti_k(wave)) * igm_transmission(wave_obs, redshift)
     return wave_obs, f
 
 
 def observed_sed(template: str, amplitude: float, ebv: float, redshift: float,
-                 library: str = "cosmos") -> galsim.SED:
+                 library: str = "cosmos", emission_lines: bool = False) -> galsim.SED:
     """Observed-frame SED of a fitted galaxy, dust and IGM applied.
 
     ``observed_sed(...).calculateFlux(instrument.bandpasses[b]) * instrument.area *
@@ -234,6 +270,9 @@ def observed_sed(template: str, amplitude: float, ebv: float, redshift: float,
     redshift : float
     library : str
         Kept for symmetry with :func:`load_templates`; ``template`` must belong to it.
+    emission_lines : bool
+        The ``catalog.emission_lines`` the truth table was made with (LePhare's lines,
+        :mod:`photoz.emission_lines`); library ``cosmos`` only (:data:`LINE_LIBRARIES`).
 
     Returns
     -------
@@ -247,7 +286,8 @@ def observed_sed(template: str, amplitude: float, ebv: float, redshift: float,
     """
     if template not in template_names(library):
         raise PhotozDataError(f"SED template {template!r} is not in library {library!r}")
-    wave_obs, f = _attenuated(template, float(ebv), float(redshift))
+    lines = bool(emission_lines) and library in LINE_LIBRARIES
+    wave_obs, f = _attenuated(template, float(ebv), float(redshift), lines)
     table = galsim.LookupTable(wave_obs, float(amplitude) * f, interpolant="linear")
     return galsim.SED(table, wave_type="Angstrom", flux_type="flambda")
 
@@ -310,7 +350,7 @@ class FluxGrid:
 def build_flux_grid(bandpasses: dict[str, galsim.Bandpass], library: str = "cosmos",
                     z_max: float = 6.0, dz: float = 0.01,
                     ebv: np.ndarray | list[float] = (0.0,),
-                    step_nm: float = 0.5) -> FluxGrid:
+                    step_nm: float = 0.5, emission_lines: bool = False) -> FluxGrid:
     """Integrate every template through every band on a redshift x E(B-V) grid.
 
     Implements paper eq. 1 per unit collecting area, C/A = int f_lambda T(lambda) lambda/(hc)
@@ -332,7 +372,12 @@ def build_flux_grid(bandpasses: dict[str, galsim.Bandpass], library: str = "cosm
     ebv : sequence of float, mag
         Calzetti E(B-V) values.
     step_nm : float
-        Integration step, nm.
+        Integration step, nm. It resolves the emission lines (rest sigma 10 A, so >= 10 A observed)
+        at the default 0.5 nm.
+    emission_lines : bool
+        Add LePhare's emission lines to the star-forming templates before dust, IGM and redshift
+        (:mod:`photoz.emission_lines`; ``catalog.emission_lines``); library ``cosmos`` only
+        (:data:`LINE_LIBRARIES`).
 
     Returns
     -------
@@ -355,7 +400,8 @@ def build_flux_grid(bandpasses: dict[str, galsim.Bandpass], library: str = "cosm
         for b in bands
     ])  # (B, L)
     wave_a = wave_nm * 10.0
-    tmpl = [_template_arrays(n) for n in names]
+    lines = bool(emission_lines) and library in LINE_LIBRARIES
+    tmpl = [_template_arrays(n, lines) for n in names]
     flux = np.empty((len(names), len(ebv), len(z), len(bands)))
     for iz, zz in enumerate(tqdm(z, desc=f"template grid ({library}, {len(bands)} bands)")):
         rest = wave_a / (1.0 + zz)

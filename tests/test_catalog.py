@@ -106,7 +106,8 @@ def test_dc2_csst_consistent_with_lsst(dc2_run):
 def test_observed_sed_reproduces_fluxes(dc2_run):
     ins, table, _ = dc2_run
     for _, row in table.iloc[:5].iterrows():
-        s = observed_sed(row.sed_template, row.sed_amplitude, row.ebv, row.redshift)
+        s = observed_sed(row.sed_template, row.sed_amplitude, row.ebv, row.redshift,
+                         emission_lines=CAT()["emission_lines"])  # the run's (schema) setting
         for j, b in enumerate(BANDS):
             f = s.calculateFlux(ins.bandpasses[b]) * ins.area * ins.total_exposure_time[j]
             assert f == pytest.approx(row[f"flux_{b}"], rel=0.01, abs=1e-3)

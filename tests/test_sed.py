@@ -96,3 +96,113 @@ def test_fit_recovers_template(grid):
     holes[:, 0] = np.nan
     fit2 = sed.fit_templates(grid, z, holes, 0.01 * model, names)
     assert np.all(np.isfinite(fit2.amplitude)) and np.all(fit2.amplitude > 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# emission lines (LePhare's UV recipe, photoz.emission_lines)
+
+def _top_hat(lo_a, hi_a):
+    """A unit top-hat bandpass between lo_a and hi_a (A), with an AB zero point."""
+    wave = np.array([lo_a - 0.1, lo_a, hi_a, hi_a + 0.1]) / 10.0
+    return galsim.Bandpass(galsim.LookupTable(wave, [0.0, 1.0, 1.0, 0.0], interpolant="linear"),
+                           "nm").withZeropoint("AB")
+
+
+def test_oii_flux_from_kennicutt_by_hand():
+    """A galaxy with L_nu(2100-2500 A) = 1e28 erg/s/Hz at z = 1: by hand, Kennicutt (1998) gives
+    SFR = 1.4e-28 x 1e28 = 1.4 Msun/yr and L([OII]) = 1.4 / 1.4e-41 = 1e41 erg/s, so
+    F([OII]) = 1e41 / (4 pi D_L^2). Our model (observed f_lambda = A F_t(lambda/(1+z))) must put
+    that flux into a top-hat around the redshifted line (7454 A), photons = F lambda / (hc)."""
+    from photoz.morphology import COSMOLOGY
+
+    name, z, l_nu = "SB3_A_0", 1.0, 1e28
+    wave, flux = sed._template_arrays(name)  # continuum, normalised
+    grid = np.arange(2100.0, 2501.0)
+    fnu_t = np.trapezoid(np.interp(grid, wave, flux), grid) / 400.0 * 2300.0**2 / 2.99792458e18
+    d_l = COSMOLOGY.luminosity_distance(z).to("cm").value
+    # observed f_nu at 2300(1+z) A is (1+z) L_nu / (4 pi D^2) = A (1+z)^2 f_nu,t
+    amp = l_nu / (4 * np.pi * d_l**2 * (1 + z) * fnu_t)
+    f_oii = (1.4e-28 * l_nu / 1.4e-41) / (4 * np.pi * d_l**2)  # erg/s/cm^2
+    assert 1e-17 < f_oii < 3e-17  # a typical star-forming galaxy at z = 1
+    lam = (1 + z) * 0.5 * (3726.04 + 3728.80)  # flux-weighted mean of the doublet
+    bp = _top_hat(7300.0, 7600.0)
+    for ebv in (0.0, 0.3):
+        on = sed.observed_sed(name, amp, ebv, z, emission_lines=True).calculateFlux(bp)
+        off = sed.observed_sed(name, amp, ebv, z).calculateFlux(bp)
+        expect = f_oii * 10 ** (-0.4 * ebv * sed.calzetti_k(np.array([3727.4]))[0])
+        assert on - off == pytest.approx(expect * lam * 1e-8 / sed.HC_ERG_CM, rel=0.005)
+        # the numpy grid integrates the same line
+        g_on = sed.build_flux_grid({"t": bp}, z_max=1.0, dz=0.5, ebv=[ebv], emission_lines=True)
+        g_off = sed.build_flux_grid({"t": bp}, z_max=1.0, dz=0.5, ebv=[ebv])
+        i = g_on.templates.index(name)
+        delta = (g_on.flux[i, 0, 2, 0] - g_off.flux[i, 0, 2, 0]) * amp
+        assert delta == pytest.approx(on - off, rel=0.005)
+
+
+def test_line_ratios_and_star_forming_rule():
+    """Ratios to [OII] of LePhare's addEmission2 (Lya 1, Hb 0.61, [OIII] 0.13 / 0.36, Ha 1.77),
+    measured by integrating the model through top-hats around each isolated line; lines only for
+    intrinsic NUV - r < 4."""
+    from photoz import emission_lines as el
+
+    name, z = "SB8_A_0", 0.5
+    wave, flux = sed._template_arrays(name)
+    _, lf = el.line_fluxes(wave, flux)
+    np.testing.assert_allclose(lf / lf[1:3].sum(), [1.0, 0.5, 0.5, 0.61, 0.13, 0.36, 1.77])
+    # [OII] = 1e13 Hz x f_nu(UV): EW([OII]) in A = 1e13 lambda_UV^2/c x f_lambda(UV)/f_lambda(3727)
+    uv = np.mean(np.interp(np.arange(2100.0, 2501.0), wave, flux))
+    assert lf[1:3].sum() == pytest.approx(1e13 * 2300.0**2 / 2.99792458e18 * uv, rel=1e-3)
+
+    def line(center, half=60.0):
+        bp = _top_hat((1 + z) * (center - half), (1 + z) * (center + half))
+        on = sed.observed_sed(name, 1.0, 0.0, z, emission_lines=True).calculateFlux(bp)
+        off = sed.observed_sed(name, 1.0, 0.0, z).calculateFlux(bp)
+        return (on - off) / ((1 + z) * center)  # energy, up to hc
+
+    oii = line(3727.4)
+    assert line(4861.35) / oii == pytest.approx(0.61, rel=0.01)
+    assert line(6562.79) / oii == pytest.approx(1.77, rel=0.01)
+    bp = _top_hat((1 + z) * 4909.0, (1 + z) * 5057.0)  # both [OIII] lines, +-5 sigma
+    oiii = (sed.observed_sed(name, 1.0, 0.0, z, emission_lines=True).calculateFlux(bp)
+            - sed.observed_sed(name, 1.0, 0.0, z).calculateFlux(bp)) / ((1 + z) * 4995.0)
+    assert oiii / oii == pytest.approx(0.13 + 0.36, rel=0.01)
+    # which templates are star-forming (intrinsic NUV - r < 4): Sb_A_1 .. SB11_A_0
+    names = sed.template_names("cosmos")
+    with_lines = [n for n in names if el.line_fluxes(*sed._template_arrays(n))[1].sum() > 0]
+    assert with_lines == names[names.index("Sb_A_1"):]
+    assert el.nuv_minus_r(*sed._template_arrays("Sb_A_0")) == pytest.approx(4.02, abs=0.01)
+
+
+def test_lines_off_is_todays_sed(bands, grid):
+    """Lines off: the grid and SEDs are today's, bit for bit; lines on leaves the line-free
+    (red) templates bit for bit too, and changes the star-forming ones."""
+    again = sed.build_flux_grid(bands, z_max=4.0, dz=0.01, ebv=[0.0, 0.2, 0.4],
+                                emission_lines=False)
+    np.testing.assert_array_equal(again.flux, grid.flux)
+    on = sed.build_flux_grid(bands, z_max=1.0, dz=0.05, ebv=[0.2], emission_lines=True)
+    off = sed.build_flux_grid(bands, z_max=1.0, dz=0.05, ebv=[0.2])
+    red = [grid.templates.index(n) for n in ("Ell1_A_0", "S0_A_0", "Sb_A_0")]
+    np.testing.assert_array_equal(on.flux[red], off.flux[red])
+    blue = grid.templates.index("SB11_A_0")
+    assert np.all(on.flux[blue] >= off.flux[blue]) and np.any(on.flux[blue] > 1.05 * off.flux[blue])
+    # CWW + Kinney are observed spectra with their own lines: unchanged
+    assert sed._template_arrays("Sc_A_0", True)[0].size > sed._template_arrays("Sc_A_0")[0].size
+    w_on = sed.observed_sed("Im_B2004a", 1.0, 0.0, 0.5, "cww", emission_lines=True)
+    w_off = sed.observed_sed("Im_B2004a", 1.0, 0.0, 0.5, "cww")
+    assert w_on(700.0) == w_off(700.0)
+
+
+@pytest.fixture(scope="module")
+def grid_lines(bands):
+    return sed.build_flux_grid(bands, z_max=3.0, dz=0.01, ebv=[0.0, 0.2, 0.4], emission_lines=True)
+
+
+@pytest.mark.parametrize("name,z,ebv", [("SB5_A_0", 0.3, 0.0), ("Sc_A_1", 1.234, 0.2),
+                                        ("SB11_A_0", 2.987, 0.4)])
+def test_grid_matches_galsim_with_lines(grid_lines, bands, name, z, ebv):
+    """With lines, the numpy grid still reproduces galsim.SED.calculateFlux to 1%."""
+    g = grid_lines
+    obs = sed.observed_sed(name, 2.5e-18, ebv, z, emission_lines=True)
+    ref = np.array([obs.calculateFlux(bands[b]) for b in g.bands])
+    ours = g.at(np.array([z]))[0, g.templates.index(name), list(g.ebv).index(ebv)] * 2.5e-18
+    np.testing.assert_allclose(ours, ref, rtol=0.01)
