@@ -556,7 +556,7 @@ def test_figure_params_hold_only_what_each_figure_draws(repo_root):
     nets = list(cfg["train"]["networks"])
     params = {name: plots.figure_params(name, cfg, nets) for name in plots.REGISTRY}
     assert params["fig1_throughputs"] == {"instrument_cfg": dict(cfg["instrument"])}
-    assert set(params["fig4_aperture_fluxes"]) == {"instrument_cfg", "sed_library"}
+    assert set(params["fig4_aperture_fluxes"]) == {"instrument_cfg", "sed_library", "emission_lines"}
     assert params["fig6_training_history"] == {"max_epochs": dict(cfg["train"]["max_epochs"]),
                                                "networks": nets}
     assert params["fig7_zphot_vs_zspec"] == {"networks": nets}

@@ -48,6 +48,7 @@ PER_NETWORK: frozenset[str] = frozenset({"histories", "predictions", "pdfs"})
 CONFIG_PARAMS: dict[str, Callable[[Mapping], object]] = {
     "instrument_cfg": lambda config: dict(config["instrument"]),
     "sed_library": lambda config: config["catalog"]["sed_library"],
+    "emission_lines": lambda config: bool(config["catalog"]["emission_lines"]),
     "max_epochs": lambda config: dict(config["train"].get("max_epochs", {})),
 }
 
@@ -95,7 +96,7 @@ REGISTRY: dict[str, FigureSpec] = {
         FigureSpec("fig2_redshift_distribution", fig2_redshift_distribution, ("photometry",)),
         FigureSpec("fig3_example_stamps", fig3_example_stamps, ("photometry", "shards", "truth")),
         FigureSpec("fig4_aperture_fluxes", fig4_aperture_fluxes, ("photometry", "truth", "shards"),
-                   params=("instrument_cfg", "sed_library")),
+                   params=("instrument_cfg", "sed_library", "emission_lines")),
         FigureSpec("fig5_architectures", fig5_architectures),
         FigureSpec("fig6_training_history", fig6_training_history, ("histories",),
                    params=("max_epochs",)),
@@ -247,7 +248,7 @@ def plot_figure(name: str, out_png, out_pdf, **inputs) -> None:
         ``fig2_redshift_distribution``: ``photometry`` (path);
         ``fig3_example_stamps``: ``photometry``, ``shards`` (list of paths), ``truth``;
         ``fig4_aperture_fluxes``: ``photometry``, ``truth``, ``shards``, ``instrument_cfg``,
-        ``sed_library`` (default "cosmos"); ``fig5_architectures``: none (optionally
+        ``sed_library`` (default "cosmos"), ``emission_lines`` (default False); ``fig5_architectures``: none (optionally
         ``build_model``); ``fig6_training_history``: ``histories`` (dict net -> csv), optionally
         ``max_epochs`` (dict net -> int); ``fig7_zphot_vs_zspec``: ``predictions`` (dict net ->
         parquet); ``fig8_outlier_fraction``: ``binned`` (``results/metrics/binned.csv``);

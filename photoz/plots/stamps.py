@@ -240,6 +240,7 @@ def fig4_aperture_fluxes(
     shards: Sequence,
     instrument_cfg: Mapping | None = None,
     sed_library: str = "cosmos",
+    emission_lines: bool = False,
 ) -> Figure:
     """Fig. 4: aperture magnitudes of the Fig. 3 galaxies with their scaled best-fit SEDs.
 
@@ -256,6 +257,8 @@ def fig4_aperture_fluxes(
         ``instrument`` config section (zero points, exposure times, bandpasses).
     sed_library : str
         Template library for ``photoz.sed.observed_sed``.
+    emission_lines : bool
+        ``catalog.emission_lines`` of the run, so the curve is the SED the fluxes were made from.
 
     Returns
     -------
@@ -306,6 +309,7 @@ def fig4_aperture_fluxes(
                     float(t.get("ebv", 0.0) if np.isfinite(t.get("ebv", 0.0)) else 0.0),
                     float(t.get("redshift", row["redshift"])),
                     sed_library,
+                    emission_lines=emission_lines,
                 )
                 model = np.array([sed.calculateFlux(inst.bandpasses[b]) for b in BANDS])
                 model = model * inst.area * ttot
