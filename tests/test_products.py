@@ -124,10 +124,11 @@ def test_every_shard_compression_reads_back_bit_identical(tmp_path, compression)
 
     with h5py.File(path, "r") as f:
         d = f["images"]
+        assert d.chunks == (6, 7, 16, 16)  # 8 galaxies a chunk, at most the shard
         if compression == "none":
-            assert d.compression is None and d.chunks == (6, 7, 16, 16)
+            assert d.compression is None
             return
-        assert d.compression == compression and d.shuffle and d.chunks == (1, 7, 16, 16)
+        assert d.compression == compression and d.shuffle
         ratio = images.nbytes / d.id.get_storage_size()
     # N(0, 10) noise in float32 carries ~26 random bits of 32 (entropy of the Gaussian at the
     # float32 spacing |x| 2^-23), so a lossless coder gains at most ~32/26 = 1.23 on the noise;
@@ -146,17 +147,17 @@ def test_unknown_shard_compression_is_a_config_error(tmp_path):
 def test_corrupt_or_undecodable_compressed_shard_names_the_file(tmp_path):
     import h5py
 
-    path = _write(tmp_path / "shard_0.h5", _noisy_stamps(3), "gzip")
+    path = _write(tmp_path / "shard_0.h5", _noisy_stamps(10), "gzip")
     with h5py.File(path, "r") as f:
-        info = f["images"].id.get_chunk_info(1)  # galaxy 1's deflate stream
+        info = f["images"].id.get_chunk_info(1)  # the deflate stream of galaxies 8-9
     raw = bytearray(path.read_bytes())
     raw[info.byte_offset + 8: info.byte_offset + 200] = bytes(192)
     bad = tmp_path / "bad_0.h5"
     bad.write_bytes(bytes(raw))
-    assert products.read_shard_rows(bad, [10])[2].shape == (1, 7, 16, 16)  # galaxy 0 still reads
-    with pytest.raises(PhotozDataError, match=r"bad_0\.h5: cannot read rows 0-1 \(corrupt"):
-        products.read_shard_rows(bad, [10, 11])
-    with pytest.raises(PhotozDataError, match=r"bad_0\.h5: cannot read rows 0-2"):
+    assert products.read_shard_rows(bad, [10, 17])[2].shape == (2, 7, 16, 16)  # chunk 0 reads
+    with pytest.raises(PhotozDataError, match=r"bad_0\.h5: cannot read rows 0-8 \(corrupt"):
+        products.read_shard_rows(bad, [10, 18])
+    with pytest.raises(PhotozDataError, match=r"bad_0\.h5: cannot read rows 0-9"):
         list(products.shard_chunks(bad))
     # A filter this h5py lacks (id 32004, LZ4 of the hdf5plugin package), made mandatory: the
     # file's version-1 filter message is id (2 bytes), name length, flags, n values, "deflate".
@@ -170,3 +171,22 @@ def test_corrupt_or_undecodable_compressed_shard_names_the_file(tmp_path):
     with pytest.raises(PhotozDataError, match=r"alien_0\.h5: dataset 'images' is compressed "
                                               r"with HDF5 filter 32004"):
         products.read_shard_ids(alien)
+
+
+def test_cropped_shard_gives_the_networks_the_same_stamps(tmp_path):
+    from photoz.datasets import load_stamps
+
+    images = _noisy_stamps(5, size=20)
+    path = _write(tmp_path / "shard_0.h5", images, "none")
+    n = products.shards.crop_shard(path, tmp_path / "crop_0.h5", [13, 10, 11, 99], 8, "gzip")
+    assert n == 3
+    sigma = np.full(7, 10.0)
+    want = np.array([13, 11, 10])
+    full = load_stamps([path], want, 8, sigma, np.random.default_rng(0))
+    crop = load_stamps([tmp_path / "crop_0.h5"], want, 8, sigma, np.random.default_rng(1))
+    np.testing.assert_array_equal(crop.view(np.uint32), full.view(np.uint32))
+    # By hand: the centre 8 of 20 starts at (20 - 8) // 2 = 6.
+    np.testing.assert_array_equal(crop[0], images[3, :, 6:14, 6:14])
+    assert products.read_shard_ids(tmp_path / "crop_0.h5").tolist() == [10, 11, 13]
+    with pytest.raises(PhotozDataError, match=r"shard_0\.h5: cannot crop 20x20 stamps to 24x24"):
+        products.shards.crop_shard(path, tmp_path / "big.h5", [10], 24)
