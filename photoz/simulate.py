@@ -182,7 +182,7 @@ def simulate_shard(
         The instrument, or its config section for :func:`photoz.instrument.load_instrument`.
     sim_cfg : dict
         The schema-filled ``simulate`` config section: ``stamp_size``, ``psf``, ``psf_r80``,
-        ``psf_dir``, ``add_noise``, ``gsparams`` (``n_shards`` ignored).
+        ``psf_dir``, ``add_noise``, ``gsparams``, ``compression`` (``n_shards`` ignored).
     seed : int
         Run seed; each galaxy's noise is seeded from (seed, object_id).
     catalog_cfg : dict, optional
@@ -255,7 +255,8 @@ def _simulate_shard(truth_path, out_path, shard_index, n_shards, instrument, sim
         "galsim_version": galsim.__version__,
     }
     object_id = part["object_id"].to_numpy(dtype=np.int64)
-    with write_shard(out_path, object_id, (size, size), attrs) as (images, sigmas):
+    with write_shard(out_path, object_id, (size, size), attrs,
+                     compression=cfg.get("compression", "none")) as (images, sigmas):
         block = np.empty((min(WRITE_BLOCK, max(n, 1)), nb, size, size), dtype=np.float32)
         block_sigma = np.empty((block.shape[0], nb), dtype=np.float32)
         start = 0
