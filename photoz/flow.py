@@ -70,8 +70,8 @@ NONDETECTION_CUT = 0.5
 ERROR_BIN = 0.1
 #: Rounds of redrawing rejected samples before giving up.
 MAX_ROUNDS = 200
-#: Most samples drawn at once (a power of two), for memory.
-MAX_CHUNK = 1 << 15
+#: Samples drawn at once (rounds of this size until enough fall inside the ranges).
+CHUNK = 1 << 14
 #: Spawn key of the sampling stream in the run seed's SeedSequence: catalog._prepare spawns
 #: children 0-2 (subset, morphology, split); child 3 is this one, independent of them.
 SAMPLE_STREAM = 3
@@ -298,18 +298,33 @@ class _LogLines(io.TextIOBase):
         return len(text)
 
 
+#: Flows read in this process, by (path, mtime, size): jax compiles each Flow object's sampler
+#: anew (seconds), so a second read of the same file reuses the first.
+_LOADED: dict = {}
+
+
 def load_flow(path):
-    """Read a flow written by :func:`train_flow`.
+    """Read a flow written by :func:`train_flow` (once per process and file version).
 
     Raises
     ------
     PhotozDataError
         If the file is missing, unreadable or not a flow of :data:`FLOW_COLUMNS`.
     """
-    pzflow = _pzflow()
     path = Path(path)
     if not path.is_file():
         raise PhotozDataError(f"{path}: no trained flow (the rule train_flow writes it)")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = _read_flow(path)
+    return _LOADED[key]
+
+
+def _read_flow(path: Path):
+    """:func:`load_flow` without the cache."""
+    pzflow = _pzflow()
     try:
         flow = pzflow.Flow.from_file(str(path))
     except Exception as exc:  # pickle raises many kinds
@@ -336,7 +351,8 @@ def sample_catalog(flow_or_path, n_galaxies: int, seed: int) -> tuple[pd.DataFra
     n_galaxies : int
         How many galaxies to return, >= 1.
     seed : int
-        Seeds every draw (round k of redrawing rejected samples uses a seed derived from it).
+        Seeds every draw: round k draws :data:`CHUNK` samples with the k-th seed of its
+        SeedSequence and keeps those inside the ranges, until ``n_galaxies`` are kept.
         The same seed and flow give the same table.
 
     Returns
@@ -377,8 +393,7 @@ def sample_catalog(flow_or_path, n_galaxies: int, seed: int) -> tuple[pd.DataFra
         need = n_galaxies - n_have
         if need <= 0:
             break
-        # a power of two: jax compiles the flow's inverse once per sample size, so few sizes
-        draw = min(MAX_CHUNK, 1 << int(np.ceil(np.log2(need * 1.05 + 100))))
+        draw = CHUNK  # one size: jax compiles the flow's inverse once per sample size
         x = flow.sample(draw, seed=int(seeds[k] & 0x7FFFFFFF))[list(FLOW_COLUMNS)]
         x = x.to_numpy(np.float64)
         n_drawn += draw

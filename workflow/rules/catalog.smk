@@ -31,30 +31,15 @@ rule download_csst_data:
         "../scripts/download_csst_data.py"
 
 
-def flow_model_input(wildcards):
-    """The trained flow, an input of prepare_catalog for source flow only."""
-    return [config["catalog"]["flow"]["model"]] if config["catalog"]["source"] == "flow" else []
-
-
-def prepare_catalog_settings():
-    """catalog_settings() without the flow's training keys; only the model path, for source flow.
-
-    Training settings are train_flow's params (a change retrains the flow, and the newer flow
-    reruns prepare_catalog), so they never rerun prepare_catalog for the dc2 or cosmos source.
-    """
-    cat = catalog_settings()
-    flow = cat.pop("flow", {})
-    if cat["source"] == "flow":
-        cat["flow"] = {"model": flow["model"]}
-    return cat
+FLOW = config["catalog"]["flow"]
 
 
 rule train_flow:
     output:
-        model=config["catalog"]["flow"]["model"],
-        history=str(Path(config["catalog"]["flow"]["model"]).with_suffix("")) + "_history.csv",
+        model=FLOW["model"],
+        history=str(Path(FLOW["model"]).with_suffix("")) + "_history.csv",
     params:
-        flow={k: v for k, v in config["catalog"]["flow"].items() if k != "model"},
+        flow={k: v for k, v in FLOW.items() if k != "model"},
     conda:
         "../envs/photoz.yaml"
     log:
@@ -73,12 +58,18 @@ rule prepare_catalog:
     input:
         cosmos_catalog_input,
         csst_data_files("throughput"),
-        flow_model_input,
+        # source flow only: the trained flow (train_flow writes it once; later runs reuse it)
+        [FLOW["model"]] if config["catalog"]["source"] == "flow" else [],
     output:
         truth="results/catalog/truth.parquet",
         report="results/catalog/fit_quality.json",
     params:
-        catalog=prepare_catalog_settings(),
+        # catalog_settings() less the flow's training keys (train_flow's params: a change retrains
+        # the flow, whose new file reruns this job), so they never rerun the dc2 or cosmos source
+        catalog={
+            **{k: v for k, v in catalog_settings().items() if k != "flow"},
+            **({"flow": {"model": FLOW["model"]}} if config["catalog"]["source"] == "flow" else {}),
+        },
         instrument=config["instrument"],
         seed=config["seed"],
         data_dir=config["data_dir"] if config["catalog"]["source"] == "cosmos" else None,
