@@ -27,8 +27,9 @@ Details (each a choice made here):
 - Non-detections. DC2 marks a band without a detection with magnitude 99 (u: 2,203 galaxies,
   g: 2). A flow needs a continuous variable, so for training a non-detected magnitude is replaced
   by ``m_nd = q99 + 1`` (q99: the band's 99th percentile of detected magnitudes) plus a uniform
-  jitter of +-0.25 mag (seeded); a sampled magnitude fainter than ``q99 + 0.5`` becomes a
-  non-detection again (99), so the sample keeps about DC2's non-detection fraction per band.
+  jitter of +-0.25 mag (seeded); in a band with DC2 non-detections, a sampled magnitude fainter
+  than ``q99 + 0.5`` becomes a non-detection again (99). Measured on 80,000 samples of the full
+  flow: u 7.8% non-detected (DC2 7.2%), g 0.22% (DC2 0.007%: the flow's tail leaks past the cut).
 - Errors. DC2's magnitude errors follow the LSST error model, essentially a function of the
   magnitude per band; a sampled galaxy gets the DC2 median error at its magnitude
   (:func:`error_table`: median log10 error in 0.1-mag bins, interpolated, held flat beyond the
@@ -416,7 +417,8 @@ def sample_catalog(flow_or_path, n_galaxies: int, seed: int) -> tuple[pd.DataFra
     for j, b in enumerate(LSST_BANDS, start=1):
         col = f"mag_lsst_{b}"
         m = x[:, j]
-        nd = m > info["nondetection"][col][1]
+        # only where DC2 has non-detections (u, g): elsewhere a faint draw is a faint galaxy
+        nd = (m > info["nondetection"][col][1]) & (info["n_nondetected"][col] > 0)
         n_nd[col] = int(nd.sum())
         out[col] = np.where(nd, 99.0, m)
         out[f"mag_err_lsst_{b}"] = np.where(nd, 99.0, errors_at(m, info["errors"][b]))
