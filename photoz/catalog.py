@@ -2,12 +2,16 @@
 
 Reproduces the input stage of Zhou et al. 2022 (MNRAS 512, 4593, Sect. 2; PAPER_SPEC §1-2): real
 galaxies with a true redshift, an SED fitted at that redshift, the CSST fluxes it predicts
-(paper eqs. 1-2) and a morphology. Two sources:
+(paper eqs. 1-2) and a morphology. Three sources:
 
 ``dc2`` (default)
     The LSST DESC DC2 training + validation catalogues shipped in pz-rail-base (true redshift, LSST
     ugrizy magnitudes and errors; 10,225 + 20,449 galaxies). The SED is fitted to the LSST
     photometry through GalSim's LSST bandpasses; shapes come from :mod:`photoz.morphology`.
+``flow``
+    ``n_galaxies`` galaxies sampled (seeded) from a normalizing flow fitted to DC2's redshifts and
+    magnitudes (:mod:`photoz.flow`), then treated as DC2: it resamples the DC2 population, it does
+    not add new galaxies.
 ``cosmos``
     GalSim's COSMOS real-galaxy catalogue (:mod:`photoz.cosmos`), ``zphot`` as the true redshift,
     Sersic fits or real HST stamps for the morphology. The SED is fitted to the catalogue's HSC
@@ -55,6 +59,8 @@ MIN_FIT_BANDS = 3
 #: Templates of GalSim's COSMOS colour rule (bulge, intermediate, disc) per library.
 GALSIM_RULE_TEMPLATES = {"cosmos": ("Ell3_A_0", "Sb_A_0", "Sd_A_0"),
                          "cww": ("El_B2004a", "Sbc_B2004a", "Scd_B2004a")}
+#: Sources of LSST ugrizy photometry with errors (DC2 and the flow resampling it, photoz.flow).
+LSST_SOURCES = ("dc2", "flow")
 #: E(B-V) grid of the fit when fit_ebv is true, mag.
 EBV_GRID = np.round(np.arange(0.0, 0.501, 0.05), 3)
 
@@ -144,8 +150,14 @@ def assign_split(n: int, test_size: int, ratio: str, validation_fraction: float,
 
 
 
-def _load_source(cfg: dict, data_dir) -> tuple[pd.DataFrame, dict, dict]:
+def _load_source(cfg: dict, data_dir, seed: int = 0) -> tuple[pd.DataFrame, dict, dict]:
     """Read the configured source; return (table, input bands {name: (mag col, err col)}, info)."""
+    if cfg["source"] == "flow":  # DC2 resampled by a normalizing flow (photoz.flow)
+        from photoz.flow import sample_catalog, sample_seed
+
+        df, _ = sample_catalog(cfg["flow"]["model"], cfg["n_galaxies"], sample_seed(seed))
+        bands = {f"lsst_{b}": (f"mag_lsst_{b}", f"mag_err_lsst_{b}") for b in LSST_BANDS}
+        return df, bands, {"files": [str(cfg["flow"]["model"])]}
     if cfg["source"] == "dc2":
         df = read_dc2(dc2_files())
         bands = {f"lsst_{b}": (f"mag_lsst_{b}", f"mag_err_lsst_{b}") for b in LSST_BANDS}
@@ -179,7 +191,8 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)]
     rng_subset, rng_morph, rng_split = streams
 
-    df, in_bands, info = _load_source(cfg, data_dir)
+    df, in_bands, info = _load_source(cfg, data_dir, seed)
+    lsst = cfg["source"] in LSST_SOURCES
     n_read = len(df)
     log.info("read %d galaxies from %s", n_read, ", ".join(info["files"]))
     dup = df["object_id"].duplicated().to_numpy()
@@ -223,7 +236,7 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
 
     if names:
         mag = np.column_stack([df[m].to_numpy(float) for m, _ in in_bands.values()])
-        if cfg["source"] == "dc2":
+        if lsst:
             err = np.column_stack([df[e].to_numpy(float) for _, e in in_bands.values()])
             maggies, sig = _mags_to_maggies(mag, err)
         else:
@@ -233,7 +246,7 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
         put("_sig_", sig)
         n_good = np.sum(np.isfinite(maggies), axis=1)
         df["_use_fit"] = n_good >= MIN_FIT_BANDS
-        if cfg["source"] == "dc2":
+        if lsst:
             drop(~df["_use_fit"].to_numpy(), f"fewer than {MIN_FIT_BANDS} usable LSST bands")
     else:
         df["_use_fit"] = False
@@ -259,7 +272,7 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     # template flux grid: input bands + CSST + F814W
     bandpasses = dict(instrument.bandpasses)
     bandpasses["F814W"] = galsim.Bandpass("ACS_wfc_F814W.dat", "nm").withZeropoint("AB")
-    if cfg["source"] == "dc2":
+    if lsst:
         for b in LSST_BANDS:
             bandpasses[f"lsst_{b}"] = galsim.Bandpass(f"LSST_{b}.dat", "nm").withZeropoint("AB")
     else:
@@ -329,7 +342,7 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     abs_r = -2.5 * np.log10(rest_r) - COSMOLOGY.distmod(z).value - 2.5 * np.log10(1.0 + z)
 
     templates = np.asarray(grid.templates)[t_idx]
-    if cfg["source"] == "dc2":
+    if lsst:
         morph = assign_morphology(z, abs_r, is_early_type(templates), rng_morph)
         real_index = np.full(n, -1, dtype=np.int64)
     else:
@@ -372,7 +385,8 @@ def build_truth_table(catalog_cfg: dict, instrument: Instrument, out_path, seed:
     ----------
     catalog_cfg : dict
         The ``catalog`` config section, schema-filled (``photoz.config.default_config()``):
-        ``source`` ("dc2" | "cosmos"), ``n_galaxies`` (0 = all, else a seeded random subset),
+        ``source`` ("dc2" | "flow" | "cosmos"), ``n_galaxies`` (0 = all, else a seeded random
+        subset; for flow the number sampled, >= 1, with ``flow`` {model: the flow file}),
         ``sed_library`` ("cosmos" | "cww"), ``fit_ebv``, ``emission_lines`` (LePhare's lines in the
         templates, fitted and predicted), ``test_size`` (0 = from the ratio),
         ``train_test_ratio``, ``validation_fraction``, and for source cosmos ``cosmos``

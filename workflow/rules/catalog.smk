@@ -1,4 +1,5 @@
 # Stage 1: source catalogue -> truth table (redshift, SED fit, CSST fluxes, morphology, split).
+# Source flow: train_flow fits the DC2 flow once (cached); prepare_catalog samples from it.
 
 
 rule download_cosmos:
@@ -30,15 +31,45 @@ rule download_csst_data:
         "../scripts/download_csst_data.py"
 
 
+FLOW = config["catalog"]["flow"]
+
+
+rule train_flow:
+    output:
+        model=FLOW["model"],
+        history=str(Path(FLOW["model"]).with_suffix("")) + "_history.csv",
+    params:
+        flow={k: v for k, v in FLOW.items() if k != "model"},
+    conda:
+        "../envs/photoz.yaml"
+    log:
+        "logs/train_flow.log",
+    benchmark:
+        "benchmarks/train_flow.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "../scripts/train_flow.py"
+
+
 rule prepare_catalog:
     input:
         cosmos_catalog_input,
         csst_data_files("throughput"),
+        # source flow only: the trained flow (train_flow writes it once; later runs reuse it)
+        [FLOW["model"]] if config["catalog"]["source"] == "flow" else [],
     output:
         truth="results/catalog/truth.parquet",
         report="results/catalog/fit_quality.json",
     params:
-        catalog=catalog_settings(),
+        # catalog_settings() less the flow's training keys (train_flow's params: a change retrains
+        # the flow, whose new file reruns this job), so they never rerun the dc2 or cosmos source
+        catalog={
+            **{k: v for k, v in catalog_settings().items() if k != "flow"},
+            **({"flow": {"model": FLOW["model"]}} if config["catalog"]["source"] == "flow" else {}),
+        },
         instrument=config["instrument"],
         seed=config["seed"],
         data_dir=config["data_dir"] if config["catalog"]["source"] == "cosmos" else None,
