@@ -2,27 +2,11 @@
 # network trained ensemble_size times, member k with seed seed + k (hybrid_transfer's member k from
 # the MLP's and CNN's member k), each a separate job; combine_ensemble then writes the network's
 # usual products (results/models/<net>.pt, predictions, pdfs) from the members' mixture.
-ENSEMBLE_MEMBERS = list(range(config["train"]["ensemble_size"]))
+include: "ensemble_common.smk"
 
 
 # The network's products come from combine_ensemble, never from a single train_network job.
 ruleorder: combine_ensemble > train_network
-
-
-def member_inputs(wildcards):
-    """training_inputs of one member: hybrid_transfer's member k starts from the MLP's and CNN's member k."""
-    inputs = {"photometry": "results/photometry/photometry.parquet"}
-    if wildcards.net != "mlp":
-        inputs["shards"] = shard_files()
-    if wildcards.net == "hybrid_transfer":
-        inputs["mlp"] = f"results/models/mlp_m{wildcards.member}.pt"
-        inputs["cnn"] = f"results/models/cnn_m{wildcards.member}.pt"
-    return inputs
-
-
-def member_files(pattern):
-    """Input function: ``pattern`` (with {net} and {member}) for every member of the network."""
-    return lambda wildcards: expand(pattern, net=wildcards.net, member=ENSEMBLE_MEMBERS)
 
 
 rule train_member:
