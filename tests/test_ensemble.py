@@ -202,3 +202,15 @@ def test_ensemble_dag(tmp_path):
     assert one["train_network"] == 4 and "train_member" not in one and "combine_ensemble" not in one
     assert {k: v for k, v in one.items() if k != "train_network"} == {
         k: v for k, v in jobs.items() if k not in ("train_member", "combine_ensemble")}
+
+
+def test_ensemble_rules_lint_clean(tmp_path):
+    """snakemake --lint with ensemble_size 2 (the default's lint never sees the ensemble rules)."""
+    overlay = tmp_path / "ensemble2.yaml"
+    overlay.write_text("train: {ensemble_size: 2}\n")
+    proc = subprocess.run([SNAKEMAKE, "--lint", "--snakefile", str(REPO / "Snakefile"),
+                           "--directory", str(tmp_path), "--configfile", str(overlay)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Congratulations" in proc.stdout + proc.stderr
+    assert "ensemble.smk" not in proc.stdout + proc.stderr
