@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 from photoz.datasets import load_photometry, prepare_inputs
 from photoz.errors import PhotozDataError
 from photoz.models import build_model
-from photoz.pdf import calibrate, prediction_columns
+from photoz.pdf import calibrate, mixture_arrays, prediction_columns
 from photoz.products import write_predictions
 from photoz.training import (
     load_checkpoint,
@@ -39,7 +40,9 @@ def predict(model_path: str | Path, photometry_path: str | Path,
     Parameters
     ----------
     model_path : path-like
-        ``results/models/<net>.pt`` from :func:`photoz.training.train_network`.
+        ``results/models/<net>.pt`` from :func:`photoz.training.train_network`, or a deep
+        ensemble's from :func:`photoz.ensemble.combine_members` (``train.ensemble_size`` > 1:
+        the photo-z of the members' mixture).
     photometry_path : path-like
         Photometry table (docs/data_products.md §3). Rows with ``selected == False`` are
         skipped (all rows are used if there is no ``selected`` column); ``redshift`` and
@@ -68,9 +71,42 @@ def predict(model_path: str | Path, photometry_path: str | Path,
         names, an unreadable table or shard, or a galaxy without a stamp. An empty selection is
         not an error: it logs a warning and gives an empty table.
     """
-    torch.set_num_threads(max(1, int(threads)))
-    dev = resolve_device(device)
-    ckpt = load_checkpoint(model_path)
+    mix = predict_mixtures(model_path, photometry_path, shard_paths, threads, device,
+                           out_path=out_path)
+    frame = pd.DataFrame({"object_id": mix.object_id, "z_true": mix.z_true,
+                          **prediction_columns(mix.raw, mix.output, mix.w, mix.mu, mix.sig),
+                          "split": mix.split})
+    if out_path is not None:
+        write_predictions(frame, out_path)
+    log.info("predicted %d galaxies with %s (%s) on %s", len(frame), model_path, mix.net,
+             mix.device)
+    return frame
+
+
+@dataclass
+class Mixtures:
+    """Calibrated p(z) of every selected galaxy of a table (:func:`predict_mixtures`).
+
+    ``w``, ``mu``, ``sig`` have shape (n, K) (n, N K for a deep ensemble); ``raw`` and ``output``
+    are what :func:`photoz.pdf.prediction_columns` takes (an ensemble: ``None`` and ``"pdf"``,
+    so that ``z_pred`` is the mixture's median).
+    """
+
+    net: str
+    object_id: np.ndarray
+    z_true: np.ndarray
+    split: np.ndarray
+    w: np.ndarray
+    mu: np.ndarray
+    sig: np.ndarray
+    width_scale: float
+    raw: np.ndarray | None
+    output: str
+    device: torch.device
+
+
+def _network_outputs(ckpt: dict, model_path, df: pd.DataFrame, shard_paths, dev):
+    """One network's prepared inputs and raw outputs (n,) or (n, 3 K) on ``df``'s galaxies."""
     try:
         output = ckpt.get("output", "point")
         model = build_model(ckpt["net"], output=output,
@@ -85,11 +121,6 @@ def predict(model_path: str | Path, photometry_path: str | Path,
             "edited: retrain it (snakemake --forcerun train_network)") from exc
     model.to(dev)
     scaling = ckpt["input_scaling"]
-    df = load_photometry(photometry_path, require_truth=False)
-    if len(df) == 0:
-        log.warning("photometry table %s has no selected galaxy (no rows, or selected is false "
-                    "everywhere): the predictions %s will be empty", photometry_path,
-                    out_path if out_path is not None else "returned")
     # Padding noise is drawn from the checkpoint seed's padding stream, as in training.
     rng = np.random.default_rng(seed_streams(ckpt.get("seed", 0))["padding"])
     data = prepare_inputs(df, shard_paths, "image" in model.inputs,
@@ -97,16 +128,48 @@ def predict(model_path: str | Path, photometry_path: str | Path,
                           scaling["image_size"], scaling["image_scaling"], rng)
     if "image" in model.inputs:
         model.to(memory_format=torch.channels_last)
-    amp = resolve_precision(ckpt.get("precision", "fp32"), dev)
+    # As in training (photoz.training.train_network): bf16 autocast for the image networks only;
+    # the MLP always runs in float32 (with "auto" on a bf16 CPU its photo-z moved by ~0.002).
+    amp = resolve_precision(ckpt.get("precision", "fp32"), dev) if ckpt["net"] != "mlp" else None
     raw = predict_tensors(model, data.flux, data.images, dev, progress=True,
                           tta=bool(ckpt.get("tta", False)), autocast=amp)
     if len(data.z) == 0:
         raw = raw.reshape((0,) if output == "point" else (0, 3 * int(ckpt["pdf_components"])))
-    w, mu, sig, _ = calibrate(raw, output, data.z, None,
-                              width_scale=float(ckpt.get("width_scale", 1.0)))
-    frame = pd.DataFrame({"object_id": data.object_id, "z_true": data.z.astype(np.float64),
-                          **prediction_columns(raw, output, w, mu, sig), "split": data.split})
-    if out_path is not None:
-        write_predictions(frame, out_path)
-    log.info("predicted %d galaxies with %s (%s) on %s", len(frame), model_path, ckpt["net"], dev)
-    return frame
+    return data, raw, output
+
+
+def predict_mixtures(model_path: str | Path, photometry_path: str | Path,
+                     shard_paths: Sequence[str | Path], threads: int = 1, device: str = "auto",
+                     out_path: str | Path | None = None) -> Mixtures:
+    """The calibrated p(z) of every selected galaxy with a trained network or deep ensemble.
+
+    A single network's widths are multiplied by its checkpoint's ``width_scale``; a deep
+    ensemble's checkpoint (``ensemble`` key, :func:`photoz.ensemble.combine_members`) gives the
+    equal-weight mixture of its members' raw mixtures times the ensemble's ``width_scale``.
+    Arguments and errors as :func:`predict` (``out_path`` only names the file in a warning).
+    """
+    torch.set_num_threads(max(1, int(threads)))
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(model_path)
+    df = load_photometry(photometry_path, require_truth=False)
+    if len(df) == 0:
+        log.warning("photometry table %s has no selected galaxy (no rows, or selected is false "
+                    "everywhere): the predictions %s will be empty", photometry_path,
+                    out_path if out_path is not None else "returned")
+    ensemble = ckpt.get("ensemble")
+    if ensemble is None:
+        data, raw, output = _network_outputs(ckpt, model_path, df, shard_paths, dev)
+        w, mu, sig, scale = calibrate(raw, output, data.z, None,
+                                      width_scale=float(ckpt.get("width_scale", 1.0)))
+    else:
+        from photoz.ensemble import mixture_of_members
+
+        members = []
+        for member in ensemble["members"]:
+            data, raw, output = _network_outputs(member, model_path, df, shard_paths, dev)
+            members.append(mixture_arrays(raw, output))
+        scale = float(ensemble["width_scale"])
+        w, mu, sig = mixture_of_members(members)
+        sig, raw, output = sig * scale, None, "pdf"
+    return Mixtures(ckpt["net"], data.object_id, data.z.astype(np.float64), data.split, w, mu,
+                    sig, float(scale), raw, output, dev)

@@ -29,3 +29,10 @@ rule train_network:
         gpu=config["train"]["gpus"],
     script:
         "../scripts/train_network.py"
+
+
+# Deep ensembles (train.ensemble_size > 1): members as their own jobs, then one combining job.
+# With ensemble_size 1 (the default) nothing is included: the DAG and file names are the above.
+if config["train"]["ensemble_size"] > 1:
+
+    include: "ensemble.smk"
