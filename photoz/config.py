@@ -128,7 +128,7 @@ def check_config(config: dict) -> None:
     ------
     PhotozConfigError
         Naming the key: ``train.networks`` holds hybrid_transfer without mlp and cnn, or a
-        network twice; or ``catalog.train_test_ratio`` has a zero side.
+        network twice; or a ``catalog.train_test_ratio`` has a zero side or repeats another.
     """
     nets = config["train"]["networks"]
     if "hybrid_transfer" in nets and not {"mlp", "cnn"} <= set(nets):
@@ -137,11 +137,9 @@ def check_config(config: dict) -> None:
         )
     if len(set(nets)) != len(nets):
         raise PhotozConfigError(f"train.networks: duplicate entries in {nets}")
-    train, test = (int(x) for x in config["catalog"]["train_test_ratio"].split(":"))
-    if train == 0 or test == 0:
-        raise PhotozConfigError(
-            f"catalog.train_test_ratio: {config['catalog']['train_test_ratio']!r} needs both sides > 0"
-        )
+    from photoz.splits import check_ratios, train_test_ratios
+
+    check_ratios(train_test_ratios(config))
 
 
 def _read_yaml(path: str | Path) -> dict:
