@@ -53,6 +53,10 @@ def test_config_accepts_a_list_of_ratios(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text('catalog:\n  train_test_ratio: ["3:1", "1:1", "1:3"]\n')
     assert splits.train_test_ratios(load_config(path)) == ["3:1", "1:1", "1:3"]
+    # a list of one ratio is the one-ratio run: the workflow derives everything from this list
+    path.write_text('catalog:\n  train_test_ratio: ["3:1"]\n')
+    assert splits.train_test_ratios(load_config(path)) == \
+        splits.train_test_ratios(load_config(None)) == ["3:1"]
 
 
 def _counts(labels):

@@ -31,6 +31,8 @@ wildcard_constraints:
     net="|".join(["mlp", "cnn", "hybrid", "hybrid_transfer"]),
     figure="|".join(figure_registry.REGISTRY),
     ratio=r"\d+-\d+",
+    # train_network's ratio level: empty for the first ratio, r<a>-<b>/ for a further one
+    ratio_dir=r"(r\d+-\d+/)?",
 
 
 def shard_files(wildcards=None):
@@ -114,24 +116,18 @@ def training_priority(wildcards):
 
 
 def training_inputs(wildcards):
-    """Photometry always; stamps for the image networks; the trained MLP and CNN for hybrid_transfer."""
-    inputs = {"photometry": "results/photometry/photometry.parquet"}
+    """Photometry always; stamps for the image networks; the trained MLP and CNN for hybrid_transfer.
+
+    A further train:test ratio (``ratio_dir`` r<a>-<b>/) reads its own photometry table (its
+    split, rule split_ratio) and starts hybrid_transfer from its own MLP and CNN.
+    """
+    rdir = wildcards.ratio_dir
+    inputs = {"photometry": f"results/photometry/{rdir}photometry.parquet"}
     if wildcards.net != "mlp":
         inputs["shards"] = shard_files()
     if wildcards.net == "hybrid_transfer":
-        inputs["mlp"] = "results/models/mlp.pt"
-        inputs["cnn"] = "results/models/cnn.pt"
-    return inputs
-
-
-def ratio_training_inputs(wildcards):
-    """training_inputs for a further ratio: its own photometry table (its split) and, for
-    hybrid_transfer, the MLP and CNN trained on that ratio."""
-    inputs = training_inputs(wildcards)
-    inputs["photometry"] = f"results/photometry/r{wildcards.ratio}/photometry.parquet"
-    for net in ("mlp", "cnn"):
-        if net in inputs:
-            inputs[net] = f"results/models/r{wildcards.ratio}/{net}.pt"
+        inputs["mlp"] = f"results/models/{rdir}mlp.pt"
+        inputs["cnn"] = f"results/models/{rdir}cnn.pt"
     return inputs
 
 

@@ -5,10 +5,12 @@ rule train_network:
     input:
         unpack(training_inputs),
     output:
-        model="results/models/{net}.pt",
-        history="results/models/{net}_history.csv",
-        predictions="results/predictions/{net}.parquet",
-        pdfs="results/pdfs/{net}.hdf5",
+        # {ratio_dir}: empty for the first train:test ratio (the one-ratio paths), r<a>-<b>/ for
+        # each further one (common.smk RATIO_TAGS)
+        model="results/models/{ratio_dir}{net}.pt",
+        history="results/models/{ratio_dir}{net}_history.csv",
+        predictions="results/predictions/{ratio_dir}{net}.parquet",
+        pdfs="results/pdfs/{ratio_dir}{net}.hdf5",
     params:
         # this network's settings only: train.threads, gpus, device and the networks list are
         # not params (threads/resources below; the script reads train.device from the config)
@@ -18,9 +20,9 @@ rule train_network:
     conda:
         "../envs/photoz.yaml"
     log:
-        "logs/train_network/{net}.log",
+        "logs/train_network/{ratio_dir}{net}.log",
     benchmark:
-        "benchmarks/train_network/{net}.tsv"
+        "benchmarks/train_network/{ratio_dir}{net}.tsv"
     threads: config["train"]["threads"]
     priority: training_priority
     resources:
@@ -32,9 +34,9 @@ rule train_network:
 
 
 # ---- several train:test ratios (catalog.train_test_ratio a list; photoz.splits). The first
-# ratio's networks are train_network's above, at the one-ratio paths; each further ratio gets its
-# own photometry table (the same rows, that ratio's split) and the same trainings under r<a>-<b>/.
-# With one ratio no job of these rules is planned.
+# ratio's networks are train_network's jobs at the one-ratio paths; each further ratio gets its own
+# photometry table (the same rows, that ratio's split), which train_network's jobs under
+# r<a>-<b>/ read. With one ratio no job of this rule is planned.
 
 
 rule split_ratio:
@@ -58,16 +60,3 @@ rule split_ratio:
     script:
         "../scripts/split_ratio.py"
 
-
-use rule train_network as train_network_ratio with:
-    input:
-        unpack(ratio_training_inputs),
-    output:
-        model="results/models/r{ratio}/{net}.pt",
-        history="results/models/r{ratio}/{net}_history.csv",
-        predictions="results/predictions/r{ratio}/{net}.parquet",
-        pdfs="results/pdfs/r{ratio}/{net}.hdf5",
-    log:
-        "logs/train_network/r{ratio}/{net}.log",
-    benchmark:
-        "benchmarks/train_network/r{ratio}/{net}.tsv"
