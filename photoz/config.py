@@ -128,7 +128,9 @@ def check_config(config: dict) -> None:
     ------
     PhotozConfigError
         Naming the key: ``train.networks`` holds hybrid_transfer without mlp and cnn, or a
-        network twice; or ``catalog.train_test_ratio`` has a zero side.
+        network twice; or a ``catalog.train_test_ratio`` has a zero side or repeats another; or
+        ``train.ensemble_size`` > 1 with several ratios (members are trained for the first ratio
+        only, so the further ratios' networks would silently be single trainings).
     """
     nets = config["train"]["networks"]
     if "hybrid_transfer" in nets and not {"mlp", "cnn"} <= set(nets):
@@ -137,11 +139,15 @@ def check_config(config: dict) -> None:
         )
     if len(set(nets)) != len(nets):
         raise PhotozConfigError(f"train.networks: duplicate entries in {nets}")
-    train, test = (int(x) for x in config["catalog"]["train_test_ratio"].split(":"))
-    if train == 0 or test == 0:
+    from photoz.splits import check_ratios, train_test_ratios
+
+    ratios = train_test_ratios(config)
+    check_ratios(ratios)
+    if config["train"]["ensemble_size"] > 1 and len(ratios) > 1:
         raise PhotozConfigError(
-            f"catalog.train_test_ratio: {config['catalog']['train_test_ratio']!r} needs both sides > 0"
-        )
+            f"train.ensemble_size: {config['train']['ensemble_size']} with several "
+            f"catalog.train_test_ratio values {list(ratios)}: deep ensembles are built for one ratio "
+            "only; set ensemble_size: 1 or give one ratio")
 
 
 def _read_yaml(path: str | Path) -> dict:

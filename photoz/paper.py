@@ -33,6 +33,14 @@ PAPER_RESULTS: dict[str, dict[str, dict[str, float]]] = {
 }
 #: train:test ratio of a run -> the paper's training-set size with that ratio (PAPER_SPEC §1).
 RATIO_TO_PAPER_ROW: dict[str, str] = {"3:1": "30k", "1:1": "20k", "1:3": "10k"}
+#: Training and test galaxies of each of the paper's runs (Sect. 4; PAPER_SPEC §1: of ~40,000
+#: selected, 10,000 tested and ~30,000 trained; then 20,000 and 10,000 trained, "the rest tested").
+#: 10% of each training set was held out for validation.
+PAPER_SPLIT_SIZES: dict[str, dict[str, int]] = {
+    "30k": {"train": 30_000, "test": 10_000},
+    "20k": {"train": 20_000, "test": 20_000},
+    "10k": {"train": 10_000, "test": 30_000},
+}
 
 #: Parameters of each network, BatchNorm running mean and variance included (the paper's Keras
 #: counted them; Zhou et al. 2022, Sect. 4; PAPER_SPEC §4). The hybrid-transfer has the hybrid's graph.
@@ -44,3 +52,21 @@ PAPER_PARAMETER_COUNTS: dict[str, int] = {
 }
 #: Galaxies of the paper's selected sample ("about 40,000"; PAPER_SPEC §1).
 PAPER_N_SELECTED = 40_000
+
+
+def paper_row(ratio: str) -> str | None:
+    """The paper's Table 2 row of a train:test ratio: ``"30k"``, ``"20k"``, ``"10k"`` or None.
+
+    ``"6:2"`` is the paper's ``"3:1"``; a ratio the paper did not run (``"2:1"``) has no row.
+    Malformed ratios are the config check's business (:func:`photoz.splits.parse_ratio`); here
+    they have no row either.
+    """
+    import math
+
+    try:
+        a, b = (int(x) for x in str(ratio).strip().split(":"))
+        g = math.gcd(a, b)
+        key = f"{a // g}:{b // g}"
+    except (ValueError, ZeroDivisionError):
+        return None
+    return RATIO_TO_PAPER_ROW.get(key)

@@ -28,7 +28,7 @@ from photoz.metrics import (
     read_predictions,
     redshift_bin_edges,
 )
-from photoz.paper import PAPER_N_SELECTED, PAPER_RESULTS, RATIO_TO_PAPER_ROW
+from photoz.paper import PAPER_N_SELECTED, PAPER_RESULTS, PAPER_SPLIT_SIZES, paper_row
 from photoz.pdf import pdf_summary
 from photoz.products import (  # noqa: F401 - read_binned, BINNED_COLUMNS: re-exported
     BINNED_COLUMNS,
@@ -79,12 +79,39 @@ _TABLE_NOTE = (
 )
 
 
-def _intro(summary: Mapping, paper_row: str, train_test_ratio: str) -> str:
+def _intro(summary: Mapping, paper_row: str | None, train_test_ratio: str) -> str:
+    compared = (f"compared with Zhou et al. 2022 (MNRAS 512, 4593), Table 2, {paper_row} training "
+                f"galaxies" if paper_row else
+                "the paper (Zhou et al. 2022, MNRAS 512, 4593, Table 2) has no run with this ratio")
     return (
-        f"Train:test ratio {train_test_ratio}; compared with Zhou et al. 2022 (MNRAS 512, 4593), "
-        f"Table 2, {paper_row} training galaxies. Selected galaxies: {summary['n_selected']} "
+        f"Train:test ratio {train_test_ratio}; {compared}. Selected galaxies: {summary['n_selected']} "
         f"(paper: about {PAPER_N_SELECTED:,}). Errors are bootstrap standard deviations of the test set."
     )
+
+
+#: Header of the table of every train:test ratio (:func:`ratio_rows`), several ratios only.
+_RATIO_HEADER = (
+    "train:test",
+    "paper row",
+    "network",
+    "n_train",
+    "paper n_train",
+    "n_test",
+    "sigma_NMAD",
+    "paper",
+    "outlier fraction",
+    "paper",
+    "MAE",
+    "paper",
+)
+_RATIO_TITLE = "Every train:test ratio beside the paper's Table 2"
+_RATIO_NOTE = (
+    "One seeded permutation of the catalogue is cut for every ratio (photoz.splits): the test "
+    "sets are nested (the 3:1 test galaxies are among the 1:1 and 1:3 ones) and every training "
+    "set holds the smaller ones; validation is catalog.validation_fraction of each training part "
+    "(n_train counts the selected training galaxies without it). Peers and the figures use the "
+    "first ratio, the table above."
+)
 
 
 def summary_rows(summary: Mapping, paper_row: str) -> list[list[str]]:
@@ -94,14 +121,14 @@ def summary_rows(summary: Mapping, paper_row: str) -> list[list[str]]:
     ----------
     summary : mapping
         As returned by :func:`write_summary` (network -> metrics, plus ``n_selected``).
-    paper_row : str
-        ``"30k"``, ``"20k"`` or ``"10k"`` (key of :data:`PAPER_RESULTS`).
+    paper_row : str or None
+        ``"30k"``, ``"20k"`` or ``"10k"`` (key of :data:`PAPER_RESULTS`); None: no paper values.
 
     Returns
     -------
     list of list of str
     """
-    paper = PAPER_RESULTS[paper_row]
+    paper = PAPER_RESULTS.get(paper_row, {})
     labels = {**NETWORK_LABELS, **PEER_LABELS}
     rows = []
     for net in METHODS:
@@ -128,17 +155,57 @@ def summary_rows(summary: Mapping, paper_row: str) -> list[list[str]]:
     return rows
 
 
-def summary_markdown(summary: Mapping, paper_row: str, train_test_ratio: str) -> str:
+def ratio_rows(summary: Mapping) -> list[list[str]]:
+    """The cells of the table of every train:test ratio (header ``_RATIO_HEADER``).
+
+    Parameters
+    ----------
+    summary : mapping
+        As returned by :func:`write_summary`; its ``ratios`` (ratio -> row) are tabulated, one
+        line per ratio and network, the paper's Table 2 values beside ours. No ``ratios``: [].
+
+    Returns
+    -------
+    list of list of str
+    """
+    labels = {**NETWORK_LABELS, **PEER_LABELS}
+    rows = []
+    for ratio, row in summary.get("ratios", {}).items():
+        paper = PAPER_RESULTS.get(row["paper_row"], {})
+        size = PAPER_SPLIT_SIZES.get(row["paper_row"], {})
+        for net in METHODS:
+            if net not in row:
+                continue
+            m, p = row[net], paper.get(net, {})
+            rows.append([
+                ratio,
+                row["paper_row"] or "—",
+                labels[net],
+                str(m["n_train"]),
+                f"{size['train']:,}" if size else "—",
+                str(m["n_test"]),
+                _fmt_err(m["sigma_nmad"], m.get("sigma_nmad_err"), "plain"),
+                _fmt(p.get("sigma_nmad"), "plain"),
+                _fmt_err(m["outlier_fraction"], m.get("outlier_fraction_err"), "percent"),
+                _fmt(p.get("outlier_fraction"), "percent"),
+                _fmt_err(m["mae"], m.get("mae_err"), "plain"),
+                _fmt(p.get("mae"), "plain"),
+            ])
+    return rows
+
+
+def summary_markdown(summary: Mapping, paper_row: str | None, train_test_ratio: str) -> str:
     """The summary table in Markdown: our metrics beside the paper's for the same split.
 
     Parameters
     ----------
     summary : mapping
         As returned by :func:`write_summary` (network -> metrics, plus ``n_selected``).
-    paper_row : str
-        ``"30k"``, ``"20k"`` or ``"10k"`` (key of :data:`PAPER_RESULTS`).
+    paper_row : str or None
+        ``"30k"``, ``"20k"`` or ``"10k"`` (key of :data:`PAPER_RESULTS`); None: no paper values.
     train_test_ratio : str
-        The run's ratio, for the heading.
+        The run's (first) ratio, for the heading. A summary with ``ratios`` gets a second table,
+        every ratio beside the paper's row (:func:`ratio_rows`).
 
     Returns
     -------
@@ -154,10 +221,19 @@ def summary_markdown(summary: Mapping, paper_row: str, train_test_ratio: str) ->
     ]
     lines += ["| " + " | ".join(r) + " |" for r in summary_rows(summary, paper_row)]
     lines += ["", _TABLE_NOTE, ""]
+    if summary.get("ratios"):
+        lines += [
+            f"## {_RATIO_TITLE}",
+            "",
+            "| " + " | ".join(_RATIO_HEADER) + " |",
+            "|---|---|---|" + "---:|" * (len(_RATIO_HEADER) - 3),
+        ]
+        lines += ["| " + " | ".join(r) + " |" for r in ratio_rows(summary)]
+        lines += ["", _RATIO_NOTE, ""]
     return "\n".join(lines)
 
 
-def summary_html(summary: Mapping, paper_row: str, train_test_ratio: str) -> str:
+def summary_html(summary: Mapping, paper_row: str | None, train_test_ratio: str) -> str:
     """The same table as :func:`summary_markdown`, as a standalone HTML page.
 
     Snakemake's report shows HTML results inline (Markdown only as a download), so this is the
@@ -169,6 +245,12 @@ def summary_html(summary: Mapping, paper_row: str, train_test_ratio: str) -> str
     """
     table = pd.DataFrame(summary_rows(summary, paper_row), columns=list(_TABLE_HEADER))
     body = table.to_html(index=False, escape=True, border=0, classes="summary")
+    extra = ""
+    if summary.get("ratios"):
+        rows = pd.DataFrame(ratio_rows(summary), columns=list(_RATIO_HEADER))
+        extra = (f"<h3>{html.escape(_RATIO_TITLE)}</h3>\n"
+                 f"{rows.to_html(index=False, escape=True, border=0, classes='summary')}\n"
+                 f"<p>{html.escape(_RATIO_NOTE)}</p>\n")
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Photo-z metrics</title>'
         "<style>body{font-family:sans-serif;font-size:14px}"
@@ -176,8 +258,26 @@ def summary_html(summary: Mapping, paper_row: str, train_test_ratio: str) -> str
         "table.summary td,table.summary th{padding:3px 8px;border-bottom:1px solid #ccc;"
         "text-align:right}table.summary td:first-child{text-align:left}</style></head><body>\n"
         f"<h3>Photo-z metrics on the test set</h3>\n<p>{html.escape(_intro(summary, paper_row, train_test_ratio))}</p>\n"
-        f"{body}\n<p>{html.escape(_TABLE_NOTE)}</p>\n</body></html>\n"
+        f"{body}\n<p>{html.escape(_TABLE_NOTE)}</p>\n{extra}</body></html>\n"
     )
+
+
+def _score(path: str | os.PathLike, rng: np.random.Generator, n_bootstrap: int) -> dict:
+    """Test-set metrics of one predictions file: point, bootstrap errors and p(z) scores."""
+    df = read_predictions(path, split="test")
+    zp, zt = df["z_pred"].to_numpy(), df["z_true"].to_numpy()
+    metrics = point_metrics(zp, zt)
+    metrics["n_test"] = metrics.pop("n")
+    metrics.update(bootstrap_metrics(zp, zt, n_bootstrap=n_bootstrap, seed=rng))
+    metrics.update(pdf_summary(path))  # issue 13: crps, pit_ks, coverage_68/95 ...
+    return metrics
+
+
+def _split_counts(path: str | os.PathLike) -> dict[str, int]:
+    """Selected galaxies of one predictions file in the train and validation splits."""
+    split = read_predictions(path, split=None)["split"].astype(str)
+    return {"n_train": int((split == "train").sum()),
+            "n_validation": int((split == "validation").sum())}
 
 
 def write_summary(
@@ -190,6 +290,7 @@ def write_summary(
     n_bootstrap: int = 200,
     seed: int = 0,
     out_html: str | os.PathLike | None = None,
+    ratio_predictions: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict:
     """Compute the test-set metrics of every network and write summary.json, summary.md, binned.csv.
 
@@ -210,7 +311,9 @@ def write_summary(
         p(z) scores of :func:`photoz.pdf.pdf_summary`) and ``binned.csv`` (:func:`binned_metrics` by z_true and by
         z_pred, bins of 0.5, with a ``network`` column).
     train_test_ratio : str
-        ``"3:1"``, ``"1:1"`` or ``"1:3"``: picks the paper's 30k, 20k or 10k row.
+        The run's (first) ratio, e.g. ``"3:1"``, ``"1:1"`` or ``"1:3"``: picks the paper's 30k,
+        20k or 10k row (:func:`photoz.paper.paper_row`; another ratio has no paper row, its
+        paper columns read "—" and ``paper_row`` is null).
     n_bootstrap : int
         Bootstrap resamplings of the test set for the errors (default 200).
     seed : int
@@ -218,6 +321,15 @@ def write_summary(
     out_html : path, optional
         Also write the table as HTML (:func:`summary_html`), the form Snakemake's report
         shows inline.
+    ratio_predictions : mapping, optional
+        Several train:test ratios (``catalog.train_test_ratio`` a list; :mod:`photoz.splits`):
+        each further ratio (``"1:3"``) -> network -> ``results/predictions/r1-3/<net>.parquet``.
+        Then summary.json also holds ``ratios``: ratio -> {``paper_row``, network -> the
+        metrics above plus ``n_train``, ``n_validation`` (selected galaxies of each split)},
+        the first ratio's networks (the top-level entries) first; summary.md and .html get a
+        second table of every ratio beside the paper's Table 2 (:func:`ratio_rows`). Further
+        ratio k (1, 2, ...) bootstraps with streams spawned from ``SeedSequence([seed, k])``.
+        Peers and ``binned.csv`` stay on the first ratio. None or empty: the one-ratio files.
 
     Returns
     -------
@@ -227,21 +339,22 @@ def write_summary(
     Raises
     ------
     PhotozConfigError
-        For an unknown network or peer name or train:test ratio.
+        For an unknown network or peer name, or a repeated ratio.
     PhotozDataError
         For an unreadable or malformed predictions or selection file.
     """
     ratio = str(train_test_ratio).strip()
-    if ratio not in RATIO_TO_PAPER_ROW:
-        raise PhotozConfigError(
-            f"metrics.train_test_ratio: {train_test_ratio!r} is not one of "
-            f"{sorted(RATIO_TO_PAPER_ROW)} (the paper's 30k, 20k and 10k training sets)"
-        )
-    unknown = sorted(set(predictions) - set(METHODS))
+    row = paper_row(ratio)
+    further = {str(r).strip(): dict(p) for r, p in (ratio_predictions or {}).items()}
+    named = [*predictions, *(n for p in further.values() for n in p)]
+    unknown = sorted(set(named) - set(METHODS))
     if unknown:
         raise PhotozConfigError(
             f"metrics.predictions: unknown network(s) {unknown}; known {METHODS}"
         )
+    if ratio in further:
+        raise PhotozConfigError(f"metrics.ratio_predictions: {ratio!r} is the first ratio "
+                                f"(train_test_ratio) too; list each ratio once")
     selection = read_selection(selection_path)
     # Child i of a SeedSequence does not depend on how many are spawned: the networks' streams
     # are the same with or without peers.
@@ -249,31 +362,39 @@ def write_summary(
     summary: dict = {
         "n_selected": int(selection["n_selected"]),
         "train_test_ratio": ratio,
-        "paper_row": RATIO_TO_PAPER_ROW[ratio],
+        "paper_row": row,
         "n_bootstrap": int(n_bootstrap),
         "seed": int(seed),
     }
     binned = []
     nets = [n for n in METHODS if n in predictions]
     for net in tqdm(nets, desc="metrics", unit="network"):
+        rng = np.random.default_rng(seeds[METHODS.index(net)])
+        summary[net] = _score(predictions[net], rng, n_bootstrap)
         df = read_predictions(predictions[net], split="test")
         zp, zt = df["z_pred"].to_numpy(), df["z_true"].to_numpy()
-        rng = np.random.default_rng(seeds[METHODS.index(net)])
-        metrics = point_metrics(zp, zt)
-        metrics["n_test"] = metrics.pop("n")
-        metrics.update(bootstrap_metrics(zp, zt, n_bootstrap=n_bootstrap, seed=rng))
-        metrics.update(pdf_summary(predictions[net]))  # issue 13: crps, pit_ks, coverage_68/95 ...
-        summary[net] = metrics
         top = max(float(zt.max()), float(zp.max()), 0.0)
         edges = redshift_bin_edges(top, 0.5)
         for by in ("z_pred", "z_true"):
             table = binned_metrics(zp, zt, by=by, edges=edges, n_bootstrap=n_bootstrap, seed=rng)
             table.insert(0, "network", net)
             binned.append(table)
+    if further:
+        networks = [n for n in NETWORK_LABELS if n in predictions]
+        rows = {ratio: {"paper_row": row,
+                        **{n: {**summary[n], **_split_counts(predictions[n])} for n in networks}}}
+        for k, (other, preds) in enumerate(further.items(), start=1):
+            streams = np.random.SeedSequence([int(seed), k]).spawn(len(METHODS))
+            rows[other] = {"paper_row": paper_row(other)}
+            for net in [n for n in METHODS if n in preds]:
+                rng = np.random.default_rng(streams[METHODS.index(net)])
+                rows[other][net] = {**_score(preds[net], rng, n_bootstrap),
+                                    **_split_counts(preds[net])}
+        summary["ratios"] = rows
     write_summary_json(summary, out_json)
-    write_text(out_md, summary_markdown(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
+    write_text(out_md, summary_markdown(summary, row, ratio))
     if out_html is not None:
-        write_text(out_html, summary_html(summary, RATIO_TO_PAPER_ROW[ratio], ratio))
+        write_text(out_html, summary_html(summary, row, ratio))
     binned_df = pd.concat(binned, ignore_index=True) if binned else pd.DataFrame()
     write_binned(binned_df, out_binned_csv)
     return summary

@@ -493,3 +493,94 @@ def test_cosmos_real_images_end_to_end(tmp_path, shared_data):
     assert summary["n_selected"] > 20
     for net in NETWORKS:
         assert math.isfinite(summary[net]["sigma_nmad"])
+
+
+# ---- several train:test ratios in one run (issue 12; photoz.splits) -----------------------
+
+
+def _dry_run_outputs(workdir: Path, *configfiles: Path) -> list[str]:
+    """Every job's rule and output files of a dry run, sorted."""
+    cmd = [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", *map(str, configfiles)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs, rule = [], None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("output:") and rule:
+            jobs.append(f"{rule}: {line[len('output:'):].strip()}")
+    return sorted(jobs)
+
+
+def test_a_second_ratio_adds_only_its_own_jobs(tmp_path):
+    """The one-ratio .test DAG (the same jobs and files as before ratio lists; a list of one
+    ratio is the same list, tests/test_splits.py) is kept whole when a second ratio is added,
+    which adds its split and its four trainings under r1-3/ and nothing else."""
+    today = _dry_run_outputs(tmp_path, REPO / ".test" / "config.yaml")
+    assert len(today) > 20 and not any("/r1-3/" in j for j in today)
+    two = tmp_path / "two.yaml"
+    two.write_text('catalog: {train_test_ratio: ["3:1", "1:3"]}\n')
+    swept = _dry_run_outputs(tmp_path, REPO / ".test" / "config.yaml", two)
+    added = [j for j in swept if j not in today]
+    assert [j for j in today if j not in swept] == []
+    assert sorted(j.split(":")[0] for j in added) == ["split_ratio"] + ["train_network"] * 4
+    assert all("/r1-3/" in j for j in added), added
+
+
+@pytest.mark.slow
+def test_a_two_ratio_sweep_adds_the_1_to_3_row(test_run, tmp_path):
+    """Issue 12's done-when: a two-ratio sweep (3:1 and 1:3, the MLP) on .test data. It reuses
+    the finished .test run (a copy): the dry run plans only the 1:3 split, its MLP and the
+    metrics; the 1:3 split has the hand-computed sizes (400 galaxies: 300 test, 100 train +
+    validation of which 10 validation) with the 3:1 test set inside it; both rows' predictions
+    and metrics exist and the summary holds both beside the paper's 30k and 10k rows."""
+    import shutil
+
+    work = tmp_path / "sweep"
+    shutil.copytree(test_run, work, symlinks=True)
+    over = tmp_path / "two.yaml"
+    over.write_text('catalog: {train_test_ratio: ["3:1", "1:3"]}\ntrain: {networks: [mlp]}\n'
+                    "peers: []\n")
+    configs = (REPO / ".test" / "config.yaml", over)
+    target = ("results/metrics/summary.json",)
+    jobs = _dry_run_jobs(work, *configs, extra=("--cores", "1", *target))
+    assert jobs == {"split_ratio": 1, "train_network": 1, "compute_metrics": 1}, jobs
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+           "--configfile", *map(str, configs), "--cores", "2", *target]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    truth = products.read_truth(work / "results/catalog/truth.parquet")
+    first = pd.read_parquet(work / "results/photometry/photometry.parquet")
+    r13 = pd.read_parquet(work / "results/photometry/r1-3/photometry.parquet")
+    counts = {k: int((truth["split"] == k).sum()) for k in ("train", "validation", "test")}
+    assert counts == {"train": 270, "validation": 30, "test": 100}  # 3:1 of 400, by hand
+    counts = {k: int((r13["split"] == k).sum()) for k in ("train", "validation", "test")}
+    assert counts == {"train": 90, "validation": 10, "test": 300}  # 1:3 of 400, by hand
+    assert r13.drop(columns="split").equals(first.drop(columns="split"))
+    assert set(first.loc[first["split"] == "test", "object_id"]) < \
+        set(r13.loc[r13["split"] == "test", "object_id"])  # nested test sets
+
+    summary = json.loads((work / "results/metrics/summary.json").read_text())
+    assert list(summary["ratios"]) == ["3:1", "1:3"]
+    for ratio, phot, pred in (("3:1", first, "results/predictions/mlp.parquet"),
+                              ("1:3", r13, "results/predictions/r1-3/mlp.parquet")):
+        row = summary["ratios"][ratio]["mlp"]
+        pz = products.read_predictions(work / pred, split=None)
+        sel = phot[phot["selected"]].set_index("object_id")["split"]
+        assert (pz["split"].to_numpy() == sel.loc[pz["object_id"]].to_numpy()).all(), ratio
+        for key, name in (("n_train", "train"), ("n_validation", "validation"),
+                          ("n_test", "test")):
+            assert row[key] == int((sel == name).sum()), (ratio, key)
+        assert 0 < row["sigma_nmad"] < 1 and math.isfinite(row["outlier_fraction"])
+    assert summary["ratios"]["1:3"]["mlp"]["n_train"] < summary["ratios"]["3:1"]["mlp"]["n_train"]
+    assert summary["mlp"]["sigma_nmad"] == summary["ratios"]["3:1"]["mlp"]["sigma_nmad"]
+    assert (work / "results/models/r1-3/mlp.pt").is_file()
+    assert (work / "results/pdfs/r1-3/mlp.hdf5").is_file()
+    md = (work / "results/metrics/summary.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith(("| 3:1 |", "| 1:3 |"))]
+    assert len(rows) == 2
+    assert rows[0].startswith("| 3:1 | 30k | MLP |") and "| 0.0230 |" in rows[0]
+    assert rows[1].startswith("| 1:3 | 10k | MLP |") and "| 2.39% |" in rows[1]

@@ -9,10 +9,17 @@ from photoz import BANDS  # noqa: E402
 from photoz.config import network_settings, validate_config  # noqa: E402
 from photoz.cosmos import resolve_cosmos_dir  # noqa: E402
 from photoz.plots import registry as figure_registry  # noqa: E402
+from photoz.splits import ratio_tag, train_test_ratios  # noqa: E402
 
 validate_config(config, source="config (config/config.yaml + --configfile + --config)")
 
 NETWORKS = list(config["train"]["networks"])
+# catalog.train_test_ratio, as a list (photoz.splits). The first ratio is the truth table's split:
+# its products keep the one-ratio paths (results/models/<net>.pt ...), which the figures and the
+# peers read. Each further ratio trains and predicts under r<a>-<b>/ (RATIO_TAGS: "1-3" for
+# "1:3"); with one ratio there are none, and the DAG and paths are the one-ratio run's.
+RATIOS = train_test_ratios(config)
+RATIO_TAGS = [ratio_tag(r) for r in RATIOS[1:]]
 PEERS = list(config["peers"])
 SHARDS = list(range(config["simulate"]["n_shards"]))
 # The figures: names, inputs, params and captions come from the one registry (photoz.plots.registry).
@@ -23,6 +30,9 @@ wildcard_constraints:
     shard=r"\d+",
     net="|".join(["mlp", "cnn", "hybrid", "hybrid_transfer"]),
     figure="|".join(figure_registry.REGISTRY),
+    ratio=r"\d+-\d+",
+    # train_network's ratio level: empty for the first ratio, r<a>-<b>/ for a further one
+    ratio_dir=r"(r\d+-\d+/)?",
 
 
 def shard_files(wildcards=None):
@@ -48,6 +58,7 @@ def all_targets():
         *expand("results/models/{net}_history.csv", net=NETWORKS),
         *expand("results/predictions/{net}.parquet", net=NETWORKS),
         *expand("results/pdfs/{net}.hdf5", net=NETWORKS),
+        *ratio_products(),
         "results/metrics/summary.json",
         "results/metrics/summary.md",
         "results/metrics/summary.html",
@@ -55,6 +66,23 @@ def all_targets():
         *expand("results/figures/{figure}.{ext}", figure=figure_registry.run_figures(bool(PEERS)),
                 ext=("png", "pdf")),
     ]
+
+
+def ratio_products():
+    """Each further train:test ratio's split, networks, histories, predictions and p(z) (none
+    with one ratio)."""
+    return [
+        *expand("results/photometry/r{ratio}/photometry.parquet", ratio=RATIO_TAGS),
+        *expand("results/models/r{ratio}/{net}.pt", ratio=RATIO_TAGS, net=NETWORKS),
+        *expand("results/models/r{ratio}/{net}_history.csv", ratio=RATIO_TAGS, net=NETWORKS),
+        *ratio_predictions(),
+        *expand("results/pdfs/r{ratio}/{net}.hdf5", ratio=RATIO_TAGS, net=NETWORKS),
+    ]
+
+
+def ratio_predictions():
+    """Predictions of every network for each further ratio, ratio by ratio (none with one)."""
+    return expand("results/predictions/r{ratio}/{net}.parquet", ratio=RATIO_TAGS, net=NETWORKS)
 
 
 def cosmos_catalog_input(wildcards):
@@ -88,13 +116,18 @@ def training_priority(wildcards):
 
 
 def training_inputs(wildcards):
-    """Photometry always; stamps for the image networks; the trained MLP and CNN for hybrid_transfer."""
-    inputs = {"photometry": "results/photometry/photometry.parquet"}
+    """Photometry always; stamps for the image networks; the trained MLP and CNN for hybrid_transfer.
+
+    A further train:test ratio (``ratio_dir`` r<a>-<b>/) reads its own photometry table (its
+    split, rule split_ratio) and starts hybrid_transfer from its own MLP and CNN.
+    """
+    rdir = wildcards.ratio_dir
+    inputs = {"photometry": f"results/photometry/{rdir}photometry.parquet"}
     if wildcards.net != "mlp":
         inputs["shards"] = shard_files()
     if wildcards.net == "hybrid_transfer":
-        inputs["mlp"] = "results/models/mlp.pt"
-        inputs["cnn"] = "results/models/cnn.pt"
+        inputs["mlp"] = f"results/models/{rdir}mlp.pt"
+        inputs["cnn"] = f"results/models/{rdir}cnn.pt"
     return inputs
 
 
@@ -141,13 +174,23 @@ def catalog_settings():
     """The ``catalog`` keys prepare_catalog reads (photoz.catalog.build_truth_table).
 
     ``cosmos.sample`` only tells download_cosmos what to fetch, and ``cosmos`` is read only for
-    the cosmos source.
+    the cosmos source. Of a list of train:test ratios only the first (the truth table's split):
+    adding a ratio remakes no catalogue, nor the stamps and photometry after it.
     """
     cat = dict(config["catalog"])
+    cat["train_test_ratio"] = RATIOS[0]  # the truth table's split; further ratios: split_ratio
     cosmos = cat.pop("cosmos")
     if cat["source"] == "cosmos":
         cat["cosmos"] = {k: v for k, v in cosmos.items() if k != "sample"}
     return cat
+
+
+def split_settings():
+    """The ``catalog`` keys the split of a further ratio reads (photoz.splits): the truth table's
+    ratio (the first), ``test_size`` and ``validation_fraction``."""
+    cat = config["catalog"]
+    return {"train_test_ratio": RATIOS[0], "test_size": cat["test_size"],
+            "validation_fraction": cat["validation_fraction"]}
 
 
 def uses_real_images():

@@ -6,6 +6,9 @@ rule compute_metrics:
         predictions=expand("results/predictions/{net}.parquet", net=NETWORKS + PEERS),
         selection="results/photometry/selection.json",
         pdfs=expand("results/pdfs/{net}.hdf5", net=NETWORKS),  # p(z) scores (photoz.pdf)
+        # each further train:test ratio's networks, ratio by ratio (none with one ratio)
+        ratio_predictions=ratio_predictions(),
+        ratio_pdfs=expand("results/pdfs/r{ratio}/{net}.hdf5", ratio=RATIO_TAGS, net=NETWORKS),
     output:
         summary="results/metrics/summary.json",
         table="results/metrics/summary.md",
@@ -17,9 +20,11 @@ rule compute_metrics:
         binned="results/metrics/binned.csv",
     params:
         networks=NETWORKS + PEERS,
-        train_test_ratio=config["catalog"]["train_test_ratio"],
+        train_test_ratio=RATIOS[0],
         n_bootstrap=config["evaluate"]["n_bootstrap"],
         seed=config["seed"],
+        # several ratios only, so that a one-ratio run's params (and reruns) are as before
+        **({"further_ratios": RATIOS[1:], "ratio_networks": NETWORKS} if RATIO_TAGS else {}),
     conda:
         "../envs/photoz.yaml"
     log:
