@@ -279,7 +279,8 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
         bandpasses.update({k: v for k, v in _hsc_bandpasses().items() if k in names})
     ebv_grid = EBV_GRID if cfg["fit_ebv"] else np.array([0.0])
     z_max = max(0.1, float(np.ceil((z.max() + 0.02) * 10) / 10))
-    lines = bool(cfg["emission_lines"])  # LePhare's emission lines (photoz.emission_lines)
+    # LePhare's emission lines (photoz.emission_lines); absent = off (the workflow drops it when off)
+    lines = bool(cfg.get("emission_lines", False))
     grid = build_flux_grid(bandpasses, library=lib, z_max=z_max, ebv=ebv_grid,
                            emission_lines=lines)
 

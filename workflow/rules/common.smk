@@ -174,11 +174,14 @@ def catalog_settings():
     """The ``catalog`` keys prepare_catalog reads (photoz.catalog.build_truth_table).
 
     ``cosmos.sample`` only tells download_cosmos what to fetch, and ``cosmos`` is read only for
-    the cosmos source. Of a list of train:test ratios only the first (the truth table's split):
+    the cosmos source. ``emission_lines`` is left out when off (photoz.catalog reads it as off
+    when absent), so a results/ made before the key existed is not remade. Of a list of train:test ratios only the first (the truth table's split):
     adding a ratio remakes no catalogue, nor the stamps and photometry after it.
     """
     cat = dict(config["catalog"])
     cat["train_test_ratio"] = RATIOS[0]  # the truth table's split; further ratios: split_ratio
+    if not cat.get("emission_lines", False):
+        cat.pop("emission_lines", None)  # off = the SEDs before the key existed: no rerun
     cosmos = cat.pop("cosmos")
     if cat["source"] == "cosmos":
         cat["cosmos"] = {k: v for k, v in cosmos.items() if k != "sample"}
@@ -199,8 +202,15 @@ def uses_real_images():
 
 
 def simulate_settings():
-    """The ``simulate`` keys a shard's drawing reads (``n_shards`` is its own param)."""
-    return {k: v for k, v in config["simulate"].items() if k != "n_shards"}
+    """The ``simulate`` keys a shard's drawing reads (``n_shards`` is its own param).
+
+    ``compression: none`` is left out (photoz.simulate reads an absent key as none): the same
+    stamps as before the key existed, so an existing results/ is not re-simulated.
+    """
+    sim = {k: v for k, v in config["simulate"].items() if k != "n_shards"}
+    if sim.get("compression") == "none":
+        sim.pop("compression")
+    return sim
 
 
 def simulate_catalog():
