@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import qp
 import torch
+from dry_runs import dry_run, job_counts
 from scipy import special
 
 from photoz import pdf
@@ -168,21 +169,10 @@ def _dry_run(workdir: Path, ensemble_size: int | None = None) -> str:
     if ensemble_size is not None:
         overlay = [workdir / f"ensemble{ensemble_size}.yaml"]
         overlay[0].write_text(f"train: {{ensemble_size: {ensemble_size}}}\n")
-    cmd = [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(REPO / ".test" / "config.yaml"), *map(str, overlay)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+    return dry_run(workdir, REPO / ".test" / "config.yaml", *overlay)
 
 
-def _job_counts(text: str) -> dict:
-    counts = {}
-    for line in text[text.index("Job stats:"):].splitlines()[3:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
+_job_counts = job_counts
 
 
 def test_ensemble_dag(tmp_path):

@@ -2,14 +2,13 @@
 
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from dry_runs import dry_run, job_counts
 from scipy.stats import ks_2samp
 
 from photoz import catalog, flow
@@ -19,7 +18,6 @@ from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.instrument import load_instrument
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 #: read_dc2's columns, which the catalogue stage reads from a source.
 DC2_COLUMNS = (["object_id", "redshift"]
                + [f"{p}lsst_{b}" for b in LSST_BANDS for p in ("mag_", "mag_err_")]
@@ -141,18 +139,7 @@ def test_epoch_log_lines(caplog):
 
 
 def _dry_run_jobs(workdir: Path, *configfiles: Path) -> dict:
-    cmd = [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", *map(str, configfiles)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    text = proc.stdout + proc.stderr
-    counts = {}
-    for line in text[text.index("Job stats:"):].splitlines()[3:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
+    return job_counts(dry_run(workdir, *configfiles))
 
 
 def test_paper_offline_plans_the_flow_once(tmp_path):

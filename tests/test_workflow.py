@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from dry_runs import dry_run, job_counts
 
 from photoz import BANDS, products
 
@@ -428,27 +429,17 @@ def test_bad_config_stops_with_key(tmp_path, text, message):
 
 def _dry_run_jobs(workdir: Path, *configfiles: Path, extra: tuple[str, ...] = ()) -> dict:
     """Job counts of a dry run (rule name -> count)."""
-    cmd = [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", *map(str, configfiles), *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    text = proc.stdout + proc.stderr
-    table = text[text.index("Job stats:"):].splitlines()[3:]
-    counts = {}
-    for line in table:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
+    return job_counts(dry_run(workdir, *configfiles, extra=extra))
 
 
 def test_paper_config_dag(tmp_path):
-    """config/paper.yaml: the COSMOS 25.2 download, 40 shards, four trainings."""
+    """config/paper.yaml: the COSMOS 25.2 download, 40 shards, four trainings at each of Table 2's
+    three train:test ratios (two further ratios, each with its own split)."""
     jobs = _dry_run_jobs(tmp_path, REPO / "config" / "paper.yaml")
     assert jobs["download_cosmos"] == 1
     assert jobs["simulate_images"] == 40
-    assert jobs["train_network"] == 4
+    assert jobs["train_network"] == 3 * 4
+    assert jobs["split_ratio"] == 2
     assert jobs["plot_figure"] == 9  # the paper's eight and the p(z) calibration
 
 
