@@ -35,6 +35,8 @@ PRODUCT_PATHS: dict[str, str] = {
     "photometry": "results/photometry/photometry.parquet",
     "truth": "results/catalog/truth.parquet",
     "shards": "results/images/shard_{shard}.h5",
+    # simulate.keep_full_stamps false: the selected galaxies' network-sized centres (crop_stamps)
+    "cropped_shards": "results/images/cropped_{shard}.h5",
     "histories": "results/models/{net}_history.csv",
     "predictions": "results/predictions/{net}.parquet",
     "summary": "results/metrics/summary.json",
@@ -124,7 +126,8 @@ def run_figures(with_peers: bool) -> list[str]:
     return [*FIGURES, "pdf_calibration", *(["peers_comparison"] if with_peers else [])]
 
 
-def figure_inputs(name: str, networks: Sequence[str], shards: Sequence[int]) -> dict:
+def figure_inputs(name: str, networks: Sequence[str], shards: Sequence[int],
+                  cropped: bool = False) -> dict:
     """The files one figure is drawn from, for a Snakemake ``input:`` (``unpack``).
 
     Parameters
@@ -135,6 +138,8 @@ def figure_inputs(name: str, networks: Sequence[str], shards: Sequence[int]) -> 
         The run's networks (``train.networks``), in order.
     shards : sequence of int
         The run's shard numbers.
+    cropped : bool
+        Read the cropped shards (``simulate.keep_full_stamps: false``) instead of the full ones.
 
     Returns
     -------
@@ -145,6 +150,7 @@ def figure_inputs(name: str, networks: Sequence[str], shards: Sequence[int]) -> 
     for key in _spec(name).inputs:
         pattern = PRODUCT_PATHS[key]
         if key == "shards":
+            pattern = PRODUCT_PATHS["cropped_shards"] if cropped else pattern
             out[key] = [pattern.format(shard=s) for s in shards]
         elif key in PER_NETWORK:
             out[key] = [pattern.format(net=n) for n in networks]

@@ -298,3 +298,43 @@ def crop_shard(src: str | os.PathLike, dst: str | os.PathLike, object_ids, size:
             im[...] = images[:, :, y0:y0 + size, x0:x0 + size]
             sg[...] = sigma
     return len(ids)
+
+
+def crop_selected(src: str | os.PathLike, dst: str | os.PathLike, photometry: str | os.PathLike,
+                  size: int, compression: str = "none") -> int:
+    """Rule crop_stamps (``simulate.keep_full_stamps: false``): keep what the later stages read.
+
+    Writes :func:`crop_shard` of ``src`` for the galaxies the photometry selected (column
+    ``selected``): the networks, the predictions and Figs. 3-4 read only those, and only their
+    central ``train.image_size`` pixels (Fig. 3 then shows that centre). Our own code because the
+    choice of what to keep is the workflow's; the copy itself is h5py's.
+
+    Parameters
+    ----------
+    src, dst : path-like
+        A full shard (§2) and the cropped shard to write (atomically).
+    photometry : path-like
+        The photometry table (docs/data_products.md §3) of the run.
+    size : int
+        Side of the kept centre, pixels: ``min(train.image_size, stamp side)`` (a larger
+        ``image_size`` is padded with noise when read, :func:`photoz.datasets.crop_or_pad`).
+    compression : str
+        As :func:`write_shard` (the run's ``simulate.compression``).
+
+    Returns
+    -------
+    int
+        Galaxies written (the selected galaxies of ``src``; may be 0).
+
+    Raises
+    ------
+    PhotozDataError
+        As :func:`crop_shard` and :func:`photoz.products.read_photometry`.
+    """
+    from photoz.products.tables import read_photometry
+
+    selected = read_photometry(photometry, require_truth=False, selected_only=True,
+                               columns=("object_id",))["object_id"].to_numpy(np.int64)
+    with open_shard(src) as f:
+        side = int(min(f["images"].shape[2:]))
+    return crop_shard(src, dst, selected, min(int(size), side), compression)

@@ -35,9 +35,22 @@ wildcard_constraints:
     ratio_dir=r"(r\d+-\d+/)?",
 
 
+#: simulate.keep_full_stamps false: the full shards are temp() (deleted once the photometry and
+#: crop_stamps have read them) and every later stage reads the cropped shards instead.
+KEEP_FULL_STAMPS = bool(config["simulate"]["keep_full_stamps"])
+
+
 def shard_files(wildcards=None):
-    """All stamp shards of this run."""
-    return expand("results/images/shard_{shard}.h5", shard=SHARDS)
+    """All full stamp shards of this run (the photometry's and crop_stamps' input)."""
+    return expand(figure_registry.PRODUCT_PATHS["shards"], shard=SHARDS)
+
+
+def stamp_files(wildcards=None):
+    """The shards the stages after the photometry read: the full ones, or the cropped ones
+    (simulate.keep_full_stamps false, rule crop_stamps)."""
+    if KEEP_FULL_STAMPS:
+        return shard_files()
+    return expand(figure_registry.PRODUCT_PATHS["cropped_shards"], shard=SHARDS)
 
 
 def all_targets():
@@ -51,7 +64,7 @@ def all_targets():
     return [
         "results/catalog/truth.parquet",
         "results/catalog/fit_quality.json",
-        *shard_files(),
+        *stamp_files(),
         "results/photometry/photometry.parquet",
         "results/photometry/selection.json",
         *expand("results/models/{net}.pt", net=NETWORKS),
@@ -124,7 +137,7 @@ def training_inputs(wildcards):
     rdir = wildcards.ratio_dir
     inputs = {"photometry": f"results/photometry/{rdir}photometry.parquet"}
     if wildcards.net != "mlp":
-        inputs["shards"] = shard_files()
+        inputs["shards"] = stamp_files()
     if wildcards.net == "hybrid_transfer":
         inputs["mlp"] = f"results/models/{rdir}mlp.pt"
         inputs["cnn"] = f"results/models/{rdir}cnn.pt"
@@ -133,7 +146,8 @@ def training_inputs(wildcards):
 
 def figure_inputs(wildcards):
     """The files one figure is drawn from (photoz.plots.registry)."""
-    return figure_registry.figure_inputs(wildcards.figure, NETWORKS, SHARDS)
+    return figure_registry.figure_inputs(wildcards.figure, NETWORKS, SHARDS,
+                                        cropped=not KEEP_FULL_STAMPS)
 
 
 def figure_params(wildcards):

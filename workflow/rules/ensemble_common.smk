@@ -7,7 +7,7 @@ def member_inputs(wildcards):
     """training_inputs of one member: hybrid_transfer's member k starts from the MLP's and CNN's member k."""
     inputs = {"photometry": "results/photometry/photometry.parquet"}
     if wildcards.net != "mlp":
-        inputs["shards"] = shard_files()
+        inputs["shards"] = stamp_files()
     if wildcards.net == "hybrid_transfer":
         inputs["mlp"] = f"results/models/mlp_m{wildcards.member}.pt"
         inputs["cnn"] = f"results/models/cnn_m{wildcards.member}.pt"

@@ -23,3 +23,25 @@ rule measure_photometry:
         runtime=20,
     script:
         "../scripts/measure_photometry.py"
+
+
+rule crop_stamps:
+    # simulate.keep_full_stamps false: the selected galaxies' central train.image_size pixels.
+    input:
+        shard=figure_registry.PRODUCT_PATHS["shards"],
+        photometry="results/photometry/photometry.parquet",
+    output:
+        cropped=figure_registry.PRODUCT_PATHS["cropped_shards"],
+    params:
+        size=config["train"]["image_size"],
+        compression=config["simulate"]["compression"],
+    conda:
+        "../envs/photoz.yaml"
+    log:
+        "logs/crop_stamps/shard_{shard}.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    script:
+        "../scripts/crop_stamps.py"

@@ -6,7 +6,8 @@ rule simulate_images:
         truth="results/catalog/truth.parquet",
         psf=csst_data_files("psf"),
     output:
-        shard="results/images/shard_{shard}.h5",
+        # Deleted after the photometry and crop_stamps when simulate.keep_full_stamps is false.
+        shard=(lambda f: f if KEEP_FULL_STAMPS else temp(f))(figure_registry.PRODUCT_PATHS["shards"]),
     params:
         n_shards=config["simulate"]["n_shards"],
         simulate=simulate_settings(),
