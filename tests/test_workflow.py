@@ -575,3 +575,40 @@ def test_a_two_ratio_sweep_adds_the_1_to_3_row(test_run, tmp_path):
     assert len(rows) == 2
     assert rows[0].startswith("| 3:1 | 30k | MLP |") and "| 0.0230 |" in rows[0]
     assert rows[1].startswith("| 1:3 | 10k | MLP |") and "| 2.39% |" in rows[1]
+
+
+@pytest.mark.slow
+def test_cropped_stamps_give_the_networks_the_same_predictions(test_run, tmp_path):
+    """Issue 12's storage: with ``simulate.keep_full_stamps: false`` the stages after the
+    photometry read the crop_stamps shards (selected galaxies, central train.image_size pixels).
+    On a copy of the finished .test run, the CNN retrained from them predicts bit-identical
+    redshifts to the full-shard run, the cropped shards hold exactly the selected galaxies at
+    32 x 32, and Fig. 3 is drawn from them."""
+    import shutil
+
+    work = tmp_path / "cropped"
+    shutil.copytree(test_run, work, symlinks=True)
+    over = tmp_path / "crop.yaml"
+    over.write_text("simulate: {keep_full_stamps: false}\ntrain: {networks: [mlp, cnn]}\n"
+                    "peers: []\n")
+    configs = (REPO / ".test" / "config.yaml", over)
+    target = ("results/predictions/cnn.parquet", "results/figures/fig3_example_stamps.png")
+    jobs = _dry_run_jobs(work, *configs, extra=("--cores", "1", *target))
+    n_shards = len(list((work / "results/images").glob("shard_*.h5")))
+    # Only the crops, the CNN that reads them and the figure: the shards are not redrawn.
+    assert jobs == {"crop_stamps": n_shards, "train_network": 1, "plot_figure": 1}, jobs
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+           "--configfile", *map(str, configs), "--cores", "2", *target]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    phot = pd.read_parquet(work / "results/photometry/photometry.parquet")
+    ids = np.concatenate([products.read_shard_ids(p)
+                          for p in sorted((work / "results/images").glob("cropped_*.h5"))])
+    assert sorted(ids.tolist()) == sorted(phot.loc[phot["selected"], "object_id"].tolist())
+    with products.open_shard(next((work / "results/images").glob("cropped_*.h5"))) as f:
+        assert f["images"].shape[1:] == (7, 32, 32)  # .test stamps are 48 x 48
+    full = pd.read_parquet(test_run / "results/predictions/cnn.parquet")
+    crop = pd.read_parquet(work / "results/predictions/cnn.parquet")
+    pd.testing.assert_frame_equal(crop, full)
+    assert (work / "results/figures/fig3_example_stamps.png").stat().st_size > 10_000

@@ -216,12 +216,13 @@ def uses_real_images():
 
 
 def simulate_settings():
-    """The ``simulate`` keys a shard's drawing reads (``n_shards`` is its own param).
+    """The ``simulate`` keys a shard's drawing reads (``n_shards`` is its own param;
+    ``keep_full_stamps`` only decides what is kept after the photometry).
 
     ``compression: none`` is left out (photoz.simulate reads an absent key as none): the same
     stamps as before the key existed, so an existing results/ is not re-simulated.
     """
-    sim = {k: v for k, v in config["simulate"].items() if k != "n_shards"}
+    sim = {k: v for k, v in config["simulate"].items() if k not in ("n_shards", "keep_full_stamps")}
     if sim.get("compression") == "none":
         sim.pop("compression")
     return sim
