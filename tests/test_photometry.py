@@ -567,3 +567,43 @@ def test_matched_columns_and_flux_type_reach_the_networks(survey, instrument, tm
     assert np.all(np.isfinite(f_m)) and not np.array_equal(f_m, f_k)
     with pytest.raises(PhotozConfigError, match="flux_type"):
         load_config(overrides={"photometry": {"flux_type": "auto"}})
+
+
+def test_per_shard_measurements_combine_to_the_same_table(survey, instrument, tmp_path):
+    """Rule measure_shard (simulate.keep_full_stamps false): each shard measured to a file and
+    cropped, then combined; the table equals the one-job photometry bit for bit, and each crop
+    holds exactly that shard's selected galaxies, their centre."""
+    from photoz.photometry.stage import measure_shard_to_file
+    from photoz.products import read_shard_ids, read_shard_rows
+
+    tmp, _ = survey
+    shards = [tmp / "shard_0.h5", tmp / "shard_1.h5"]
+    measure_photometry(tmp / "truth.parquet", shards, tmp_path / "one.parquet",
+                       tmp_path / "one.json", instrument, PHOT_CFG)
+    measured, counts = [], []
+    for k, shard in enumerate(shards):
+        measured.append(tmp_path / f"measured_{k}.parquet")
+        counts.append(measure_shard_to_file(shard, measured[-1], instrument, PHOT_CFG,
+                                            cropped_path=tmp_path / f"cropped_{k}.h5",
+                                            crop_size=16))
+    measure_photometry(tmp / "truth.parquet", [], tmp_path / "two.parquet", tmp_path / "two.json",
+                       instrument, PHOT_CFG, measured_paths=measured)
+    one, two = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet")
+    pd.testing.assert_frame_equal(two, one)
+    assert json.loads((tmp_path / "two.json").read_text()) == \
+        json.loads((tmp_path / "one.json").read_text())
+    selected = set(one.loc[one["selected"], "object_id"])
+    assert selected  # the test means something only if some galaxy is cropped
+    for k, shard in enumerate(shards):
+        ids = read_shard_ids(tmp_path / f"cropped_{k}.h5")
+        assert set(ids) == selected & set(read_shard_ids(shard))
+        assert counts[k]["n_selected"] == len(ids)
+        if len(ids):
+            _, _, full, _, _ = read_shard_rows(shard, ids[:1])
+            _, _, crop, _, _ = read_shard_rows(tmp_path / f"cropped_{k}.h5", ids[:1])
+            h = full.shape[-1]
+            np.testing.assert_array_equal(crop[0], full[0, :, (h - 16) // 2:(h - 16) // 2 + 16,
+                                                             (h - 16) // 2:(h - 16) // 2 + 16])
+    with pytest.raises(PhotozDataError, match="measured_9.parquet"):
+        measure_photometry(tmp / "truth.parquet", [], tmp_path / "x.parquet", tmp_path / "x.json",
+                           instrument, PHOT_CFG, measured_paths=[tmp_path / "measured_9.parquet"])

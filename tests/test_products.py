@@ -190,25 +190,3 @@ def test_cropped_shard_gives_the_networks_the_same_stamps(tmp_path):
     assert products.read_shard_ids(tmp_path / "crop_0.h5").tolist() == [10, 11, 13]
     with pytest.raises(PhotozDataError, match=r"shard_0\.h5: cannot crop 20x20 stamps to 24x24"):
         products.shards.crop_shard(path, tmp_path / "big.h5", [10], 24)
-
-
-def test_crop_stamps_keeps_the_selected_galaxies_only(tmp_path):
-    """Rule crop_stamps: the photometry's selected rows of this shard (10, 12, 14 of ids 10-14;
-    id 99 is in another shard), their centre; an image_size above the stamp side keeps all."""
-    images = _noisy_stamps(5, size=20)
-    path = _write(tmp_path / "shard_0.h5", images, "none")
-    ids = [10, 11, 12, 13, 14, 99]
-    phot = pd.DataFrame({"object_id": ids, "selected": [True, False, True, False, True, True],
-                         "npix": 50.0})
-    for b in BANDS:
-        phot[f"flux_{b}"], phot[f"flux_err_{b}"] = 100.0, 10.0
-    phot.to_parquet(tmp_path / "photometry.parquet")
-    n = products.shards.crop_selected(path, tmp_path / "cropped_0.h5",
-                                      tmp_path / "photometry.parquet", 8, "gzip")
-    assert n == 3 and products.read_shard_ids(tmp_path / "cropped_0.h5").tolist() == [10, 12, 14]
-    _, _, crop, _, _ = products.read_shard_rows(tmp_path / "cropped_0.h5", [14])
-    np.testing.assert_array_equal(crop[0], images[4, :, 6:14, 6:14])  # (20 - 8) // 2 = 6
-    n = products.shards.crop_selected(path, tmp_path / "whole.h5", tmp_path / "photometry.parquet",
-                                      64, "none")
-    _, _, whole, _, _ = products.read_shard_rows(tmp_path / "whole.h5", [12])
-    np.testing.assert_array_equal(whole[0], images[2])

@@ -579,11 +579,12 @@ def test_a_two_ratio_sweep_adds_the_1_to_3_row(test_run, tmp_path):
 
 @pytest.mark.slow
 def test_cropped_stamps_give_the_networks_the_same_predictions(test_run, tmp_path):
-    """Issue 12's storage: with ``simulate.keep_full_stamps: false`` the stages after the
-    photometry read the crop_stamps shards (selected galaxies, central train.image_size pixels).
-    On a copy of the finished .test run, the CNN retrained from them predicts bit-identical
-    redshifts to the full-shard run, the cropped shards hold exactly the selected galaxies at
-    32 x 32, and Fig. 3 is drawn from them."""
+    """Issue 12's storage: with ``simulate.keep_full_stamps: false`` each shard is measured and
+    cropped by rule measure_shard (selected galaxies, central train.image_size pixels) and the
+    later stages read the crops. On a copy of the finished .test run, the photometry combined
+    from the per-shard measurements equals the one-job photometry, the cropped shards hold
+    exactly the selected galaxies at 32 x 32, the CNN retrained from them predicts bit-identical
+    redshifts, and Fig. 3 is drawn from them."""
     import shutil
 
     work = tmp_path / "cropped"
@@ -595,14 +596,17 @@ def test_cropped_stamps_give_the_networks_the_same_predictions(test_run, tmp_pat
     target = ("results/predictions/cnn.parquet", "results/figures/fig3_example_stamps.png")
     jobs = _dry_run_jobs(work, *configs, extra=("--cores", "1", *target))
     n_shards = len(list((work / "results/images").glob("shard_*.h5")))
-    # Only the crops, the CNN that reads them and the figure: the shards are not redrawn.
-    assert jobs == {"crop_stamps": n_shards, "train_network": 1, "plot_figure": 1}, jobs
+    # The shards are not redrawn: only measured per shard, combined, the CNN and the figure.
+    assert jobs == {"measure_shard": n_shards, "measure_photometry": 1, "train_network": 1,
+                    "plot_figure": 1}, jobs
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
            "--configfile", *map(str, configs), "--cores", "2", *target]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     phot = pd.read_parquet(work / "results/photometry/photometry.parquet")
+    pd.testing.assert_frame_equal(
+        phot, pd.read_parquet(test_run / "results/photometry/photometry.parquet"))
     ids = np.concatenate([products.read_shard_ids(p)
                           for p in sorted((work / "results/images").glob("cropped_*.h5"))])
     assert sorted(ids.tolist()) == sorted(phot.loc[phot["selected"], "object_id"].tolist())

@@ -62,13 +62,235 @@ def _check_selection(selected: np.ndarray, split: np.ndarray, need: dict[str, in
         "(catalog.n_galaxies)")
 
 
+#: Per-galaxy measurements of one shard before the truth table, the errors and the selection
+#: (:func:`measure_shard`): ``flux`` and ``matched_flux`` are (n, 7), the rest (n,).
+_BAND_FIELDS = ("flux", "matched_flux")
+_SHAPE_FIELDS = ("kron_radius", "a", "b", "theta")
+_RAW_FIELDS = ("flux", "npix", *_SHAPE_FIELDS, "matched_flux", "matched_npix", "matched_sigma_a",
+               "matched_sigma_b", "flag")
+
+
+def select(flux: np.ndarray, npix: np.ndarray, measured: np.ndarray, instrument,
+           cfg: PhotometryConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flux errors, SNR and the selection of measured galaxies (paper eq. 6, Sect. 2).
+
+    Parameters
+    ----------
+    flux : ndarray, shape (n, 7), electrons
+        1 x Kron aperture fluxes (NaN where not measured).
+    npix : ndarray, shape (n,)
+        Aperture areas, pixels.
+    measured : ndarray of bool, shape (n,)
+    instrument : photoz.instrument.Instrument
+    cfg : PhotometryConfig
+
+    Returns
+    -------
+    flux_err : ndarray, shape (n, 7), electrons
+        Eq. 6 denominator, sigma^2 = max(F, 0) + N_pix (B_sky + B_dark) t N + R_n^2 N N_pix
+        (:func:`photoz.features.aperture_flux_error`); NaN where not measured.
+    snr : ndarray, shape (n, 7)
+        F / sigma (eq. 6).
+    selected : ndarray of bool, shape (n,)
+        Measured and SNR > ``cfg.snr_threshold`` in any of ``cfg.snr_bands`` (the paper: 10 in g
+        or i).
+    """
+    flux_err = np.full_like(flux, np.nan)
+    flux_err[measured] = aperture_flux_error(
+        flux[measured], npix[measured], instrument.background_per_pixel(),
+        instrument.read_noise, np.asarray(instrument.n_exposures))
+    snr_all = snr(flux, flux_err)
+    sel_idx = [BANDS.index(bd) for bd in cfg.snr_bands]
+    with np.errstate(invalid="ignore"):
+        selected = measured & np.any(snr_all[:, sel_idx] > cfg.snr_threshold, axis=1)
+    return flux_err, snr_all, selected
+
+
+def measure_shard(shard, cfg: PhotometryConfig, inst_sigma: np.ndarray, bar=None,
+                  known: pd.Index | None = None) -> tuple[dict[str, np.ndarray], int]:
+    """Kron and matched-filter measurements of every galaxy of one shard, in shard order.
+
+    Parameters
+    ----------
+    shard : path-like
+        A stamp shard (docs/data_products.md §2), read in chunks of about 32 MiB.
+    cfg : PhotometryConfig
+    inst_sigma : ndarray, shape (7,), electrons
+        The instrument's eq. 4 background sigma (fallback and check of the shard's).
+    bar : progress bar, optional
+        Updated per chunk.
+    known : pandas.Index, optional
+        The truth table's object_ids: an id outside it stops the stage at once, naming the
+        shard and row, before the rest is measured.
+
+    Returns
+    -------
+    measurements : dict of str to ndarray
+        ``object_id`` and the :data:`_RAW_FIELDS` (``flag`` "" where measured).
+    n_sigma_mismatch : int
+        Stamps whose ``noise_sigma`` is more than 2% from ``inst_sigma``.
+
+    Raises
+    ------
+    PhotozDataError
+        For an unreadable shard, or an object_id not in ``known``.
+    """
+    parts, mismatch = [], 0
+    for start, block, ids, sig in shard_chunks(shard):
+        if known is not None and np.any(known.get_indexer(ids) < 0):
+            j = int(np.flatnonzero(known.get_indexer(ids) < 0)[0])
+            raise PhotozDataError(f"stamp shard {shard}: object_id {ids[j]} (row {start + j}) "
+                                  "is not in the truth table")
+        pos = sig > 0
+        mismatch += int(np.sum(np.any(pos & (np.abs(sig / inst_sigma - 1) > 0.02), axis=1)))
+        res = measure_stamps(block, sig, cfg.kron_factor, cfg.detection_bands,
+                             cfg.detection_threshold, fallback_sigma=inst_sigma)
+        ok = np.flatnonzero(res["flag"] == "")
+        mres = matched_fluxes(block[ok], *(res[k][ok] for k in ("x", "y", "a", "b", "theta")))
+        part = {"object_id": np.asarray(ids, np.int64), "flag": np.asarray(res["flag"], object),
+                "flux": res["flux"], "npix": res["npix"], **{k: res[k] for k in _SHAPE_FIELDS}}
+        for k in ("flux", "npix", "sigma_a", "sigma_b"):
+            shape = (len(ids), len(BANDS)) if k == "flux" else len(ids)
+            part[f"matched_{k}"] = np.full(shape, np.nan)
+            part[f"matched_{k}"][ok] = mres[k]
+        parts.append(part)
+        if bar is not None:
+            bar.update(len(ids))
+    if not parts:
+        empty = {k: np.zeros((0, len(BANDS)) if k in _BAND_FIELDS else 0) for k in _RAW_FIELDS}
+        return {"object_id": np.zeros(0, np.int64), **empty, "flag": np.zeros(0, object)}, 0
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, mismatch
+
+
+def _truth_rows(ids: np.ndarray, row_of: pd.Index, seen: np.ndarray, source, truth_path):
+    """Truth-table rows of one shard's galaxies; marks them seen.
+
+    Raises
+    ------
+    PhotozDataError
+        An id not in the truth table, or one already seen (in this or an earlier shard).
+    """
+    rows = row_of.get_indexer(ids)
+    if np.any(rows < 0):
+        j = int(np.flatnonzero(rows < 0)[0])
+        raise PhotozDataError(f"stamp shard {source}: object_id {ids[j]} (row {j}) is not in the "
+                              f"truth table {truth_path}")
+    if np.any(seen[rows]) or len(np.unique(rows)) != len(rows):
+        j = int(np.flatnonzero(seen[rows])[0]) if np.any(seen[rows]) else 0
+        raise PhotozDataError(f"stamp shard {source}: object_id {ids[j]} (row {j}) appears twice "
+                              "in the shards")
+    seen[rows] = True
+    return rows
+
+
+def measure_shard_to_file(shard, out_path, instrument, phot_cfg: dict, cropped_path=None,
+                          crop_size: int = 32, compression: str = "none") -> dict:
+    """Rule measure_shard (``simulate.keep_full_stamps: false``): one shard's measurements and
+    the crop of its selected galaxies, so the full shard can be deleted right after.
+
+    The photometry then combines the shards' measurement files (:func:`measure_photometry` with
+    ``measured_paths``) instead of reading all full shards at once, so only the shards not yet
+    measured exist on disk. The selection is the stage's own (:func:`select`): the galaxies
+    cropped are those the table marks ``selected``.
+
+    Parameters
+    ----------
+    shard : path-like
+        A full stamp shard (§2).
+    out_path : path-like
+        Parquet of the measurements (``object_id``, the raw Kron and matched columns, ``flag``;
+        metadata ``n_sigma_mismatch``), written atomically.
+    instrument : photoz.instrument.Instrument
+    phot_cfg : dict
+        The ``photometry`` config section.
+    cropped_path : path-like, optional
+        Where to write the selected galaxies' central ``crop_size`` pixels
+        (:func:`photoz.products.shards.crop_shard`); none if not given.
+    crop_size : int
+        ``train.image_size`` (at most the stamp side).
+    compression : str
+        ``simulate.compression`` of the crop.
+
+    Returns
+    -------
+    dict
+        ``n_galaxies``, ``n_measured``, ``n_selected``.
+
+    Raises
+    ------
+    PhotozConfigError, PhotozDataError
+        For a bad ``phot_cfg`` or an unreadable shard.
+    """
+    from photoz.io import write_parquet
+    from photoz.products.shards import crop_shard, open_shard
+
+    cfg = PhotometryConfig.from_dict(phot_cfg)
+    inst_sigma = np.asarray(instrument.background_sigma(), dtype=float)
+    with progress(total=None, desc=f"photometry {Path(shard).name}", unit="gal") as bar:
+        meas, mismatch = measure_shard(shard, cfg, inst_sigma, bar=bar)
+    measured = meas["flag"] == ""
+    _, _, selected = select(meas["flux"], meas["npix"], measured, instrument, cfg)
+    cols = {"object_id": meas["object_id"]}
+    for k in _RAW_FIELDS:
+        if k in _BAND_FIELDS:
+            cols.update({f"{k}_{b}": meas[k][:, j] for j, b in enumerate(BANDS)})
+        else:
+            cols[k] = meas[k].astype(str) if k == "flag" else meas[k]
+    write_parquet(pd.DataFrame(cols), out_path, {"n_sigma_mismatch": mismatch})
+    if cropped_path is not None:
+        with open_shard(shard) as f:
+            side = int(min(f["images"].shape[2:]))
+        crop_shard(shard, cropped_path, meas["object_id"][selected], min(int(crop_size), side),
+                   compression)
+    out = {"n_galaxies": int(len(measured)), "n_measured": int(measured.sum()),
+           "n_selected": int(selected.sum())}
+    log.info("%s: %d galaxies, %d measured, %d selected%s", shard, out["n_galaxies"],
+             out["n_measured"], out["n_selected"],
+             f"; their central {crop_size} pixels -> {cropped_path}" if cropped_path else "")
+    return out
+
+
+def read_shard_measurements(path) -> tuple[dict[str, np.ndarray], int]:
+    """The measurements :func:`measure_shard_to_file` wrote, as :func:`measure_shard` returns them.
+
+    Raises
+    ------
+    PhotozDataError
+        If the file cannot be read or lacks a column.
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        df = table.to_pandas()
+        meta = table.schema.metadata or {}
+        mismatch = int(json.loads(meta.get(b"n_sigma_mismatch", b"0")))
+    except Exception as exc:  # pyarrow raises several types
+        raise PhotozDataError(f"cannot read photometry measurements {path}: {exc}") from exc
+    out = {"object_id": df["object_id"].to_numpy(np.int64)} if "object_id" in df else {}
+    try:
+        for k in _RAW_FIELDS:
+            if k in _BAND_FIELDS:
+                out[k] = df[[f"{k}_{b}" for b in BANDS]].to_numpy(float)
+            else:
+                out[k] = df[k].to_numpy(object if k == "flag" else float)
+    except KeyError as exc:
+        raise PhotozDataError(f"photometry measurements {path}: missing column {exc}") from exc
+    if "object_id" not in out:
+        raise PhotozDataError(f"photometry measurements {path}: missing column 'object_id'")
+    return out, mismatch
+
+
 def photometry_columns() -> list[str]:
     """Column order of the photometry table (:data:`photoz.products.PHOTOMETRY_COLUMNS`)."""
     return list(PHOTOMETRY_COLUMNS)
 
 
 def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, instrument,
-                       phot_cfg: dict, min_selected: dict[str, int] | None = None) -> dict:
+                       phot_cfg: dict, min_selected: dict[str, int] | None = None,
+                       measured_paths: list | None = None) -> dict:
     """Measure every stamp, apply the SNR selection and write the photometry table.
 
     Parameters
@@ -77,6 +299,11 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
         Truth table, parquet (docs/data_products.md §1); object_id, redshift, split are used.
     shard_paths : list of str or Path
         Stamp shards, HDF5 (§2), read chunk by chunk (about 32 MiB of stamps at a time).
+        Ignored when ``measured_paths`` is given.
+    measured_paths : list of str or Path, optional
+        Instead of measuring the shards here, the per-shard measurements
+        :func:`measure_shard_to_file` wrote (rule measure_shard, ``simulate.keep_full_stamps:
+        false``): the same numbers, so the same table, bit for bit.
     out_path : str or Path
         Photometry table to write, parquet (§3), one row per truth-table galaxy in its order.
     selection_path : str or Path
@@ -119,75 +346,45 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     truth_path, out_path, selection_path = Path(truth_path), Path(out_path), Path(selection_path)
     truth = read_truth(truth_path, ["object_id", "redshift", "split"])
     n_total = len(truth)
-    nb = len(BANDS)
     row_of = pd.Index(truth["object_id"].to_numpy())
-
-    flux = np.full((n_total, nb), np.nan)
-    npix = np.full(n_total, np.nan)
-    shape_cols = {k: np.full(n_total, np.nan) for k in ("kron_radius", "a", "b", "theta")}
-    matched = {"flux": np.full((n_total, nb), np.nan),
-               **{k: np.full(n_total, np.nan) for k in ("npix", "sigma_a", "sigma_b")}}
-    flag = np.full(n_total, "no stamp in the shards", dtype=object)
+    raw = {k: np.full((n_total, len(BANDS)) if k in _BAND_FIELDS else n_total, np.nan)
+           for k in _RAW_FIELDS if k != "flag"}
+    raw["flag"] = np.full(n_total, "no stamp in the shards", dtype=object)
     seen = np.zeros(n_total, dtype=bool)
     inst_sigma = np.asarray(instrument.background_sigma(), dtype=float)
     sigma_mismatch = 0
+    sources = [("measurements", Path(p)) for p in measured_paths] if measured_paths is not None \
+        else [("shard", Path(p)) for p in shard_paths]
 
-    log.info("photometry of %d truth galaxies from %d shard(s); config %s",
-             n_total, len(shard_paths), cfg)
+    log.info("photometry of %d truth galaxies from %d %s(s); config %s",
+             n_total, len(sources), sources[0][0] if sources else "shard", cfg)
     with progress(total=n_total, desc="photometry", unit="gal") as bar:
-        for shard in map(Path, shard_paths):
-            for start, block, ids, sig in shard_chunks(shard):
-                rows = row_of.get_indexer(ids)
-                if np.any(rows < 0):
-                    j = int(np.flatnonzero(rows < 0)[0])
-                    raise PhotozDataError(
-                        f"stamp shard {shard}: object_id {ids[j]} (row {start + j}) is not in "
-                        f"the truth table {truth_path}"
-                    )
-                if np.any(seen[rows]) or len(np.unique(rows)) != len(rows):
-                    j = int(np.flatnonzero(seen[rows])[0]) if np.any(seen[rows]) else 0
-                    raise PhotozDataError(
-                        f"stamp shard {shard}: object_id {ids[j]} (row {start + j}) appears "
-                        "twice in the shards"
-                    )
-                seen[rows] = True
-                pos = sig > 0
-                sigma_mismatch += int(np.sum(
-                    np.any(pos & (np.abs(sig / inst_sigma - 1) > 0.02), axis=1)))
-                res = measure_stamps(block, sig, cfg.kron_factor, cfg.detection_bands,
-                                     cfg.detection_threshold, fallback_sigma=inst_sigma)
-                flux[rows] = res["flux"]
-                npix[rows] = res["npix"]
-                for k in shape_cols:
-                    shape_cols[k][rows] = res[k]
-                flag[rows] = res["flag"]
-                ok = np.flatnonzero(res["flag"] == "")
-                mres = matched_fluxes(block[ok], *(res[k][ok] for k in ("x", "y", "a", "b",
-                                                                          "theta")))
-                for k in matched:
-                    matched[k][rows[ok]] = mres[k]
-                bar.update(len(ids))
+        for kind, path in sources:
+            if kind == "shard":
+                meas, mismatch = measure_shard(path, cfg, inst_sigma, bar=bar, known=row_of)
+            else:
+                meas, mismatch = read_shard_measurements(path)
+                bar.update(len(meas["object_id"]))
+            sigma_mismatch += mismatch
+            rows = _truth_rows(meas["object_id"], row_of, seen, path, truth_path)
+            for k in raw:
+                raw[k][rows] = meas[k]
 
     n_missing = int(np.sum(~seen))
     if n_missing:
         log.warning("%d of %d truth galaxies have no stamp in the %d shard(s); flagged "
-                    "'no stamp in the shards'", n_missing, n_total, len(shard_paths))
+                    "'no stamp in the shards'", n_missing, n_total, len(sources))
     if sigma_mismatch:
         log.warning("%d stamps have a noise_sigma more than 2%% from the instrument's eq. 4 "
                     "value %s; flux errors follow the instrument (eq. 6)",
                     sigma_mismatch, np.round(inst_sigma, 2).tolist())
+    flux, npix, flag = raw["flux"], raw["npix"], raw["flag"]
     measured = flag == ""
-    flux_err = np.full_like(flux, np.nan)
-    flux_err[measured] = aperture_flux_error(
-        flux[measured], npix[measured], instrument.background_per_pixel(),
-        instrument.read_noise, np.asarray(instrument.n_exposures))
-    snr_all = snr(flux, flux_err)
+    flux_err, snr_all, selected = select(flux, npix, measured, instrument, cfg)
     mag = instrument.electrons_to_mag(flux)
     with np.errstate(divide="ignore", invalid="ignore"):
         mag_err = np.where(flux > 0, 2.5 / np.log(10.0) * flux_err / flux, np.nan)
     sel_idx = [BANDS.index(bd) for bd in cfg.snr_bands]
-    with np.errstate(invalid="ignore"):
-        selected = measured & np.any(snr_all[:, sel_idx] > cfg.snr_threshold, axis=1)
 
     data: dict[str, np.ndarray] = {
         "object_id": truth["object_id"].to_numpy(np.int64),
@@ -198,10 +395,10 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
                         ("mag_err", mag_err), ("snr", snr_all)):
         for j, bd in enumerate(BANDS):
             data[f"{prefix}_{bd}"] = arr[:, j]
-    data.update(shape_cols)
+    data.update({k: raw[k] for k in _SHAPE_FIELDS})
     data["npix"] = npix
-    data.update(matched_table(matched["flux"], matched["npix"], matched["sigma_a"],
-                              matched["sigma_b"], instrument, BANDS))
+    data.update(matched_table(raw["matched_flux"], raw["matched_npix"], raw["matched_sigma_a"],
+                              raw["matched_sigma_b"], instrument, BANDS))
     data["flag"] = flag.astype(str)
     data["selected"] = selected
     df = pd.DataFrame(data, columns=photometry_columns())
@@ -230,7 +427,7 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
              n_measured, n_total, n_selected, cfg.snr_threshold, "/".join(cfg.snr_bands))
     for reason, count in sorted(flag_counts.items(), key=lambda kv: -kv[1]):
         log.info("not measured: %d x %s", count, reason)
-    rate = n_total * nb / seconds if seconds > 0 else math.inf
+    rate = n_total * len(BANDS) / seconds if seconds > 0 else math.inf
     log.info("photometry took %.1f s (%.0f galaxy-bands/s)", seconds, rate)
     return {**selection, "seconds": seconds, "galaxy_bands_per_s": rate,
             "flag_counts": flag_counts}

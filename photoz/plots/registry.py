@@ -35,7 +35,7 @@ PRODUCT_PATHS: dict[str, str] = {
     "photometry": "results/photometry/photometry.parquet",
     "truth": "results/catalog/truth.parquet",
     "shards": "results/images/shard_{shard}.h5",
-    # simulate.keep_full_stamps false: the selected galaxies' network-sized centres (crop_stamps)
+    # simulate.keep_full_stamps false: the selected galaxies' network-sized centres (rule measure_shard)
     "cropped_shards": "results/images/cropped_{shard}.h5",
     "histories": "results/models/{net}_history.csv",
     "predictions": "results/predictions/{net}.parquet",

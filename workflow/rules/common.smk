@@ -35,19 +35,28 @@ wildcard_constraints:
     ratio_dir=r"(r\d+-\d+/)?",
 
 
-#: simulate.keep_full_stamps false: the full shards are temp() (deleted once the photometry and
-#: crop_stamps have read them) and every later stage reads the cropped shards instead.
+#: simulate.keep_full_stamps false: each full shard is temp(), measured and cropped by rule
+#: measure_shard right after it is drawn and then deleted; every later stage reads the crops.
 KEEP_FULL_STAMPS = bool(config["simulate"]["keep_full_stamps"])
 
 
 def shard_files(wildcards=None):
-    """All full stamp shards of this run (the photometry's and crop_stamps' input)."""
+    """All full stamp shards of this run (what the photometry, or rule measure_shard, reads)."""
     return expand(figure_registry.PRODUCT_PATHS["shards"], shard=SHARDS)
+
+
+def photometry_inputs(wildcards):
+    """measure_photometry's inputs: the truth table and the full shards, or (simulate.
+    keep_full_stamps false) each shard's measurements from rule measure_shard."""
+    if KEEP_FULL_STAMPS:
+        return {"truth": "results/catalog/truth.parquet", "shards": shard_files()}
+    return {"truth": "results/catalog/truth.parquet",
+            "measured": expand("results/photometry/shards/measured_{shard}.parquet", shard=SHARDS)}
 
 
 def stamp_files(wildcards=None):
     """The shards the stages after the photometry read: the full ones, or the cropped ones
-    (simulate.keep_full_stamps false, rule crop_stamps)."""
+    (simulate.keep_full_stamps false, rule measure_shard)."""
     if KEEP_FULL_STAMPS:
         return shard_files()
     return expand(figure_registry.PRODUCT_PATHS["cropped_shards"], shard=SHARDS)

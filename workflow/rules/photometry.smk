@@ -3,8 +3,7 @@
 
 rule measure_photometry:
     input:
-        truth="results/catalog/truth.parquet",
-        shards=shard_files,
+        unpack(photometry_inputs),
     output:
         photometry="results/photometry/photometry.parquet",
         selection="results/photometry/selection.json",
@@ -25,23 +24,32 @@ rule measure_photometry:
         "../scripts/measure_photometry.py"
 
 
-rule crop_stamps:
-    # simulate.keep_full_stamps false: the selected galaxies' central train.image_size pixels.
+
+rule measure_shard:
+    # simulate.keep_full_stamps false: one shard's photometry and the crop of its selected
+    # galaxies (the central train.image_size pixels) right after it is drawn, so that the full
+    # shard (temp) is deleted before the next ones are: results/ never holds all full shards.
     input:
         shard=figure_registry.PRODUCT_PATHS["shards"],
-        photometry="results/photometry/photometry.parquet",
     output:
+        measured="results/photometry/shards/measured_{shard}.parquet",
         cropped=figure_registry.PRODUCT_PATHS["cropped_shards"],
     params:
+        photometry=config["photometry"],
+        instrument=config["instrument"],
         size=config["train"]["image_size"],
         compression=config["simulate"]["compression"],
     conda:
         "../envs/photoz.yaml"
     log:
-        "logs/crop_stamps/shard_{shard}.log",
+        "logs/measure_shard/shard_{shard}.log",
+    benchmark:
+        "benchmarks/measure_shard/shard_{shard}.tsv"
+    # Before any further simulate_images job, so each full shard lives only until it is measured.
+    priority: 10
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
     script:
-        "../scripts/crop_stamps.py"
+        "../scripts/measure_shard.py"

@@ -6,7 +6,7 @@ rule simulate_images:
         truth="results/catalog/truth.parquet",
         psf=csst_data_files("psf"),
     output:
-        # Deleted after the photometry and crop_stamps when simulate.keep_full_stamps is false.
+        # Deleted once rule measure_shard has read it when simulate.keep_full_stamps is false.
         shard=(lambda f: f if KEEP_FULL_STAMPS else temp(f))(figure_registry.PRODUCT_PATHS["shards"]),
     params:
         n_shards=config["simulate"]["n_shards"],
