@@ -21,7 +21,8 @@ rule measure_photometry:
         mem_mb=2000,
         runtime=20,
     script:
-        "../scripts/measure_photometry.py"
+        # keep_full_stamps false: the same table from rule measure_shard's per-shard files.
+        "../scripts/measure_photometry.py" if KEEP_FULL_STAMPS else "../scripts/combine_photometry.py"
 
 
 

@@ -1,4 +1,4 @@
-"""Rule measure_photometry: stamps (or each shard's measurements) -> Kron-aperture and matched-filter photometry, SNR selection (photoz.photometry)."""
+"""Rule measure_photometry: stamps -> Kron-aperture and matched-filter photometry, SNR selection (photoz.photometry)."""
 
 from photoz.logs import log_to_file
 
@@ -7,14 +7,12 @@ log_to_file(snakemake.log[0])  # noqa: F821
 from photoz.instrument import load_instrument  # noqa: E402
 from photoz.photometry import TRAINING_NEEDS, measure_photometry  # noqa: E402
 
-inp = snakemake.input  # noqa: F821
 measure_photometry(
-    truth_path=inp.truth,
-    shard_paths=list(inp.get("shards", [])),
+    truth_path=snakemake.input.truth,  # noqa: F821
+    shard_paths=list(snakemake.input.shards),  # noqa: F821
     out_path=snakemake.output.photometry,  # noqa: F821
     selection_path=snakemake.output.selection,  # noqa: F821
     instrument=load_instrument(snakemake.params.instrument),  # noqa: F821
     phot_cfg=snakemake.params.photometry,  # noqa: F821
     min_selected=TRAINING_NEEDS,
-    measured_paths=list(inp.get("measured")) if inp.get("measured") else None,
 )
