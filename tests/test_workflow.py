@@ -520,6 +520,23 @@ def test_a_second_ratio_adds_only_its_own_jobs(tmp_path):
     assert all("/r1-3/" in j for j in added), added
 
 
+def _rerun_copy(test_run: Path, work: Path, overlay: str, targets: tuple[str, ...]):
+    """Copy the finished .test run to ``work``, plan ``targets`` with ``overlay`` (YAML) over
+    .test/config.yaml, run them; returns ``work`` and the planned job counts."""
+    import shutil
+
+    shutil.copytree(test_run, work, symlinks=True)
+    over = work.with_suffix(".yaml")
+    over.write_text(overlay)
+    configs = (REPO / ".test" / "config.yaml", over)
+    jobs = _dry_run_jobs(work, *configs, extra=("--cores", "1", *targets))
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+           "--configfile", *map(str, configs), "--cores", "2", *targets]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return work, jobs
+
+
 @pytest.mark.slow
 def test_a_two_ratio_sweep_adds_the_1_to_3_row(test_run, tmp_path):
     """Issue 12's done-when: a two-ratio sweep (3:1 and 1:3, the MLP) on .test data. It reuses
@@ -527,21 +544,11 @@ def test_a_two_ratio_sweep_adds_the_1_to_3_row(test_run, tmp_path):
     metrics; the 1:3 split has the hand-computed sizes (400 galaxies: 300 test, 100 train +
     validation of which 10 validation) with the 3:1 test set inside it; both rows' predictions
     and metrics exist and the summary holds both beside the paper's 30k and 10k rows."""
-    import shutil
-
-    work = tmp_path / "sweep"
-    shutil.copytree(test_run, work, symlinks=True)
-    over = tmp_path / "two.yaml"
-    over.write_text('catalog: {train_test_ratio: ["3:1", "1:3"]}\ntrain: {networks: [mlp]}\n'
-                    "peers: []\n")
-    configs = (REPO / ".test" / "config.yaml", over)
-    target = ("results/metrics/summary.json",)
-    jobs = _dry_run_jobs(work, *configs, extra=("--cores", "1", *target))
+    work, jobs = _rerun_copy(test_run, tmp_path / "sweep",
+                             'catalog: {train_test_ratio: ["3:1", "1:3"]}\n'
+                             "train: {networks: [mlp]}\npeers: []\n",
+                             ("results/metrics/summary.json",))
     assert jobs == {"split_ratio": 1, "train_network": 1, "compute_metrics": 1}, jobs
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-           "--configfile", *map(str, configs), "--cores", "2", *target]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
 
     truth = products.read_truth(work / "results/catalog/truth.parquet")
     first = pd.read_parquet(work / "results/photometry/photometry.parquet")
@@ -585,24 +592,15 @@ def test_cropped_stamps_give_the_networks_the_same_predictions(test_run, tmp_pat
     from the per-shard measurements equals the one-job photometry, the cropped shards hold
     exactly the selected galaxies at 32 x 32, the CNN retrained from them predicts bit-identical
     redshifts, and Fig. 3 is drawn from them."""
-    import shutil
-
-    work = tmp_path / "cropped"
-    shutil.copytree(test_run, work, symlinks=True)
-    over = tmp_path / "crop.yaml"
-    over.write_text("simulate: {keep_full_stamps: false}\ntrain: {networks: [mlp, cnn]}\n"
-                    "peers: []\n")
-    configs = (REPO / ".test" / "config.yaml", over)
-    target = ("results/predictions/cnn.parquet", "results/figures/fig3_example_stamps.png")
-    jobs = _dry_run_jobs(work, *configs, extra=("--cores", "1", *target))
-    n_shards = len(list((work / "results/images").glob("shard_*.h5")))
+    n_shards = len(list((test_run / "results/images").glob("shard_*.h5")))
+    work, jobs = _rerun_copy(test_run, tmp_path / "cropped",
+                             "simulate: {keep_full_stamps: false}\n"
+                             "train: {networks: [mlp, cnn]}\npeers: []\n",
+                             ("results/predictions/cnn.parquet",
+                              "results/figures/fig3_example_stamps.png"))
     # The shards are not redrawn: only measured per shard, combined, the CNN and the figure.
     assert jobs == {"measure_shard": n_shards, "measure_photometry": 1, "train_network": 1,
                     "plot_figure": 1}, jobs
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-           "--configfile", *map(str, configs), "--cores", "2", *target]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
 
     phot = pd.read_parquet(work / "results/photometry/photometry.parquet")
     pd.testing.assert_frame_equal(
