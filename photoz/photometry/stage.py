@@ -19,11 +19,14 @@ from photoz.photometry.config import PhotometryConfig
 from photoz.photometry.kron import measure_stamps
 from photoz.photometry.matched import matched_fluxes, matched_table
 from photoz.products import (
+    MEASUREMENT_COLUMNS,
     PHOTOMETRY_COLUMNS,
+    read_shard_measurements,
     read_truth,
     shard_chunks,
     write_photometry,
     write_selection,
+    write_shard_measurements,
 )
 
 log = logging.getLogger("photoz.photometry")
@@ -137,8 +140,9 @@ def measure_shard(shard, cfg: PhotometryConfig, inst_sigma: np.ndarray, bar=None
     """
     parts, mismatch = [], 0
     for start, block, ids, sig in shard_chunks(shard):
-        if known is not None and np.any(known.get_indexer(ids) < 0):
-            j = int(np.flatnonzero(known.get_indexer(ids) < 0)[0])
+        unknown = known.get_indexer(ids) < 0 if known is not None else np.zeros(len(ids), bool)
+        if unknown.any():
+            j = int(np.flatnonzero(unknown)[0])
             raise PhotozDataError(f"stamp shard {shard}: object_id {ids[j]} (row {start + j}) "
                                   "is not in the truth table")
         pos = sig > 0
@@ -221,7 +225,6 @@ def measure_shard_to_file(shard, out_path, instrument, phot_cfg: dict, cropped_p
     PhotozConfigError, PhotozDataError
         For a bad ``phot_cfg`` or an unreadable shard.
     """
-    from photoz.io import write_parquet
     from photoz.products.shards import crop_shard, open_shard
 
     cfg = PhotometryConfig.from_dict(phot_cfg)
@@ -236,7 +239,8 @@ def measure_shard_to_file(shard, out_path, instrument, phot_cfg: dict, cropped_p
             cols.update({f"{k}_{b}": meas[k][:, j] for j, b in enumerate(BANDS)})
         else:
             cols[k] = meas[k].astype(str) if k == "flag" else meas[k]
-    write_parquet(pd.DataFrame(cols), out_path, {"n_sigma_mismatch": mismatch})
+    write_shard_measurements(pd.DataFrame(cols, columns=list(MEASUREMENT_COLUMNS)), out_path,
+                             mismatch)
     if cropped_path is not None:
         with open_shard(shard) as f:
             side = int(min(f["images"].shape[2:]))
@@ -250,36 +254,16 @@ def measure_shard_to_file(shard, out_path, instrument, phot_cfg: dict, cropped_p
     return out
 
 
-def read_shard_measurements(path) -> tuple[dict[str, np.ndarray], int]:
-    """The measurements :func:`measure_shard_to_file` wrote, as :func:`measure_shard` returns them.
-
-    Raises
-    ------
-    PhotozDataError
-        If the file cannot be read or lacks a column.
-    """
-    import json
-
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-        df = table.to_pandas()
-        meta = table.schema.metadata or {}
-        mismatch = int(json.loads(meta.get(b"n_sigma_mismatch", b"0")))
-    except Exception as exc:  # pyarrow raises several types
-        raise PhotozDataError(f"cannot read photometry measurements {path}: {exc}") from exc
-    out = {"object_id": df["object_id"].to_numpy(np.int64)} if "object_id" in df else {}
-    try:
-        for k in _RAW_FIELDS:
-            if k in _BAND_FIELDS:
-                out[k] = df[[f"{k}_{b}" for b in BANDS]].to_numpy(float)
-            else:
-                out[k] = df[k].to_numpy(object if k == "flag" else float)
-    except KeyError as exc:
-        raise PhotozDataError(f"photometry measurements {path}: missing column {exc}") from exc
-    if "object_id" not in out:
-        raise PhotozDataError(f"photometry measurements {path}: missing column 'object_id'")
+def _read_measurements(path) -> tuple[dict[str, np.ndarray], int]:
+    """One shard's measurements file (:func:`photoz.products.read_shard_measurements`) as
+    :func:`measure_shard` returns them."""
+    df, mismatch = read_shard_measurements(path)
+    out = {"object_id": df["object_id"].to_numpy(np.int64)}
+    for k in _RAW_FIELDS:
+        if k in _BAND_FIELDS:
+            out[k] = df[[f"{k}_{b}" for b in BANDS]].to_numpy(float)
+        else:
+            out[k] = df[k].to_numpy(object if k == "flag" else float)
     return out, mismatch
 
 
@@ -363,7 +347,7 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
             if kind == "shard":
                 meas, mismatch = measure_shard(path, cfg, inst_sigma, bar=bar, known=row_of)
             else:
-                meas, mismatch = read_shard_measurements(path)
+                meas, mismatch = _read_measurements(path)
                 bar.update(len(meas["object_id"]))
             sigma_mismatch += mismatch
             rows = _truth_rows(meas["object_id"], row_of, seen, path, truth_path)

@@ -320,6 +320,38 @@ def write_selection(selection: dict, path: str | os.PathLike) -> None:
     write_json(selection, path)
 
 
+#: Columns of one shard's photometry measurements, ``results/photometry/shards/measured_{i}.parquet``
+#: (rule measure_shard, ``simulate.keep_full_stamps: false``; §2): the photometry stage's per-galaxy
+#: numbers before the truth table, the errors and the selection; metadata ``n_sigma_mismatch``.
+MEASUREMENT_COLUMNS: tuple[str, ...] = (
+    "object_id", *(f"flux_{b}" for b in BANDS), "npix", "kron_radius", "a", "b", "theta",
+    *(f"matched_flux_{b}" for b in BANDS), "matched_npix", "matched_sigma_a", "matched_sigma_b",
+    "flag",
+)
+
+
+def write_shard_measurements(df: pd.DataFrame, path: str | os.PathLike,
+                             n_sigma_mismatch: int) -> None:
+    """Write one shard's measurements (columns :data:`MEASUREMENT_COLUMNS`, in order) atomically."""
+    _check_columns(df, MEASUREMENT_COLUMNS, "photometry measurements", path)
+    write_parquet(df, path, {"n_sigma_mismatch": int(n_sigma_mismatch)})
+
+
+def read_shard_measurements(path: str | os.PathLike) -> tuple[pd.DataFrame, int]:
+    """Read one shard's measurements: the table and its ``n_sigma_mismatch``.
+
+    Raises
+    ------
+    PhotozDataError
+        If the file cannot be read or lacks a column of :data:`MEASUREMENT_COLUMNS` (naming it).
+    """
+    path = Path(path)
+    what = "photometry measurements"
+    df = _read_parquet(path, MEASUREMENT_COLUMNS, what)
+    meta = pq.read_schema(path).metadata or {}
+    return df, int(json.loads(meta.get(b"n_sigma_mismatch", b"0")))
+
+
 # --------------------------------------------------------------------------------------------
 # §4 training history and predictions
 # --------------------------------------------------------------------------------------------
