@@ -21,6 +21,12 @@ galaxies with a true redshift, an SED fitted at that redshift, the CSST fluxes i
     Sd_A_0 / Sb_A_0 / Ell3_A_0 of the COSMOS library or Scd/Sbc/El of CWW) with E(B-V) = 0, scaled to
     the F814W magnitude.
 
+With ``template_mixing`` a galaxy's SED may be a non-negative mixture of two neighbouring templates
+(:func:`photoz.sed.fit_templates` with ``pairs``); its CSST and F814W fluxes and rest-frame r
+magnitude are then the sums of the two templates' (fluxes are linear in the SED), and
+``sed_template`` names the one giving more of the CSST i flux (it sets the early/late type of the
+morphology).
+
 Split (seeded, a column of the table): with ratio a:b, n_test = test_size or round(n b/(a+b));
 n_train = min(n - n_test, round(n_test a/b)); the first round(validation_fraction n_train) of the
 train draw are ``validation``; galaxies left over are ``unused``.
@@ -148,6 +154,25 @@ def assign_split(n: int, test_size: int, ratio: str, validation_fraction: float,
 # the truth table
 
 
+
+
+def _mixture(values: np.ndarray, t_idx: np.ndarray, e_idx: np.ndarray, amp: np.ndarray,
+             t2_idx: np.ndarray, amp2: np.ndarray) -> np.ndarray:
+    """Per-galaxy model A1 g[t1, e] + A2 g[t2, e] from grid values g of shape (N, T, E, B).
+
+    ``t2_idx`` -1 (one template) contributes nothing; fluxes are linear in the SED, so the
+    mixture's band flux is the sum of its two templates' (``photoz.sed.observed_sed``).
+
+    Returns
+    -------
+    ndarray, shape (N, B)
+    """
+    rows = np.arange(len(t_idx))
+    out = values[rows, t_idx, e_idx] * amp[:, None]
+    pair = t2_idx >= 0
+    if pair.any():
+        out[pair] += values[rows[pair], t2_idx[pair], e_idx[pair]] * amp2[pair, None]
+    return out
 
 
 def _load_source(cfg: dict, data_dir, seed: int = 0) -> tuple[pd.DataFrame, dict, dict]:
@@ -284,13 +309,17 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     grid = build_flux_grid(bandpasses, library=lib, z_max=z_max, ebv=ebv_grid,
                            emission_lines=lines)
 
+    mixing = bool(cfg.get("template_mixing", False))  # absent = off (the workflow drops it)
     t_idx = np.zeros(n, dtype=int)
     e_idx = np.zeros(n, dtype=int)
     amp = np.zeros(n)
+    t2_idx = np.full(n, -1, dtype=int)
+    amp2 = np.zeros(n)
     model = np.full(maggies.shape, np.nan)
     if use_fit.any():
-        fit = fit_templates(grid, z[use_fit], maggies[use_fit], sig[use_fit], names)
+        fit = fit_templates(grid, z[use_fit], maggies[use_fit], sig[use_fit], names, pairs=mixing)
         t_idx[use_fit], e_idx[use_fit], amp[use_fit] = fit.template_index, fit.ebv_index, fit.amplitude
+        t2_idx[use_fit], amp2[use_fit] = fit.template_index_2, fit.amplitude_2
         model[use_fit] = fit.model_maggies
     rule = ~use_fit
     if rule.any():  # GalSim's COSMOS colour rule, scaled to F814W
@@ -302,21 +331,31 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
         g814 = grid.to_maggies(grid.at(z[rule], ["F814W"]), ["F814W"])[:, :, 0, 0]
         g814 = g814[np.arange(rule.sum()), t_idx[rule]]
         amp[rule] = 10.0 ** (-0.4 * df["mag_F814W"].to_numpy(float)[rule]) / g814
-    df = df.assign(_t_idx=t_idx, _e_idx=e_idx, _amp=amp)
+    df = df.assign(_t_idx=t_idx, _e_idx=e_idx, _amp=amp, _t2_idx=t2_idx, _amp2=amp2)
     put("_model_", model)
     drop(~(amp > 0) | ~np.isfinite(amp), "no template with a positive amplitude")
     n = len(df)
     z = df["redshift"].to_numpy(float)
-    t_idx, e_idx = df["_t_idx"].to_numpy(int), df["_e_idx"].to_numpy(int)
-    amp, use_fit = df["_amp"].to_numpy(float), df["_use_fit"].to_numpy(bool)
+    t_idx, e_idx = df["_t_idx"].to_numpy(int, copy=True), df["_e_idx"].to_numpy(int)
+    amp, use_fit = df["_amp"].to_numpy(float, copy=True), df["_use_fit"].to_numpy(bool)
+    t2_idx = df["_t2_idx"].to_numpy(int, copy=True)
+    amp2 = df["_amp2"].to_numpy(float, copy=True)
     maggies, sig, model = block("_maggies_"), block("_sig_"), block("_model_")
 
     # CSST fluxes (paper eqs. 1-2) and model F814W
-    rows = np.arange(n)
-    csst = grid.at(z, list(instrument.bands))[rows, t_idx, e_idx] * amp[:, None]  # photons/s/cm2
+    csst_grid = grid.at(z, list(instrument.bands))  # (n, T, E, 7) photons/s/cm2 at amplitude 1
+    if mixing:  # the mixture's first template is the one giving more of the CSST i flux
+        rows, i_band = np.arange(n), list(instrument.bands).index("i")
+        share_1 = csst_grid[rows, t_idx, e_idx, i_band] * amp
+        share_2 = csst_grid[rows, np.maximum(t2_idx, 0), e_idx, i_band] * amp2
+        swap = (t2_idx >= 0) & (share_2 > share_1)
+        t_idx[swap], t2_idx[swap] = t2_idx[swap], t_idx[swap]
+        amp[swap], amp2[swap] = amp2[swap], amp[swap]
+    csst = _mixture(csst_grid, t_idx, e_idx, amp, t2_idx, amp2)  # photons/s/cm2
     flux_e = csst * instrument.area * instrument.total_exposure_time
     mag_csst = instrument.electrons_to_mag(flux_e)
-    f814 = grid.to_maggies(grid.at(z, ["F814W"]), ["F814W"])[rows, t_idx, e_idx, 0] * amp
+    f814 = _mixture(grid.to_maggies(grid.at(z, ["F814W"]), ["F814W"]), t_idx, e_idx, amp,
+                    t2_idx, amp2)[:, 0]
     mag814 = -2.5 * np.log10(f814)
 
     # fit quality
@@ -339,7 +378,9 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     rest = build_flux_grid({"lsst_r": galsim.Bandpass("LSST_r.dat", "nm").withZeropoint("AB")},
                            library=lib, z_max=0.01, dz=0.01, ebv=ebv_grid,
                            emission_lines=lines)
-    rest_r = rest.to_maggies(rest.flux[:, :, 0, :])[t_idx, e_idx, 0] * amp
+    rest_maggies = rest.to_maggies(rest.flux[:, :, 0, :])  # (T, E, 1)
+    rest_r = _mixture(np.broadcast_to(rest_maggies, (n, *rest_maggies.shape)),
+                      t_idx, e_idx, amp, t2_idx, amp2)[:, 0]
     abs_r = -2.5 * np.log10(rest_r) - COSMOLOGY.distmod(z).value - 2.5 * np.log10(1.0 + z)
 
     templates = np.asarray(grid.templates)[t_idx]
@@ -364,6 +405,9 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     for col in morph.columns:
         table[col] = morph[col].to_numpy(float)
     table["real_image_index"] = real_index
+    if mixing:  # products.TRUTH_MIXING_COLUMNS
+        table["sed_template_2"] = np.where(t2_idx >= 0, np.asarray(grid.templates)[t2_idx], "")
+        table["sed_amplitude_2"] = np.where(t2_idx >= 0, amp2, 0.0)
 
     counts = {k: int(np.sum(split == k)) for k in ("train", "validation", "test", "unused")}
     report = {
@@ -373,6 +417,10 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
         "n_sed_fitted": int(use_fit.sum()), "n_sed_rule": int((~use_fit).sum()),
         "sed_fit": quality, "split": counts, "morphology": info.get("morphology", "shen03"),
     }
+    if mixing:
+        report["n_sed_pairs"] = int(np.sum(t2_idx >= 0))
+        log.info("template mixing: %d of %d galaxies take a pair of neighbouring templates",
+                 report["n_sed_pairs"], n)
     log.info("split: %s", counts)
     extra = {"mag_F814W": mag814, "abs_mag_r": abs_r}
     return table, extra, report
@@ -389,7 +437,9 @@ def build_truth_table(catalog_cfg: dict, instrument: Instrument, out_path, seed:
         ``source`` ("dc2" | "flow" | "cosmos"), ``n_galaxies`` (0 = all, else a seeded random
         subset; for flow the number sampled, >= 1, with ``flow`` {model: the flow file}),
         ``sed_library`` ("cosmos" | "cww"), ``fit_ebv``, ``emission_lines`` (LePhare's lines in the
-        templates, fitted and predicted), ``test_size`` (0 = from the ratio),
+        templates, fitted and predicted), ``template_mixing`` (also fit non-negative mixtures of
+        neighbouring templates, :func:`photoz.sed.fit_templates`), ``test_size`` (0 = from the
+        ratio),
         ``train_test_ratio``, ``validation_fraction``, and for source cosmos ``cosmos``
         ({dir, file_name, use_real_images}; a relative ``dir`` that does not exist is looked up
         under ``data_dir``).
@@ -410,7 +460,9 @@ def build_truth_table(catalog_cfg: dict, instrument: Instrument, out_path, seed:
     pandas.DataFrame
         The table written: ``object_id, redshift, split, sed_template, sed_amplitude, ebv,
         mag_<band>, flux_<band>`` (electrons, F = C t_exp N_exp, paper eqs. 1-2), ``sersic_n,
-        half_light_radius, axis_ratio, position_angle, real_image_index``.
+        half_light_radius, axis_ratio, position_angle, real_image_index`` (with
+        ``template_mixing`` also ``sed_template_2, sed_amplitude_2``,
+        :data:`photoz.products.TRUTH_MIXING_COLUMNS`).
 
     Raises
     ------

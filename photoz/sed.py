@@ -253,8 +253,13 @@ def _attenuated(name: str, ebv: float, redshift: float, emission_lines: bool = F
 
 
 def observed_sed(template: str, amplitude: float, ebv: float, redshift: float,
-                 library: str = "cosmos", emission_lines: bool = False) -> galsim.SED:
+                 library: str = "cosmos", emission_lines: bool = False,
+                 template_2: str | None = None, amplitude_2: float = 0.0) -> galsim.SED:
     """Observed-frame SED of a fitted galaxy, dust and IGM applied.
+
+    With ``template_2`` (``catalog.template_mixing``) the SED is the non-negative mixture
+    ``amplitude x template + amplitude_2 x template_2``, both with the same E(B-V), IGM and
+    redshift, so each band flux is the sum of the two single-template fluxes.
 
     ``observed_sed(...).calculateFlux(instrument.bandpasses[b]) * instrument.area *
     instrument.total_exposure_time[j]`` is the truth table's ``flux_<b>`` (paper eqs. 1-2).
@@ -273,6 +278,11 @@ def observed_sed(template: str, amplitude: float, ebv: float, redshift: float,
     emission_lines : bool
         The ``catalog.emission_lines`` the truth table was made with (LePhare's lines,
         :mod:`photoz.emission_lines`); library ``cosmos`` only (:data:`LINE_LIBRARIES`).
+    template_2 : str, optional
+        The truth table's ``sed_template_2``: second template of a mixture; None or ``""``
+        for a single template.
+    amplitude_2 : float
+        ``sed_amplitude_2``, in the units of ``amplitude`` (>= 0).
 
     Returns
     -------
@@ -282,13 +292,22 @@ def observed_sed(template: str, amplitude: float, ebv: float, redshift: float,
     Raises
     ------
     PhotozDataError
-        If the template is not in the library.
+        If a template is not in the library.
     """
-    if template not in template_names(library):
-        raise PhotozDataError(f"SED template {template!r} is not in library {library!r}")
+    names = template_names(library)
+    for name in (template, template_2 or template):
+        if name not in names:
+            raise PhotozDataError(f"SED template {name!r} is not in library {library!r}")
     lines = bool(emission_lines) and library in LINE_LIBRARIES
     wave_obs, f = _attenuated(template, float(ebv), float(redshift), lines)
-    table = galsim.LookupTable(wave_obs, float(amplitude) * f, interpolant="linear")
+    f = float(amplitude) * f
+    if template_2:  # mixture: both components on the union of their wavelength grids
+        wave_2, f_2 = _attenuated(template_2, float(ebv), float(redshift), lines)
+        wave_u = np.union1d(wave_obs, wave_2)
+        f = (np.interp(wave_u, wave_obs, f, left=0.0, right=0.0)
+             + float(amplitude_2) * np.interp(wave_u, wave_2, f_2, left=0.0, right=0.0))
+        wave_obs = wave_u
+    table = galsim.LookupTable(wave_obs, f, interpolant="linear")
     return galsim.SED(table, wave_type="Angstrom", flux_type="flambda")
 
 
@@ -433,6 +452,11 @@ class FitResult:
     chi2 : ndarray, shape (N,)
     model_maggies : ndarray, shape (N, B_in)
         The best-fit model in the fitted bands, AB maggies.
+    template_index_2 : ndarray, shape (N,), int
+        Second template of a mixture (``fit_templates(..., pairs=True)``):
+        ``template_index + 1``, or -1 where one template fits best (always -1 without pairs).
+    amplitude_2 : ndarray, shape (N,)
+        Its amplitude (0 where ``template_index_2`` is -1).
     """
 
     template_index: np.ndarray
@@ -440,16 +464,35 @@ class FitResult:
     amplitude: np.ndarray
     chi2: np.ndarray
     model_maggies: np.ndarray
+    template_index_2: np.ndarray | None = None
+    amplitude_2: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.template_index_2 is None:
+            self.template_index_2 = np.full(len(self.template_index), -1, dtype=int)
+        if self.amplitude_2 is None:
+            self.amplitude_2 = np.zeros(len(self.template_index))
 
 
 def fit_templates(grid: FluxGrid, redshift: np.ndarray, maggies: np.ndarray,
-                  maggies_err: np.ndarray, bands: list[str], chunk: int = 2000) -> FitResult:
+                  maggies_err: np.ndarray, bands: list[str], chunk: int = 2000,
+                  pairs: bool = False) -> FitResult:
     """Least-squares template fit at fixed redshift (the LePhare fit of paper Sect. 2).
 
     For each template t and E(B-V) e the amplitude is the analytic chi^2 minimum
     A = sum(w f g) / sum(w g^2), w = 1/sigma^2, g the grid model interpolated at the galaxy's
     redshift; the (t, e) of least chi^2 with A > 0 wins. Bands with a non-finite flux or error
     (or error <= 0) are left out of that galaxy's fit.
+
+    With ``pairs`` (``catalog.template_mixing``) every pair of neighbouring templates (t, t+1 in
+    the library's order, which runs ellipticals -> spirals -> starbursts, so neighbours are
+    adjacent spectral types) at a common E(B-V) is fitted too, by the 2 x 2 weighted normal
+    equations [[sum w g1 g1, sum w g1 g2], [sum w g1 g2, sum w g2 g2]] (A1, A2) =
+    (sum w f g1, sum w f g2). A pair counts only when both amplitudes are > 0 (a non-negative
+    mixture; a pair whose unconstrained optimum has a negative amplitude has its constrained
+    optimum on a single template, which the single fit already covers), and it replaces the
+    single template when its chi^2 is lower. This is our own extension for SED diversity
+    (issue 12), not the paper's: LePhare's fit of the paper takes one template per galaxy.
 
     Parameters
     ----------
@@ -460,11 +503,15 @@ def fit_templates(grid: FluxGrid, redshift: np.ndarray, maggies: np.ndarray,
     bands : list of str, length B_in
         Names of the fitted bands in ``grid``.
     chunk : int
-        Galaxies per vectorised block (memory ~ chunk x T x E x B_in x 8 bytes x 4).
+        Galaxies per vectorised block (memory ~ chunk x T x E x B_in x 8 bytes x 4; x 10 with
+        ``pairs``).
+    pairs : bool
+        Also fit non-negative mixtures of neighbouring templates (above).
 
     Returns
     -------
     FitResult
+        ``template_index_2`` / ``amplitude_2`` set where a pair won.
     """
     f = np.asarray(maggies, dtype=float)
     s = np.asarray(maggies_err, dtype=float)
@@ -478,6 +525,8 @@ def fit_templates(grid: FluxGrid, redshift: np.ndarray, maggies: np.ndarray,
     amp = np.zeros(n)
     chi2 = np.zeros(n)
     model = np.zeros_like(f)
+    t2_idx = np.full(n, -1, dtype=int)
+    amp2 = np.zeros(n)
     for start in range(0, n, chunk):
         sl = slice(start, start + chunk)
         g = grid.to_maggies(grid.at(redshift[sl], bands), bands)  # (n, T, E, B)
@@ -495,4 +544,30 @@ def fit_templates(grid: FluxGrid, redshift: np.ndarray, maggies: np.ndarray,
         amp[sl] = a[rows, best]
         chi2[sl] = c2[rows, best]
         model[sl] = amp[sl][:, None] * g[rows, best]
-    return FitResult(t_idx, e_idx, amp, chi2, model)
+        if pairs and n_t > 1:
+            g4 = g.reshape(g.shape[0], n_t, n_e, -1)
+            g1, g2 = g4[:, :-1], g4[:, 1:]  # (n, T-1, E, B): templates t and t+1
+            w4, f4 = ww[:, None], ff[:, None]
+            a11, a22 = np.sum(w4 * g1 * g1, -1), np.sum(w4 * g2 * g2, -1)
+            a12 = np.sum(w4 * g1 * g2, -1)
+            b1, b2 = np.sum(w4 * f4 * g1, -1), np.sum(w4 * f4 * g2, -1)
+            det = a11 * a22 - a12**2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x1 = (a22 * b1 - a12 * b2) / det
+                x2 = (a11 * b2 - a12 * b1) / det
+            # both > 0, and not two (nearly) proportional models (det ~ 0)
+            ok = (x1 > 0) & (x2 > 0) & (det > 1e-12 * a11 * a22)
+            resid = f4 - np.where(ok, x1, 0.0)[..., None] * g1 - np.where(ok, x2, 0.0)[..., None] * g2
+            c2p = np.where(ok, np.sum(w4 * resid**2, -1), np.inf).reshape(len(rows), -1)
+            bp = np.argmin(c2p, axis=1)
+            tp, ep = np.divmod(bp, n_e)
+            better = c2p[rows, bp] < chi2[sl]
+            idx = np.flatnonzero(better)
+            if idx.size:
+                r, t, e = idx, tp[idx], ep[idx]
+                out = start + idx
+                t_idx[out], e_idx[out], t2_idx[out] = t, e, t + 1
+                amp[out], amp2[out] = x1[r, t, e], x2[r, t, e]
+                chi2[out] = c2p[r, bp[idx]]
+                model[out] = x1[r, t, e][:, None] * g1[r, t, e] + x2[r, t, e][:, None] * g2[r, t, e]
+    return FitResult(t_idx, e_idx, amp, chi2, model, t2_idx, amp2)

@@ -113,6 +113,49 @@ def test_observed_sed_reproduces_fluxes(dc2_run):
             assert f == pytest.approx(row[f"flux_{b}"], rel=0.01, abs=1e-3)
 
 
+def test_template_mixing_truth_table(dc2_run, tmp_path):
+    """catalog.template_mixing: two more columns, fluxes from GalSim's integral of the mixture,
+    and a better fit to the LSST input than one template (the point of the option)."""
+    ins, single, out = dc2_run
+    cat = CAT(n_galaxies=3000, template_mixing=True)
+    table = catalog.build_truth_table(cat, ins, tmp_path / "truth.parquet", seed=7,
+                                      report_path=tmp_path / "fit.json")
+    disk = pd.read_parquet(tmp_path / "truth.parquet")
+    assert list(disk.columns) == CONTRACT + ["sed_template_2", "sed_amplitude_2"]
+    pair = disk.sed_template_2.to_numpy() != ""
+    rep = json.loads((tmp_path / "fit.json").read_text())
+    assert rep["n_sed_pairs"] == pair.sum() and 0.5 < pair.mean() < 0.99
+    assert (disk.sed_amplitude_2[~pair] == 0).all() and (disk.sed_amplitude_2[pair] > 0).all()
+    # the two templates are neighbours in the library's order
+    names = catalog.template_names("cosmos")
+    k1 = np.array([names.index(t) for t in disk.sed_template[pair]])
+    k2 = np.array([names.index(t) for t in disk.sed_template_2[pair]])
+    assert (np.abs(k1 - k2) == 1).all()
+    # same galaxies, split and redshifts as without mixing
+    pd.testing.assert_series_equal(disk.object_id, single.object_id)
+    pd.testing.assert_series_equal(disk.split, single.split)
+    # flux_<b> is GalSim's integral of the mixture's SED (independent of the flux grid)
+    for _, row in disk[pair].iloc[:4].iterrows():
+        s = observed_sed(row.sed_template, row.sed_amplitude, row.ebv, row.redshift,
+                         emission_lines=cat["emission_lines"], template_2=row.sed_template_2,
+                         amplitude_2=row.sed_amplitude_2)
+        for j, b in enumerate(BANDS):
+            f = s.calculateFlux(ins.bandpasses[b]) * ins.area * ins.total_exposure_time[j]
+            assert f == pytest.approx(row[f"flux_{b}"], rel=0.01, abs=1e-3)
+    # sed_template is the member giving more of the CSST i flux
+    row = disk[pair].iloc[0]
+    i = BANDS.index("i")
+    parts = [observed_sed(t, a, row.ebv, row.redshift, emission_lines=cat["emission_lines"])
+             .calculateFlux(ins.bandpasses["i"]) for t, a in
+             ((row.sed_template, row.sed_amplitude), (row.sed_template_2, row.sed_amplitude_2))]
+    assert parts[0] >= parts[1] and i >= 0
+    # a better fit to the LSST photometry in every band than one template
+    q1 = json.loads((out / "fit.json").read_text())["sed_fit"]
+    for b, v in rep["sed_fit"].items():
+        assert v["median_abs_dmag"] <= q1[b]["median_abs_dmag"] + 1e-9, b
+    assert len(table) == 3000
+
+
 def _fake_dc2(path, n=50, nan_row=None, drop_col=None, bad_rows=()):
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as f:
@@ -174,8 +217,8 @@ def test_a_galaxy_without_a_positive_amplitude_is_dropped_everywhere(tmp_path, m
     monkeypatch.setattr(catalog, "dc2_files", lambda: [tmp_path / "cat.h5"])
     real_fit = catalog.fit_templates
 
-    def fit_with_one_failure(grid, z, maggies, sig, names):
-        fit = real_fit(grid, z, maggies, sig, names)
+    def fit_with_one_failure(grid, z, maggies, sig, names, **kw):
+        fit = real_fit(grid, z, maggies, sig, names, **kw)
         fit.amplitude[7] = -1.0  # the 8th galaxy fits no template with a positive amplitude
         return fit
 

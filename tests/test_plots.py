@@ -375,6 +375,33 @@ def test_fig4_draws_each_galaxys_sed_scaled_to_its_aperture_fluxes(run_dir):
                                    23.9 - 2.5 * np.log10(scale * f_nu_ujy[lit]), rtol=0, atol=1e-9)
 
 
+def test_fig4_draws_a_template_mixture(run_dir, tmp_path):
+    """With catalog.template_mixing's columns the curve is the two-template SED: equal shares of
+    the galaxy's template and its library neighbour, against the first template alone."""
+    truth = pd.read_parquet(run_dir["truth"])
+    names = template_names("cosmos")
+    truth["sed_template_2"] = [names[(names.index(t) + 1) % len(names)] for t in truth.sed_template]
+    truth["sed_amplitude_2"] = truth.sed_amplitude
+    path = write_truth_table(tmp_path / "truth.parquet", truth)
+    inputs = dict(_inputs("fig4_aperture_fluxes", run_dir), truth=path)
+    fig = plots.make_figure("fig4_aperture_fluxes", **inputs)
+    line = next(ln for ln in fig.axes[0].lines if "SED ×" in ln.get_label())
+    oid = int(line.get_label().split("ID ")[1].split(";")[0])
+    t = truth.set_index("object_id").loc[oid]
+    wave = line.get_xdata()
+    one = observed_sed(t.sed_template, t.sed_amplitude, 0.0, t.redshift, "cosmos")
+    two = observed_sed(t.sed_template_2, t.sed_amplitude_2, 0.0, t.redshift, "cosmos")
+    ratio = (one(wave) + two(wave)) / one(wave)  # photon densities at each wavelength
+    y = line.get_ydata()
+    lit = np.isfinite(y) & (one(wave) > 0)
+    # the plotted shape is the sum's: relative to the first template alone it differs by
+    # -2.5 log10(ratio) up to one overall scale (the aperture factor s)
+    mag_one = -2.5 * np.log10(one(wave[lit]) * wave[lit])  # AB up to a constant (f_nu ~ N lambda)
+    d = y[lit] - (mag_one - 2.5 * np.log10(ratio[lit]))
+    assert np.ptp(d) < 1e-6
+    assert np.ptp(np.log10(ratio[lit])) > 0.05  # the neighbour changes the shape
+
+
 def test_ujy_to_ab():
     # 1 uJy is AB 23.9 (Oke & Gunn 1983); 100 uJy is 5 mag brighter; non-positive -> NaN
     np.testing.assert_allclose(plots.ujy_to_ab(np.array([1.0, 100.0])), [23.9, 18.9])

@@ -98,6 +98,50 @@ def test_fit_recovers_template(grid):
     assert np.all(np.isfinite(fit2.amplitude)) and np.all(fit2.amplitude > 0)
 
 
+def test_pair_fit_recovers_a_mixture_of_neighbours(grid):
+    """A noiseless A1 T_t + A2 T_(t+1) mixture (same E(B-V)) is found again, amplitudes to 1e-6,
+    and a galaxy made of one template keeps one (its pair would need a zero amplitude)."""
+    rng = np.random.default_rng(1)
+    n = 100
+    names = list("ugrizy")
+    z = rng.uniform(0.1, 3.0, n)
+    t = rng.integers(0, len(grid.templates) - 1, n)
+    e = rng.integers(0, len(grid.ebv), n)
+    a1 = 10 ** rng.uniform(-19, -17, n)
+    a2 = a1 * rng.uniform(0.3, 3.0, n)
+    g = grid.to_maggies(grid.at(z, names), names)
+    rows = np.arange(n)
+    mix = g[rows, t, e] * a1[:, None] + g[rows, t + 1, e] * a2[:, None]
+    fit = sed.fit_templates(grid, z, mix, 0.01 * mix, names, pairs=True)
+    np.testing.assert_allclose(fit.model_maggies, mix, rtol=1e-6)
+    exact = (fit.template_index == t) & (fit.ebv_index == e)
+    assert exact.mean() > 0.8  # neighbouring models can be near-degenerate over 6 bands
+    np.testing.assert_array_equal(fit.template_index_2[exact], t[exact] + 1)
+    np.testing.assert_allclose(fit.amplitude[exact], a1[exact], rtol=1e-6)
+    np.testing.assert_allclose(fit.amplitude_2[exact], a2[exact], rtol=1e-6)
+    # one template in, one template out; without pairs the second template is always absent
+    single = g[rows, t, e] * a1[:, None]
+    fit1 = sed.fit_templates(grid, z, single, 0.01 * single, names, pairs=True)
+    assert np.mean(fit1.template_index_2 == -1) > 0.9
+    assert np.all(fit1.amplitude_2[fit1.template_index_2 == -1] == 0)
+    fit0 = sed.fit_templates(grid, z, mix, 0.01 * mix, names)
+    assert np.all(fit0.template_index_2 == -1) and np.all(fit0.amplitude_2 == 0)
+    # the pair never fits worse than the single template
+    assert np.all(fit.chi2 <= fit0.chi2)
+
+
+def test_observed_sed_of_a_mixture_is_the_sum(bands):
+    """Band fluxes are linear in the SED: the mixture's flux is 2 x one + 0.5 x the other."""
+    one = sed.observed_sed("Sb_A_0", 1.0, 0.1, 0.7)
+    two = sed.observed_sed("Sc_A_0", 1.0, 0.1, 0.7)
+    mix = sed.observed_sed("Sb_A_0", 2.0, 0.1, 0.7, template_2="Sc_A_0", amplitude_2=0.5)
+    for b in ("g", "r", "i", "F814W"):
+        want = 2.0 * one.calculateFlux(bands[b]) + 0.5 * two.calculateFlux(bands[b])
+        assert mix.calculateFlux(bands[b]) == pytest.approx(want, rel=1e-6)
+    with pytest.raises(PhotozDataError, match="Sx_A_0"):
+        sed.observed_sed("Sb_A_0", 1.0, 0.0, 0.5, template_2="Sx_A_0", amplitude_2=1.0)
+
+
 # ---------------------------------------------------------------------------------------------
 # emission lines (LePhare's UV recipe, photoz.emission_lines)
 

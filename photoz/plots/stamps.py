@@ -250,7 +250,8 @@ def fig4_aperture_fluxes(
         Photometry parquet (``flux_<band>``, ``flux_err_<band>`` in electrons).
     truth : path
         Truth parquet (``sed_template``, ``sed_amplitude``, ``ebv``, ``redshift``,
-        ``flux_<band>``).
+        ``flux_<band>``; ``sed_template_2``, ``sed_amplitude_2`` of a template mixture when
+        present).
     shards : list of path
         Stamp shards (only to pick the same galaxies as Fig. 3).
     instrument_cfg : dict, optional
@@ -267,6 +268,7 @@ def fig4_aperture_fluxes(
         per galaxy. Points: the aperture fluxes at the band pivot wavelengths with 1-sigma
         errors (a flux below its 1-sigma error is drawn as a 1-sigma upper limit,
         m(max(F, 0) + sigma), a downward triangle). Curve: the galaxy's best-fit SED (truth table)
+        (a two-template mixture where the table has one)
         multiplied by s = sum(F m / sigma^2) / sum(m^2 / sigma^2), the inverse-variance
         weighted least-squares factor that matches the model band fluxes m to the aperture
         fluxes F; s is the share of the galaxy's light inside the 1-Kron-radius aperture, and
@@ -310,6 +312,9 @@ def fig4_aperture_fluxes(
                     float(t.get("redshift", row["redshift"])),
                     sed_library,
                     emission_lines=emission_lines,
+                    # a template mixture (catalog.template_mixing) when the table has one
+                    template_2=str(t.get("sed_template_2", "") or "") or None,
+                    amplitude_2=float(t.get("sed_amplitude_2", 0.0) or 0.0),
                 )
                 model = np.array([sed.calculateFlux(inst.bandpasses[b]) for b in BANDS])
                 model = model * inst.area * ttot

@@ -3,7 +3,7 @@
 Every stage, figure, benchmark and test reads and writes the files that pass between stages
 through this package, so that a product's layout is written down once:
 
-- §1 truth table ``truth.parquet``: :data:`TRUTH_COLUMNS`, :func:`read_truth`, :func:`write_truth`
+- §1 truth table ``truth.parquet``: :data:`TRUTH_COLUMNS` (+ :data:`TRUTH_MIXING_COLUMNS`), :func:`read_truth`, :func:`write_truth`
 - §1 SED-fit report ``fit_quality.json``: :data:`FIT_QUALITY_KEYS`, :func:`read_fit_quality`,
   :func:`write_fit_quality`
 - §2 stamp shards ``shard_{i}.h5``: :data:`SHARD_DATASETS`, :func:`open_shard` (with
@@ -50,6 +50,7 @@ from photoz.products.tables import (
     SUMMARY_KEYS,
     TRUTH_COLUMNS,
     TRUTH_METADATA,
+    TRUTH_MIXING_COLUMNS,
     read_binned,
     read_fit_quality,
     read_history,
@@ -75,7 +76,7 @@ __all__ = [
     "MATCHED_SHAPE_COLUMNS", "MATCHED_TEMPLATES", "MORPH_COLUMNS", "NETWORK_PREDICTION_COLUMNS",
     "MEASUREMENT_COLUMNS", "PDF_COLUMNS", "PHOTOMETRY_COLUMNS", "PREDICTION_COLUMNS", "SELECTION_KEYS",
     "SHARD_ATTRS", "SHARD_DATASETS",
-    "SUMMARY_KEYS", "TRUTH_COLUMNS", "TRUTH_METADATA", "open_shard", "read_binned",
+    "SUMMARY_KEYS", "TRUTH_COLUMNS", "TRUTH_MIXING_COLUMNS", "TRUTH_METADATA", "open_shard", "read_binned",
     "read_fit_quality", "read_history", "read_photometry", "read_predictions", "read_selection",
     "read_shard_ids", "read_shard_measurements", "read_shard_rows", "read_summary", "read_truth", "shard_chunks",
     "write_binned", "write_fit_quality", "write_history", "write_photometry",

@@ -34,6 +34,11 @@ TRUTH_COLUMNS: tuple[str, ...] = (
     *(f"mag_{b}" for b in BANDS), *(f"flux_{b}" for b in BANDS), *MORPH_COLUMNS,
     "real_image_index",
 )
+#: Columns appended to :data:`TRUTH_COLUMNS` when ``catalog.template_mixing`` is on: the second
+#: template of a non-negative mixture (``""`` for a galaxy with one template) and its amplitude (0
+#: then), as ``photoz.sed.observed_sed`` takes them. Absent when mixing is off, so a run without
+#: it writes the same table as before the option existed.
+TRUTH_MIXING_COLUMNS: tuple[str, ...] = ("sed_template_2", "sed_amplitude_2")
 #: Parquet key-value metadata of the truth table (JSON values).
 TRUTH_METADATA: tuple[str, ...] = ("source", "seed", "sed_library")
 #: Keys of the catalog stage's SED-fit report ``results/catalog/fit_quality.json``.
@@ -131,6 +136,11 @@ def read_truth(path: str | os.PathLike, columns: Sequence[str] | None = None,
         if f"flux_{b}" in df.columns:
             _first_bad(path, what, df, f"flux_{b}", df[f"flux_{b}"].to_numpy() < 0,
                        "expected electrons must be >= 0")
+    if "sed_amplitude_2" in df.columns:
+        a2 = pd.to_numeric(df["sed_amplitude_2"], errors="coerce").to_numpy(dtype=float)
+        _first_bad(path, what, df, "sed_amplitude_2", ~(a2 >= 0),
+                   "must be >= 0 (a non-negative template mixture)")
+        df["sed_amplitude_2"] = a2
     if "half_light_radius" in df.columns:
         _first_bad(path, what, df, "half_light_radius", df["half_light_radius"].to_numpy() <= 0,
                    "must be > 0 arcsec")
@@ -152,10 +162,13 @@ def write_truth(table: pd.DataFrame, path: str | os.PathLike, metadata: dict) ->
     Raises
     ------
     PhotozDataError
-        If ``table``'s columns are not :data:`TRUTH_COLUMNS` in order, or a metadata key is
-        missing (a bug in the caller, named before anything is written).
+        If ``table``'s columns are not :data:`TRUTH_COLUMNS` in order (followed by
+        :data:`TRUTH_MIXING_COLUMNS` with template mixing), or a metadata key is missing (a bug
+        in the caller, named before anything is written).
     """
-    _check_columns(table, TRUTH_COLUMNS, "truth table", path)
+    mixing = TRUTH_MIXING_COLUMNS[0] in table.columns
+    _check_columns(table, TRUTH_COLUMNS + TRUTH_MIXING_COLUMNS if mixing else TRUTH_COLUMNS,
+                   "truth table", path)
     missing = [k for k in TRUTH_METADATA if k not in metadata]
     if missing:
         raise PhotozDataError(f"truth table {path}: metadata lacks {missing}")

@@ -197,14 +197,16 @@ def catalog_settings():
     """The ``catalog`` keys prepare_catalog reads (photoz.catalog.build_truth_table).
 
     ``cosmos.sample`` only tells download_cosmos what to fetch, and ``cosmos`` is read only for
-    the cosmos source. ``emission_lines`` is left out when off (photoz.catalog reads it as off
-    when absent), so a results/ made before the key existed is not remade. Of a list of train:test ratios only the first (the truth table's split):
-    adding a ratio remakes no catalogue, nor the stamps and photometry after it.
+    the cosmos source. ``emission_lines`` and ``template_mixing`` are left out when off
+    (photoz.catalog reads them as off when absent), so a results/ made before the key existed is
+    not remade. Of a list of train:test ratios only the first (the truth table's split): adding a
+    ratio remakes no catalogue, nor the stamps and photometry after it.
     """
     cat = dict(config["catalog"])
     cat["train_test_ratio"] = RATIOS[0]  # the truth table's split; further ratios: split_ratio
-    if not cat.get("emission_lines", False):
-        cat.pop("emission_lines", None)  # off = the SEDs before the key existed: no rerun
+    for key in ("emission_lines", "template_mixing"):
+        if not cat.get(key, False):
+            cat.pop(key, None)  # off = the SEDs before the key existed: no rerun
     cosmos = cat.pop("cosmos")
     if cat["source"] == "cosmos":
         cat["cosmos"] = {k: v for k, v in cosmos.items() if k != "sample"}
