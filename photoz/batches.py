@@ -114,12 +114,12 @@ class ImageBatches(_GalaxyPasses):
         super().__init__(images.shape[0], z, batch_size, passes, 1, augment_images)
         self.images = images
         self.d4 = D4(images.shape[-1], images.device)
+        # whole pixels (C band values each) as rows: a view of channels-last stamps, else a copy
+        self._pixels = images.permute(0, 2, 3, 1).reshape(-1, images.shape[1])
 
     def _image(self, idx: torch.Tensor, elements: torch.Tensor) -> torch.Tensor:
-        x = self.images[idx]
-        if self.augment_images:
-            x = self.d4(x, elements)
-        return x.contiguous(memory_format=torch.channels_last)
+        """The batch's stamps, D4-transformed, channels-last: one copy (:meth:`D4.take`)."""
+        return self.d4.take(self._pixels, idx, elements if self.augment_images else None)
 
     def batches(self, gen: torch.Generator) -> Iterator[Batch]:
         """One epoch of ``((images,), z)`` batches."""

@@ -1,10 +1,11 @@
 """Tests of photoz.batches: what one epoch visits, counted by hand."""
 
 import numpy as np
+import pytest
 import torch
 
 from photoz.batches import FluxBatches, FluxImageBatches, FluxPooledBatches, ImageBatches
-from photoz.datasets import d4_transform
+from photoz.datasets import D4, d4_transform
 
 
 def _labelled(r, n, s):
@@ -44,6 +45,27 @@ def test_image_batches_passes_and_d4():
             # the stamp is one of the 8 D4 images of galaxy g's stamp
             assert any(torch.equal(xi, d4_transform(images[g], k)) for k in range(8))
     np.testing.assert_array_equal(counts, 3)  # every galaxy once per pass
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_d4_take_equals_index_then_transform(channels_last):
+    """D4.take (one index_select from channels-last pixels) gives exactly images[idx] with each
+    stamp's element applied by torch.rot90/flip (d4_transform), in channels-last memory."""
+    n, c, s = 9, 7, 8
+    images = torch.randn(n, c, s, s, generator=torch.Generator().manual_seed(3))
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    d4 = D4(s)
+    pixels = images.permute(0, 2, 3, 1).reshape(-1, c)
+    idx = torch.tensor([4, 0, 8, 4, 2, 7, 1, 3])
+    el = torch.arange(8)
+    x = d4.take(pixels, idx, el)
+    assert x.shape == (8, c, s, s) and x.is_contiguous(memory_format=torch.channels_last)
+    for i in range(8):
+        assert torch.equal(x[i], d4_transform(images[idx[i]], int(el[i])))
+    assert torch.equal(d4.take(pixels, idx, None), images[idx])
+    if channels_last:  # a view of the stored stamps: no copy of the whole set
+        assert pixels.data_ptr() == images.data_ptr()
 
 
 def test_hybrid_batches_pair_flux_and_stamp_of_one_galaxy():
