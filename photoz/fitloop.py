@@ -305,8 +305,11 @@ def fit(model: torch.nn.Module, provider, validate: Callable[[torch.nn.Module], 
     forward = forward or (lambda net, *args: net(*args))
     head = head or PointHead()
     trainable = [p for p in model.parameters() if p.requires_grad]
+    # foreach: one multi-tensor op per Adam step for all parameters instead of ~10 ops per
+    # parameter tensor (80 in the CNN); the same update bit for bit (issue 19: 2.2 -> 1.3 ms per
+    # CNN step on one CPU thread). The fused kernel (0.4 ms) rounds differently, so not used.
     optimizer = torch.optim.AdamW(trainable, lr=float(cfg["learning_rate"]), eps=ADAM_EPS,
-                                  weight_decay=float(cfg["weight_decay"]))
+                                  weight_decay=float(cfg["weight_decay"]), foreach=True)
     plateau = cfg["lr_schedule"] == "plateau"
     schedule = PlateauSchedule(optimizer, float(cfg["lr_factor"]),
                                int(cfg["lr_patience"]) if plateau else 0,
