@@ -407,7 +407,7 @@ def _prepare(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
     table["real_image_index"] = real_index
     if mixing:  # products.TRUTH_MIXING_COLUMNS
         table["sed_template_2"] = np.where(t2_idx >= 0, np.asarray(grid.templates)[t2_idx], "")
-        table["sed_amplitude_2"] = np.where(t2_idx >= 0, amp2, 0.0)
+        table["sed_amplitude_2"] = amp2  # 0 where one template (fit_templates, the rule)
 
     counts = {k: int(np.sum(split == k)) for k in ("train", "validation", "test", "unused")}
     report = {

@@ -313,8 +313,8 @@ def fig4_aperture_fluxes(
                     sed_library,
                     emission_lines=emission_lines,
                     # a template mixture (catalog.template_mixing) when the table has one
-                    template_2=str(t.get("sed_template_2", "") or "") or None,
-                    amplitude_2=float(t.get("sed_amplitude_2", 0.0) or 0.0),
+                    template_2=t.get("sed_template_2") or None,
+                    amplitude_2=float(t.get("sed_amplitude_2", 0.0)),
                 )
                 model = np.array([sed.calculateFlux(inst.bandpasses[b]) for b in BANDS])
                 model = model * inst.area * ttot
