@@ -93,3 +93,28 @@ def test_validate_config_merges_files_in_order(repo_root, capsys):
     assert merged["simulate"]["n_shards"] == 2 and merged["seed"] == 7
     assert main(["validate-config", "--quiet", str(repo_root / ".test" / "config.yaml")]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_training_benchmark_peak_follows_native_bf16(monkeypatch, capsys):
+    """Issue 19: the bf16 peak (45 s emulated on an AVX2-only CPU) is measured only where bf16 is
+    native or asked for; the fp32 peak always, and each network's share of it is its GFLOP/s over
+    the peak (8.0 / 80.0 = 10.0%, computed by hand)."""
+    from photoz.benchmarks import training as bench
+
+    fake = {"cnn": {"samples_per_second": 1000.0, "gflops": 8.0, "device": "cpu",
+                    "precision": "fp32", "batch_size": 128, "threads": 1}}
+    monkeypatch.setattr(bench, "run", lambda *a, **k: fake)
+    asked = []
+    monkeypatch.setattr(bench, "matmul_peak_gflops",
+                        lambda threads, dtype: asked.append(dtype) or 80.0)
+    import photoz.training
+    for native, precision, expected in ((False, "fp32,auto", ["fp32"]),
+                                        (False, "bf16", ["fp32", "bf16"]),
+                                        (True, "fp32", ["fp32", "bf16"])):
+        asked.clear()
+        monkeypatch.setattr(photoz.training, "native_bf16", lambda device, n=native: n)
+        assert bench.main(["--nets", "cnn", "--precision", precision]) == 0
+        assert asked == expected
+        out = capsys.readouterr().out
+        assert ("no native bf16" in out) is not native
+        assert "cnn               10.0% of it (fp32)" in out

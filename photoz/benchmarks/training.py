@@ -153,7 +153,16 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['gflops']:7.1f} GFLOP/s  ({r['precision']}, batch {r['batch_size']}, "
                       f"{r['threads']} thread(s), {r['device']})", flush=True)
     if "cuda" not in str(args.device):
-        for dtype in ("fp32", "bf16"):
+        import torch
+
+        from photoz.training import native_bf16
+
+        # Without native bf16 (e.g. an AVX2-only CPU) the bf16 product runs emulated at ~1 GFLOP/s:
+        # 45 s for a peak nothing trains at ("auto" resolves to float32 there).
+        native = native_bf16(torch.device("cpu"))
+        if not native:
+            print("this CPU has no native bf16 (AVX512-BF16 or AMX): precision auto trains in float32")
+        for dtype in ("fp32", "bf16") if native or "bf16" in args.precision else ("fp32",):
             peak = matmul_peak_gflops(args.threads, dtype)
             print(f"stated peak ({dtype} 1024^3 matrix product, {args.threads} thread(s)): "
                   f"{peak:.1f} GFLOP/s")
