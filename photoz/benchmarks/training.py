@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         native = native_bf16(torch.device("cpu"))
         if not native:
             print("this CPU has no native bf16 (AVX512-BF16 or AMX): precision auto trains in float32")
-        for dtype in ("fp32", "bf16") if native or "bf16" in args.precision else ("fp32",):
+        dtypes = ("fp32", "bf16") if native or "bf16" in args.precision else ("fp32",)
+        for dtype in dtypes:
             peak = matmul_peak_gflops(args.threads, dtype)
             print(f"stated peak ({dtype} 1024^3 matrix product, {args.threads} thread(s)): "
                   f"{peak:.1f} GFLOP/s")
