@@ -24,7 +24,7 @@ include: "workflow/rules/photometry.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/peers.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/figures.smk"
+include: "workflow/rules/plots.smk"
 
 
 rule all:

@@ -67,7 +67,7 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from photoz.predict import predict
+    from photoz.train.predict import predict
 
     table = predict(args.model, args.photometry, args.stamps, args.out, threads=args.threads,
                     device=args.device)

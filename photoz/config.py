@@ -25,22 +25,6 @@ from photoz.errors import PhotozConfigError
 #: The JSON Schema of the config, shipped as package data (the workflow links to this file).
 SCHEMA_PATH = Path(str(importlib.resources.files("photoz") / "config.schema.yaml"))
 
-#: The networks ``train.networks`` may list: the schema's enum (as ``photoz.models.NETWORKS``;
-#: read here without importing torch, which the Snakefile's parse should not pay for).
-NETWORKS = tuple(yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["train"]["properties"]
-                 ["networks"]["items"]["enum"])
-#: The ``train`` keys the training of one network reads (the schema documents each). The
-#: machine settings ``device``, ``threads`` and ``gpus`` and the ``networks`` list are not among
-#: them: they change where and whether a network trains, not what it learns.
-TRAIN_KEYS = ("batch_size", "max_epochs", "learning_rate", "lr_factor", "lr_patience",
-              "early_stopping_patience", "n_flux_realisations", "augment_fluxes",
-              "augment_images", "image_size", "image_scaling", "passes_per_epoch",
-              "lr_schedule", "warmup_epochs", "weight_decay", "ema_decay", "tta", "precision",
-              "transfer_freeze", "flux_draws_per_stamp", "output", "pdf_components")
-#: ``train`` keys given per network: a mapping network -> value (or one value for all).
-PER_NETWORK_KEYS = ("batch_size", "max_epochs", "passes_per_epoch", "lr_schedule", "ema_decay",
-                    "flux_draws_per_stamp", "weight_decay", "output")
-
 
 def validate_config(config: dict, source: str = "config") -> dict:
     """Validate ``config`` against the schema, fill its defaults in place, and cross-check it.
@@ -139,7 +123,7 @@ def check_config(config: dict) -> None:
         )
     if len(set(nets)) != len(nets):
         raise PhotozConfigError(f"train.networks: duplicate entries in {nets}")
-    from photoz.splits import check_ratios, train_test_ratios
+    from photoz.catalog.splits import check_ratios, train_test_ratios
 
     ratios = train_test_ratios(config)
     check_ratios(ratios)
@@ -270,40 +254,3 @@ def load_merged_config(configfiles: Sequence[str | Path] = (),
     return validate_config(config, source=f"config {' + '.join(names)}" if names else "config")
 
 
-def network_settings(train: dict, net: str) -> dict:
-    """The training settings of one network: :data:`TRAIN_KEYS` of a schema-filled ``train``.
-
-    Each of :data:`PER_NETWORK_KEYS` is resolved to ``net``'s value; one that has no entry for
-    ``net`` does not apply to it (e.g. ``passes_per_epoch`` for the MLP) and is ``None``. The
-    machine settings and the ``networks`` list are left out, so that the workflow can pass the
-    result as the training rule's params: changing ``train.threads`` or trimming
-    ``train.networks`` retrains nothing. Idempotent: a result passed in again comes out equal.
-
-    Parameters
-    ----------
-    train : dict
-        The ``train`` section, schema-filled (:func:`validate_config`, :func:`default_config`).
-    net : str
-        One of :data:`NETWORKS`.
-
-    Returns
-    -------
-    dict
-        A new flat dict with exactly the keys of :data:`TRAIN_KEYS`.
-
-    Raises
-    ------
-    PhotozConfigError
-        For an unknown network, or a ``train`` section that lacks a key (not schema-filled).
-    """
-    if net not in NETWORKS:
-        raise PhotozConfigError(f"unknown network {net!r}; choose one of {list(NETWORKS)}")
-    missing = [k for k in TRAIN_KEYS if k not in train]
-    if missing:
-        raise PhotozConfigError(f"train: missing keys {missing} (pass the schema-filled section: "
-                                "photoz.config.default_config()['train'])")
-    out = {k: copy.deepcopy(train[k]) for k in TRAIN_KEYS}
-    for key in PER_NETWORK_KEYS:
-        if isinstance(out[key], dict):
-            out[key] = out[key].get(net)
-    return out

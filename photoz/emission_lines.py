@@ -56,6 +56,7 @@ distance (L([OII]) is proportional to L_nu(UV)).
 from __future__ import annotations
 
 import numpy as np
+from astropy import constants
 
 #: Kennicutt (1998, ARA&A 36, 189) eq. 1: SFR [Msun/yr] per UV L_nu [erg/s/Hz] (1500-2800 A, Salpeter).
 K98_SFR_PER_LNU_UV = 1.4e-28
@@ -63,8 +64,8 @@ K98_SFR_PER_LNU_UV = 1.4e-28
 K98_SFR_PER_L_OII = 1.4e-41
 #: L([OII]) / L_nu(UV) in Hz, from the two Kennicutt relations (1e13 Hz).
 OII_PER_LNU_UV_HZ = K98_SFR_PER_LNU_UV / K98_SFR_PER_L_OII
-#: Speed of light, A/s (CODATA).
-C_A_PER_S = 2.99792458e18
+#: Speed of light, A/s (CODATA 2018, ``astropy.constants``: the SI value in m/s times 1e10).
+C_A_PER_S = constants.c.value * 1e10
 #: LePhare's UV and optical top-hats (A) and the wavelengths it converts them to f_nu with
 #: (``GalSED::SEDproperties``: 2100-2500 A at 2300 A, 5500-6500 A at 6000 A).
 UV_WINDOW_A = (2100.0, 2500.0)
@@ -185,7 +186,3 @@ def add_lines(wave: np.ndarray, flux: np.ndarray, sigma: float = LINE_SIGMA_A
         near = np.abs(grid - lw) <= LINE_HALF_WIDTH_SIGMA * sigma
         out[near] += lf * np.exp(-0.5 * ((grid[near] - lw) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
     return grid, out
-
-
-__all__ = ["LINES", "LINE_SIGMA_A", "NUV_R_MAX", "OII_PER_LNU_UV_HZ", "add_lines", "line_fluxes",
-           "nuv_minus_r", "window_fnu"]

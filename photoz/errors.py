@@ -1,7 +1,9 @@
-"""Exception hierarchy of photoz, modelled on ``galsim/errors.py``.
+"""Exception hierarchy of photoz, modelled on ``galsim/errors.py``, and the checks that raise them.
 
 Messages say what was wrong, where (file, row, key) and what to do about it.
 """
+
+import numpy as np
 
 
 class PhotozError(RuntimeError):
@@ -46,3 +48,17 @@ class PhotozValueError(PhotozError, ValueError):
 
     def __reduce__(self):
         return type(self), (self.argument, self.requirement, self.value)
+
+
+def float_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value, dtype=float)``, raising :class:`PhotozValueError` naming ``name``.
+
+    Raises
+    ------
+    PhotozValueError
+        If ``value`` is not numeric (strings, ragged lists, objects).
+    """
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise PhotozValueError(name, f"must be an array of numbers ({exc})") from None

@@ -99,7 +99,7 @@ def content_digest(obj: object) -> str:
     Walks dicts (in sorted key order), lists and tuples; hashes tensors and numpy arrays by
     dtype, shape and bytes (C order, on the CPU), and other leaves by type and ``repr``. The same
     content gives the same digest before ``torch.save`` and after ``torch.load``, so a
-    checkpoint can carry the digest of its own content (:func:`photoz.training.save_checkpoint`).
+    checkpoint can carry the digest of its own content (:func:`photoz.products.train.save_checkpoint`).
 
     Parameters
     ----------

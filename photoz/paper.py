@@ -3,7 +3,7 @@
 One home for the paper's published values (each with its PAPER_SPEC section): the metrics table
 (:data:`PAPER_RESULTS`, Table 2), the training-set sizes of its three train:test ratios, the
 parameter counts of its networks and the size of its selected sample. The summary writer
-(:mod:`photoz.summary`), the models (:mod:`photoz.models`) and the tests read them from here;
+(:mod:`photoz.evaluate.summary`), the models (:mod:`photoz.models`) and the tests read them from here;
 nothing else defines them again.
 """
 
@@ -58,7 +58,7 @@ def paper_row(ratio: str) -> str | None:
     """The paper's Table 2 row of a train:test ratio: ``"30k"``, ``"20k"``, ``"10k"`` or None.
 
     ``"6:2"`` is the paper's ``"3:1"``; a ratio the paper did not run (``"2:1"``) has no row.
-    Malformed ratios are the config check's business (:func:`photoz.splits.parse_ratio`); here
+    Malformed ratios are the config check's business (:func:`photoz.catalog.splits.parse_ratio`); here
     they have no row either.
     """
     import math

@@ -49,19 +49,21 @@ from pathlib import Path
 
 import galsim
 import numpy as np
+from astropy import constants
+from tqdm import tqdm
 
 from photoz.emission_lines import add_lines
 from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.logs import progress as tqdm
 
-log = logging.getLogger("photoz.sed")
+log = logging.getLogger(__name__)
 
 #: Template lists in ``rail/examples_data/estimation_data/data/SED`` (pz-rail-base 2.0.11).
 LIBRARIES = {"cosmos": "COSMOS_seds.list", "cww": "CWWSB4.list"}
 #: Rest-frame window (A) in which every template is normalised to mean f_lambda = 1.
 NORM_WINDOW_A = (5450.0, 5550.0)
-#: Planck constant x speed of light, erg cm (CODATA 2018).
-HC_ERG_CM = 6.62607015e-27 * 2.99792458e10
+#: Planck constant x speed of light, erg cm (CODATA 2018, from ``astropy.constants``; the product of
+#: the cgs values, which are exact, rather than a unit conversion, which rounds the last bit).
+HC_ERG_CM = constants.h.cgs.value * constants.c.cgs.value
 #: Calzetti et al. (2000) total-to-selective attenuation R_V' for the stellar continuum.
 CALZETTI_RV = 4.05
 #: Libraries that get emission lines: the COSMOS templates are line-free models (Polletta et al. 2007
@@ -422,7 +424,8 @@ def build_flux_grid(bandpasses: dict[str, galsim.Bandpass], library: str = "cosm
     lines = bool(emission_lines) and library in LINE_LIBRARIES
     tmpl = [_template_arrays(n, lines) for n in names]
     flux = np.empty((len(names), len(ebv), len(z), len(bands)))
-    for iz, zz in enumerate(tqdm(z, desc=f"template grid ({library}, {len(bands)} bands)")):
+    for iz, zz in enumerate(tqdm(z, desc=f"template grid ({library}, {len(bands)} bands)",
+                                   disable=None)):
         rest = wave_a / (1.0 + zz)
         f_rest = np.stack([np.interp(rest, w, f, left=0.0, right=0.0) for w, f in tmpl])  # (T, L)
         dust = 10.0 ** (-0.4 * ebv[:, None] * calzetti_k(rest)[None, :])  # (E, L)
@@ -439,135 +442,5 @@ def build_flux_grid(bandpasses: dict[str, galsim.Bandpass], library: str = "cosm
     return FluxGrid(names, ebv, z, bands, flux, np.asarray(zps, dtype=float))
 
 
-@dataclass
-class FitResult:
-    """Best-fit template per galaxy (:func:`fit_templates`).
-
-    Attributes
-    ----------
-    template_index : ndarray, shape (N,), int (into ``FluxGrid.templates``)
-    ebv_index : ndarray, shape (N,), int (into ``FluxGrid.ebv``)
-    amplitude : ndarray, shape (N,)
-        Template amplitude (see :func:`observed_sed`).
-    chi2 : ndarray, shape (N,)
-    model_maggies : ndarray, shape (N, B_in)
-        The best-fit model in the fitted bands, AB maggies.
-    template_index_2 : ndarray, shape (N,), int
-        Second template of a mixture (``fit_templates(..., pairs=True)``):
-        ``template_index + 1``, or -1 where one template fits best (always -1 without pairs).
-    amplitude_2 : ndarray, shape (N,)
-        Its amplitude (0 where ``template_index_2`` is -1).
-    """
-
-    template_index: np.ndarray
-    ebv_index: np.ndarray
-    amplitude: np.ndarray
-    chi2: np.ndarray
-    model_maggies: np.ndarray
-    template_index_2: np.ndarray | None = None
-    amplitude_2: np.ndarray | None = None
-
-    def __post_init__(self):
-        if self.template_index_2 is None:
-            self.template_index_2 = np.full(len(self.template_index), -1, dtype=int)
-        if self.amplitude_2 is None:
-            self.amplitude_2 = np.zeros(len(self.template_index))
 
 
-def fit_templates(grid: FluxGrid, redshift: np.ndarray, maggies: np.ndarray,
-                  maggies_err: np.ndarray, bands: list[str], chunk: int = 2000,
-                  pairs: bool = False) -> FitResult:
-    """Least-squares template fit at fixed redshift (the LePhare fit of paper Sect. 2).
-
-    For each template t and E(B-V) e the amplitude is the analytic chi^2 minimum
-    A = sum(w f g) / sum(w g^2), w = 1/sigma^2, g the grid model interpolated at the galaxy's
-    redshift; the (t, e) of least chi^2 with A > 0 wins. Bands with a non-finite flux or error
-    (or error <= 0) are left out of that galaxy's fit.
-
-    With ``pairs`` (``catalog.template_mixing``) every pair of neighbouring templates (t, t+1 in
-    the library's order, which runs ellipticals -> spirals -> starbursts, so neighbours are
-    adjacent spectral types) at a common E(B-V) is fitted too, by the 2 x 2 weighted normal
-    equations [[sum w g1 g1, sum w g1 g2], [sum w g1 g2, sum w g2 g2]] (A1, A2) =
-    (sum w f g1, sum w f g2). A pair counts only when both amplitudes are > 0 (a non-negative
-    mixture; a pair whose unconstrained optimum has a negative amplitude has its constrained
-    optimum on a single template, which the single fit already covers), and it replaces the
-    single template when its chi^2 is lower. This is our own extension for SED diversity
-    (issue 12), not the paper's: LePhare's fit of the paper takes one template per galaxy.
-
-    Parameters
-    ----------
-    grid : FluxGrid
-        Must contain ``bands``.
-    redshift : ndarray, shape (N,)
-    maggies, maggies_err : ndarray, shape (N, B_in), AB maggies (10^(-0.4 m))
-    bands : list of str, length B_in
-        Names of the fitted bands in ``grid``.
-    chunk : int
-        Galaxies per vectorised block (memory ~ chunk x T x E x B_in x 8 bytes x 4; x 10 with
-        ``pairs``).
-    pairs : bool
-        Also fit non-negative mixtures of neighbouring templates (above).
-
-    Returns
-    -------
-    FitResult
-        ``template_index_2`` / ``amplitude_2`` set where a pair won.
-    """
-    f = np.asarray(maggies, dtype=float)
-    s = np.asarray(maggies_err, dtype=float)
-    good = np.isfinite(f) & np.isfinite(s) & (s > 0)
-    w = np.where(good, 1.0 / np.where(good, s, 1.0) ** 2, 0.0)
-    f = np.where(good, f, 0.0)
-    n = len(f)
-    n_t, n_e = len(grid.templates), len(grid.ebv)
-    t_idx = np.zeros(n, dtype=int)
-    e_idx = np.zeros(n, dtype=int)
-    amp = np.zeros(n)
-    chi2 = np.zeros(n)
-    model = np.zeros_like(f)
-    t2_idx = np.full(n, -1, dtype=int)
-    amp2 = np.zeros(n)
-    for start in range(0, n, chunk):
-        sl = slice(start, start + chunk)
-        g = grid.to_maggies(grid.at(redshift[sl], bands), bands)  # (n, T, E, B)
-        g = g.reshape(g.shape[0], n_t * n_e, -1)
-        ww, ff = w[sl][:, None, :], f[sl][:, None, :]
-        den = np.sum(ww * g * g, axis=-1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = np.where(den > 0, np.sum(ww * ff * g, axis=-1) / den, 0.0)
-        a = np.clip(a, 0.0, None)
-        c2 = np.sum(ww * (ff - a[..., None] * g) ** 2, axis=-1)
-        c2 = np.where(a > 0, c2, np.inf)
-        best = np.argmin(c2, axis=1)
-        rows = np.arange(len(best))
-        t_idx[sl], e_idx[sl] = np.divmod(best, n_e)
-        amp[sl] = a[rows, best]
-        chi2[sl] = c2[rows, best]
-        model[sl] = amp[sl][:, None] * g[rows, best]
-        if pairs and n_t > 1:
-            g4 = g.reshape(g.shape[0], n_t, n_e, -1)
-            g1, g2 = g4[:, :-1], g4[:, 1:]  # (n, T-1, E, B): templates t and t+1
-            w4, f4 = ww[:, None], ff[:, None]
-            a11, a22 = np.sum(w4 * g1 * g1, -1), np.sum(w4 * g2 * g2, -1)
-            a12 = np.sum(w4 * g1 * g2, -1)
-            b1, b2 = np.sum(w4 * f4 * g1, -1), np.sum(w4 * f4 * g2, -1)
-            det = a11 * a22 - a12**2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x1 = (a22 * b1 - a12 * b2) / det
-                x2 = (a11 * b2 - a12 * b1) / det
-            # both > 0, and not two (nearly) proportional models (det ~ 0)
-            ok = (x1 > 0) & (x2 > 0) & (det > 1e-12 * a11 * a22)
-            resid = f4 - np.where(ok, x1, 0.0)[..., None] * g1 - np.where(ok, x2, 0.0)[..., None] * g2
-            c2p = np.where(ok, np.sum(w4 * resid**2, -1), np.inf).reshape(len(rows), -1)
-            bp = np.argmin(c2p, axis=1)
-            tp, ep = np.divmod(bp, n_e)
-            better = c2p[rows, bp] < chi2[sl]
-            idx = np.flatnonzero(better)
-            if idx.size:
-                r, t, e = idx, tp[idx], ep[idx]
-                out = start + idx
-                t_idx[out], e_idx[out], t2_idx[out] = t, e, t + 1
-                amp[out], amp2[out] = x1[r, t, e], x2[r, t, e]
-                chi2[out] = c2p[r, bp[idx]]
-                model[out] = x1[r, t, e][:, None] * g1[r, t, e] + x2[r, t, e][:, None] * g2[r, t, e]
-    return FitResult(t_idx, e_idx, amp, chi2, model, t2_idx, amp2)

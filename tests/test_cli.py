@@ -34,9 +34,9 @@ def test_predict_reproduces_training_predictions(tmp_path, capsys):
     import numpy as np
     import pandas as pd
 
+    from photoz.benchmarks.toydata import write_toy_inputs
     from photoz.instrument import load_instrument
-    from photoz.toydata import write_toy_inputs
-    from photoz.training import train_network
+    from photoz.train.network import train_network
 
     instrument = load_instrument({})
     phot, shards = write_toy_inputs(tmp_path / "in", 200, instrument, seed=4, n_shards=1)
@@ -107,12 +107,12 @@ def test_training_benchmark_peak_follows_native_bf16(monkeypatch, capsys):
     asked = []
     monkeypatch.setattr(bench, "matmul_peak_gflops",
                         lambda threads, dtype: asked.append(dtype) or 80.0)
-    import photoz.training
+    import photoz.train.settings
     for native, precision, expected in ((False, "fp32,auto", ["fp32"]),
                                         (False, "bf16", ["fp32", "bf16"]),
                                         (True, "fp32", ["fp32", "bf16"])):
         asked.clear()
-        monkeypatch.setattr(photoz.training, "native_bf16", lambda device, n=native: n)
+        monkeypatch.setattr(photoz.train.settings, "native_bf16", lambda device, n=native: n)
         assert bench.main(["--nets", "cnn", "--precision", precision]) == 0
         assert asked == expected
         out = capsys.readouterr().out

@@ -248,7 +248,8 @@ def test_the_schema_checks_what_the_modules_used_to(overrides, key):
 
 
 def test_network_settings_pick_one_networks_values():
-    from photoz.config import TRAIN_KEYS, default_config, network_settings
+    from photoz.config import default_config
+    from photoz.train.settings import TRAIN_KEYS, network_settings
 
     train = default_config({"train": {"batch_size": {"cnn": 7}, "threads": 3}})["train"]
     cnn = network_settings(train, "cnn")

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 
 from photoz import BANDS
 from photoz.errors import PhotozValueError
-from photoz.features import N_FEATURES, flux_features
-from photoz.photometry import aperture_fluxes, measure_stamps
+from photoz.photometry.kron import aperture_fluxes, measure_stamps
+from photoz.train.features import N_FEATURES, flux_features
 
 FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck), print_blob=False)

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+from photoz.benchmarks.toydata import write_toy_inputs
 from photoz.instrument import load_instrument
-from photoz.toydata import write_toy_inputs
-from photoz.training import resolve_device, train_network
+from photoz.train.network import train_network
+from photoz.train.settings import resolve_device
 
 pytestmark = [
     pytest.mark.gpu,

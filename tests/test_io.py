@@ -11,13 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from photoz.io import (
-    content_digest,
-    json_safe,
-    release_stale_lock,
-    running_snakemakes,
-    write_json,
-)
+from photoz.io import content_digest, json_safe, release_stale_lock, running_snakemakes, write_json
 
 
 def _strict(text: str):

@@ -1,9 +1,11 @@
-"""photoz.logs: progress bars only on a terminal (issue 15), logging into a rule's file."""
+"""photoz.logs: logging into a rule's file; the progress bars (tqdm, disable=None) only on a terminal."""
 
 import io
 import logging
 
-from photoz.logs import log_to_file, on_terminal, progress
+from tqdm import tqdm
+
+from photoz.logs import log_to_file
 
 
 class FakeTerminal(io.StringIO):
@@ -13,15 +15,14 @@ class FakeTerminal(io.StringIO):
 
 def test_progress_bar_is_silent_in_a_file_and_drawn_on_a_terminal():
     log = io.StringIO()
-    with progress(total=50, desc="step", file=log, mininterval=0) as bar:
+    with tqdm(total=50, desc="step", file=log, mininterval=0, disable=None) as bar:
         for _ in range(50):
             bar.update(1)
     assert log.getvalue() == ""
     tty = FakeTerminal()
-    for _ in progress(range(5), desc="step", file=tty, mininterval=0):
+    for _ in tqdm(range(5), desc="step", file=tty, mininterval=0, disable=None):
         pass
     assert "step" in tty.getvalue() and "5/5" in tty.getvalue()
-    assert not on_terminal(io.StringIO()) and on_terminal(tty)
 
 
 def test_a_rule_log_gets_no_progress_frames(tmp_path, monkeypatch):
@@ -32,7 +33,7 @@ def test_a_rule_log_gets_no_progress_frames(tmp_path, monkeypatch):
     saved = list(logging.root.handlers), logging.root.level
     stream = log_to_file(tmp_path / "rule.log")
     try:
-        for _ in progress(range(1000), desc="batches", mininterval=0):
+        for _ in tqdm(range(1000), desc="batches", mininterval=0, disable=None):
             pass
         logging.getLogger("photoz.test").info("epoch 1: done")
     finally:

@@ -4,12 +4,9 @@ import pytest
 import torch
 
 from photoz.errors import PhotozConfigError
-from photoz.models import (
-    NETWORKS,
-    PAPER_PARAMETER_COUNTS,
-    build_model,
-    count_parameters,
-)
+from photoz.models.build import build_model, count_parameters
+from photoz.names import NETWORKS
+from photoz.paper import PAPER_PARAMETER_COUNTS
 
 # Trainable counts: the paper's totals minus 2 x (BatchNorm channels), counted by hand:
 # MLP 5 BN x 40 ch; CNN 32 + 3 x (16+16+32+8+16+8) = 320 ch; hybrid 200 + 320 + 6 x 80 = 1000 ch.

@@ -1,7 +1,7 @@
 """The classical peer estimators (photoz.peers), their metrics rows and comparison figure.
 
 Each peer runs for real (scikit-learn, XGBoost, RAIL's FlexZBoost, KNearNeigh and BPZ stages) on a
-small toy photometry table with a learnable 4000 A break (photoz.toydata.write_toy_inputs), with
+small toy photometry table with a learnable 4000 A break (photoz.benchmarks.toydata.write_toy_inputs), with
 the .test/ config's small settings; the end-to-end run of tests/test_workflow.py runs them again
 on the .test/ DC2 data through the workflow rules.
 """
@@ -13,14 +13,18 @@ import pandas as pd
 import pytest
 
 from photoz import BANDS
+from photoz.benchmarks.toydata import write_toy_inputs
 from photoz.config import load_config
 from photoz.errors import PhotozConfigError
+from photoz.evaluate.metrics import sigma_nmad
+from photoz.evaluate.summary import write_summary
 from photoz.instrument import load_instrument
-from photoz.metrics import PEERS, read_predictions, sigma_nmad
-from photoz.summary import write_summary
-from photoz.toydata import write_toy_inputs
+from photoz.names import PEERS, RAIL_PEERS
+from photoz.peers.rail import bpz_nt_array, rail_table, write_bpz_data
+from photoz.peers.stage import magnitudes, one_sigma_limits, run_peer
+from photoz.peers.trees import tree_features
+from photoz.products.train import read_predictions
 
-peers = pytest.importorskip("photoz.peers")
 pytest.importorskip("rail.estimation.algos.flexzboost", reason="needs the `peers` extra")
 
 REPO_CONFIG = ".test/config.yaml"
@@ -50,8 +54,8 @@ def toy_runs(toy, test_settings, repo_root):
     directory, photometry = toy
     out = {}
     for peer in PEERS:
-        pdf = directory / f"{peer}_pz.hdf5" if peer in peers.RAIL_PEERS else None
-        df = peers.run_peer(peer, photometry, directory / f"{peer}.parquet",
+        pdf = directory / f"{peer}_pz.hdf5" if peer in RAIL_PEERS else None
+        df = run_peer(peer, photometry, directory / f"{peer}.parquet",
                             directory / f"{peer}.pkl", {}, test_settings[peer], seed=5,
                             out_pdf=pdf, work_dir=directory / "bpz_data")
         out[peer] = (df, pdf)
@@ -59,7 +63,7 @@ def toy_runs(toy, test_settings, repo_root):
 
 
 def test_one_sigma_limit_is_a_fifth_of_the_five_sigma_flux(instrument):
-    m1 = peers.one_sigma_limits(instrument.limiting_mag)
+    m1 = one_sigma_limits(instrument.limiting_mag)
     # Hand value: NUV 25.4 + 2.5 log10(5) = 25.4 + 1.74743 (paper Sect. 2 limits).
     assert m1[0] == pytest.approx(27.14743, abs=1e-5)
     assert m1[2] == pytest.approx(26.3 + 1.74743, abs=1e-5)
@@ -68,21 +72,21 @@ def test_one_sigma_limit_is_a_fifth_of_the_five_sigma_flux(instrument):
 
 
 def test_negative_zero_and_faint_fluxes_are_non_detections(instrument):
-    limits = peers.one_sigma_limits(instrument.limiting_mag)
+    limits = one_sigma_limits(instrument.limiting_mag)
     row = {f"mag_{b}": 22.0 for b in BANDS} | {f"mag_err_{b}": 0.05 for b in BANDS}
     df = pd.DataFrame([row, row, row])
     df.loc[0, "mag_NUV"] = np.nan              # non-positive flux
     df.loc[1, "mag_u"] = limits[1] + 0.01      # below the 1-sigma flux
     df.loc[2, "mag_g"] = limits[2] - 0.01      # just detected
-    mag, err, nondet = peers.magnitudes(df, limits)
+    mag, err, nondet = magnitudes(df, limits)
     assert nondet.sum() == 2 and nondet[0, 0] and nondet[1, 1] and not nondet[2, 2]
-    x = peers.tree_features(mag, nondet, limits)
+    x = tree_features(mag, nondet, limits)
     assert x.shape == (3, 13)
     assert x[0, 0] == pytest.approx(limits[0]) and x[1, 1] == pytest.approx(limits[1])
     # Colour NUV - u of row 0: the NUV limit minus 22, by hand.
     assert x[0, 7] == pytest.approx(limits[0] - 22.0)
     assert x[2, 8] == pytest.approx(22.0 - (limits[2] - 0.01))  # u - g
-    table = peers.rail_table(mag, err, nondet, redshift=np.ones(3))
+    table = rail_table(mag, err, nondet, redshift=np.ones(3))
     assert table["mag_NUV"][0] == 99.0 and table["mag_err_NUV"][0] == 1.0
     assert table["mag_u"][1] == 99.0 and table["mag_g"][2] == pytest.approx(limits[2] - 0.01)
     assert table["mag_err_g"][2] == 0.05 and set(table["redshift"]) == {1.0}
@@ -107,7 +111,7 @@ def test_every_peer_predicts_every_selected_galaxy_and_beats_the_median(toy, toy
 def test_rail_peers_write_normalised_pz_with_their_point_estimate(toy_runs, test_settings):
     import qp
 
-    for peer in peers.RAIL_PEERS:
+    for peer in RAIL_PEERS:
         df, pdf = toy_runs[peer]
         ens = qp.read(str(pdf))
         assert ens.npdf == len(df), peer
@@ -127,11 +131,11 @@ def test_rail_peers_write_normalised_pz_with_their_point_estimate(toy_runs, test
 def test_bpz_models_are_the_catalogue_flux_grid(tmp_path, instrument):
     from photoz.sed import build_flux_grid
 
-    spectra, filters = peers.write_bpz_data(tmp_path, instrument.bandpasses, "cww", 1.0,
+    spectra, filters = write_bpz_data(tmp_path, instrument.bandpasses, "cww", 1.0,
                                             ebv=[0.0, 0.2])
     names = (tmp_path / "SED" / spectra).read_text().split()
     assert len(names) == 16 and names[1].endswith("_E0.20.sed")
-    assert peers.bpz_nt_array("cww", 2) == [2, 4, 10] and sum(peers.bpz_nt_array("cww", 2)) == 16
+    assert bpz_nt_array("cww", 2) == [2, 4, 10] and sum(bpz_nt_array("cww", 2)) == 16
     grid = build_flux_grid(instrument.bandpasses, "cww", z_max=1.05, dz=0.01, ebv=[0.2])
     ab = np.loadtxt(tmp_path / "AB" / f"{names[1][:-4]}.{filters[4]}.withmadau.AB")
     maggies = grid.to_maggies(grid.flux)[0, 0, :, BANDS.index("i")]
@@ -161,10 +165,10 @@ def test_peers_are_scored_beside_the_networks(toy, toy_runs, tmp_path):
     binned = pd.read_csv(tmp_path / "both.csv")
     assert set(binned["network"]) == {"mlp", "bpz"}
 
-    from photoz.plots import save_peer_comparison
+    from photoz.plots.registry import plot_figure
 
-    save_peer_comparison(tmp_path / "both.json", tmp_path / "both.csv", tmp_path / "f.png",
-                         tmp_path / "f.pdf")
+    plot_figure("peers_comparison", tmp_path / "f.png", tmp_path / "f.pdf",
+                summary=tmp_path / "both.json", binned=tmp_path / "both.csv")
     assert (tmp_path / "f.png").stat().st_size > 5000 and (tmp_path / "f.pdf").stat().st_size > 5000
 
 
@@ -180,6 +184,6 @@ def test_peers_overlay_is_a_valid_config_with_every_peer(repo_root):
 
 def test_unknown_peer_is_a_config_error(toy, repo_root):
     with pytest.raises(PhotozConfigError, match="unknown peer"):
-        peers.run_peer("lephare", toy[1], "x.parquet", "x.pkl", {}, {}, seed=1)
+        run_peer("lephare", toy[1], "x.parquet", "x.pkl", {}, {}, seed=1)
     with pytest.raises(PhotozConfigError, match="peers"):
         load_config(repo_root / REPO_CONFIG, overrides={"peers": ["lephare"]})

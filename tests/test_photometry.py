@@ -19,17 +19,13 @@ import sep
 from scipy.special import gamma, gammaincinv
 
 from photoz import BANDS
+from photoz.benchmarks.toydata import truth_table, write_stamps, write_truth_table
 from photoz.config import default_config, load_config
 from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.features import aperture_flux_error
 from photoz.instrument import load_instrument
-from photoz.photometry import (
-    aperture_fluxes,
-    measure_photometry,
-    measure_stamps,
-    photometry_columns,
-)
-from photoz.toydata import truth_table, write_stamps, write_truth_table
+from photoz.photometry.kron import aperture_fluxes, measure_stamps
+from photoz.photometry.noise import aperture_flux_error
+from photoz.photometry.stage import measure_photometry, photometry_columns
 
 SCALE = 0.074
 PHOT_CFG = default_config()["photometry"]  # the paper's: Kron 1, SNR > 10 in g or i
@@ -381,7 +377,7 @@ def test_truth_table_without_split_raises(tmp_path, instrument):
 def test_a_selection_too_small_for_training_names_the_threshold_and_counts(survey, instrument,
                                                                           tmp_path):
     """Issue 15: a threshold that keeps nobody fails in the photometry stage, not in training."""
-    from photoz.photometry import TRAINING_NEEDS
+    from photoz.photometry.config import TRAINING_NEEDS
 
     tmp, _ = survey
     cfg = {**PHOT_CFG, "snr_threshold": 1e6}
@@ -399,15 +395,32 @@ def test_a_selection_too_small_for_training_names_the_threshold_and_counts(surve
                        min_selected={"test": 1})
 
 
-def test_benchmark_runs_and_reports_rates():
-    from photoz.benchmarks.photometry import main, run
+def test_benchmark_runs_and_reports_rates(instrument):
+    """The timings fit inside the call's own wall time and the counts are the measurement's.
 
+    ``n_measured`` is what a direct :func:`measure_stamps` on the same stamps measures (empty
+    flag); the in-memory Kron and matched-filter times (the matched one is scaled to all galaxies
+    from the measured ones) and the stage's time all ran inside the timed call.
+    """
+    import time
+
+    from photoz.benchmarks.photometry import main, run, synthetic_stamps
+
+    t0 = time.perf_counter()
     res = run(n_galaxies=40, stamp_size=40, repeat=1)
-    assert res["n_galaxies"] == 40 and 0 < res["n_measured"] <= 40
-    assert res["core_galaxy_bands_per_s"] == pytest.approx(40 * 7 / res["core_seconds"])
-    assert res["stage_seconds"] > 0 and res["n_selected"] <= res["n_measured"]
-    assert res["core_and_matched_galaxy_bands_per_s"] == pytest.approx(
-        40 * 7 / (res["core_seconds"] + res["matched_seconds"]))
+    wall = time.perf_counter() - t0
+    images, sigma = synthetic_stamps(40, instrument, 40, seed=0)
+    direct = measure_stamps(images, sigma, kron_factor=PHOT_CFG["kron_factor"],
+                            detection_bands=tuple(PHOT_CFG["detection_bands"]),
+                            detection_threshold=PHOT_CFG["detection_threshold"])
+    n_direct = int(np.sum(direct["flag"] == ""))
+    assert res["n_galaxies"] == 40 and res["stamp_size"] == 40 and n_direct > 0
+    assert res["n_measured"] == n_direct and 0 <= res["n_selected"] <= n_direct
+    for key in ("core_seconds", "core_cpu_seconds", "matched_seconds", "stage_seconds",
+                "stage_cpu_seconds"):
+        assert res[key] > 0, key
+    matched_ran = res["matched_seconds"] * n_direct / 40
+    assert res["core_seconds"] + matched_ran + res["stage_seconds"] <= wall
     assert main(["--n-galaxies", "20", "--stamp-size", "32", "--repeat", "1"]) == 0
 
 
@@ -443,7 +456,7 @@ def test_float32_half_pi_angle_is_measured_not_a_crash():
     same ellipse, so the flux must equal the one at exactly pi/2."""
     import numpy as np
 
-    from photoz.photometry import aperture_fluxes
+    from photoz.photometry.kron import aperture_fluxes
 
     rng = np.random.default_rng(1)
     images = rng.normal(size=(1, 7, 48, 48)).astype(np.float32) + 5.0
@@ -540,9 +553,9 @@ def test_matched_full_pipeline_colours_and_snr_gain_over_kron(instrument):
 
 def test_matched_columns_and_flux_type_reach_the_networks(survey, instrument, tmp_path):
     """The table has the RAIL-style matched columns beside the Kron ones; flux_type: matched
-    in the config makes photoz.datasets.flux_arrays give them (errors = eq. 6 with
+    in the config makes photoz.train.inputs.flux_arrays give them (errors = eq. 6 with
     npix_matched), with the same selection (Kron SNR) as flux_type: kron."""
-    from photoz.datasets import flux_arrays, load_photometry
+    from photoz.train.inputs import flux_arrays, load_photometry
 
     tmp, _ = survey
     tables = {}
@@ -574,7 +587,7 @@ def test_per_shard_measurements_combine_to_the_same_table(survey, instrument, tm
     cropped, then combined; the table equals the one-job photometry bit for bit, and each crop
     holds exactly that shard's selected galaxies, their centre."""
     from photoz.photometry.stage import measure_shard_to_file
-    from photoz.products import read_shard_ids, read_shard_rows
+    from photoz.products.simulate import read_shard_ids, read_shard_rows
 
     tmp, _ = survey
     shards = [tmp / "shard_0.h5", tmp / "shard_1.h5"]

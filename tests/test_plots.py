@@ -17,21 +17,43 @@ import torch
 from matplotlib.patches import Rectangle
 from torch import nn
 
-from photoz import BANDS, pdf, plots
-from photoz.errors import PhotozConfigError, PhotozDataError
-from photoz.instrument import load_instrument
-from photoz.metrics import NETWORKS
-from photoz.plots.stamps import _shard_ids
-from photoz.products import PHOTOMETRY_COLUMNS, write_history, write_photometry
-from photoz.sed import observed_sed, template_names
-from photoz.summary import read_binned, write_summary
-from photoz.toydata import (
+from photoz import BANDS
+from photoz.benchmarks.toydata import (
     add_matched_columns,
     truth_table,
     write_stamps,
     write_toy_predictions,
     write_truth_table,
 )
+from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.evaluate.summary import write_summary
+from photoz.instrument import load_instrument
+from photoz.names import NETWORKS
+from photoz.paper import PAPER_PARAMETER_COUNTS
+from photoz.plots.outliers import FIG8_SMALL_BIN, zero_outlier_upper_limit
+from photoz.plots.registry import (
+    FIGURES,
+    REGISTRY,
+    figure_inputs,
+    figure_kwargs,
+    figure_params,
+    make_figure,
+    plot_figure,
+    run_figures,
+)
+from photoz.plots.results import INPUT_TITLES, point_density, stop_reason
+from photoz.plots.stamps import _shard_ids, electrons_to_ujy, sed_to_ujy, select_examples, ujy_to_ab
+from photoz.plots.style import NET_COLORS
+from photoz.products.evaluate import read_binned
+from photoz.products.photometry import PHOTOMETRY_COLUMNS, write_photometry
+from photoz.products.train import (
+    make_ensemble,
+    read_history,
+    read_predictions,
+    write_ensemble,
+    write_history,
+)
+from photoz.sed import observed_sed, template_names
 
 N_GAL = 14
 STAMP = 24
@@ -131,7 +153,7 @@ def run_dir(tmp_path_factory):
         # the p(z) of the test galaxies: Gaussians at z_pred, width 0.03 (1 + z)
         test = np.arange(n_pred) % 3 != 0
         ones = np.ones((int(test.sum()), 1))
-        pdf.write_ensemble(root / f"{net}.hdf5", pdf.make_ensemble(
+        write_ensemble(root / f"{net}.hdf5", make_ensemble(
             ones, zp[test][:, None], 0.03 * (1 + zp[test])[:, None], np.flatnonzero(test),
             zt[test], 1.0))
         pdfs[net] = str(root / f"{net}.hdf5")
@@ -254,19 +276,19 @@ def _inputs(name, run):
 
 
 def test_figures_tuple_is_the_papers_eight():
-    assert len(plots.FIGURES) == 8
-    assert [f[:4] for f in plots.FIGURES] == [f"fig{i}" for i in range(1, 9)]
+    assert len(FIGURES) == 8
+    assert [f[:4] for f in FIGURES] == [f"fig{i}" for i in range(1, 9)]
 
 
-@pytest.mark.parametrize("name", list(plots.REGISTRY))
+@pytest.mark.parametrize("name", list(REGISTRY))
 def test_every_figure_renders_with_data(name, run_dir, tmp_path):
-    fig = plots.make_figure(name, **_inputs(name, run_dir))
+    fig = make_figure(name, **_inputs(name, run_dir))
     axes = _axes_with_data(fig)
     assert axes, f"{name}: no axes"
     empty = [ax.get_title() or ax.get_ylabel() for ax, has in axes if not has]
     assert not empty, f"{name}: axes without data: {empty}"
     png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
-    plots.plot_figure(name, png, pdf, **_inputs(name, run_dir))
+    plot_figure(name, png, pdf, **_inputs(name, run_dir))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert pdf.read_bytes()[:5] == b"%PDF-"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([png.name, pdf.name])
@@ -274,7 +296,7 @@ def test_every_figure_renders_with_data(name, run_dir, tmp_path):
 
 def test_data_axes_have_labels_with_units(run_dir):
     for name in ("fig1_throughputs", "fig4_aperture_fluxes"):
-        fig = plots.make_figure(name, **_inputs(name, run_dir))
+        fig = make_figure(name, **_inputs(name, run_dir))
         xlabels = [ax.get_xlabel() for ax in fig.axes if ax.get_visible() and ax.get_xlabel()]
         assert any("[nm]" in x for x in xlabels), name
 
@@ -282,7 +304,7 @@ def test_data_axes_have_labels_with_units(run_dir):
 def test_fig1_throughput_curves_peak_like_the_data(run_dir):
     from photoz.instrument import SILICON_CUTOFF_NM
 
-    fig = plots.make_figure("fig1_throughputs", instrument_cfg={})
+    fig = make_figure("fig1_throughputs", instrument_cfg={})
     ax = fig.axes[0]
     curves = {ln.get_label(): ln for ln in ax.lines if ln.get_label() in BANDS}
     assert set(curves) == set(BANDS)
@@ -299,7 +321,7 @@ def test_fig1_throughput_curves_peak_like_the_data(run_dir):
 
 
 def test_fig2_counts_only_selected_galaxies(run_dir):
-    fig = plots.make_figure("fig2_redshift_distribution", photometry=run_dir["photometry"])
+    fig = make_figure("fig2_redshift_distribution", photometry=run_dir["photometry"])
     bars = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
     heights = sum(p.get_height() for p in bars)
     assert heights == N_GAL - 1
@@ -315,16 +337,16 @@ def test_fig2_counts_only_selected_galaxies(run_dir):
 
 def test_examples_span_redshift_and_are_shared_by_fig3_and_fig4(run_dir):
     phot = pd.read_parquet(run_dir["photometry"])
-    ex = plots.select_examples(phot, _shard_ids(run_dir["shards"]))
+    ex = select_examples(phot, _shard_ids(run_dir["shards"]))
     assert len(ex) == 6
     assert ex["redshift"].min() == pytest.approx(0.1 + 3.5 / 13 * 1, abs=0.2)  # nearest to 0.25
     assert ex["redshift"].max() == pytest.approx(3.6)
     assert 1005 not in set(ex["object_id"])  # not selected
-    fig3 = plots.make_figure("fig3_example_stamps", **_inputs("fig3_example_stamps", run_dir))
+    fig3 = make_figure("fig3_example_stamps", **_inputs("fig3_example_stamps", run_dir))
     assert len([a for a in fig3.axes if a.images]) == 6 * 7
     labels = [a.get_ylabel() for a in fig3.axes if a.get_ylabel()]
     assert [f"z = {z:.2f}" for z in ex["redshift"]] == [s.split("\n")[0] for s in labels]
-    fig4 = plots.make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
+    fig4 = make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
     assert len(fig4.axes) == 1  # one panel, as the paper's
     texts = [t.get_text() for t in fig4.axes[0].get_legend().get_texts()][: len(ex)]
     assert [
@@ -337,10 +359,10 @@ def test_unit_conversions():
     zp = np.full(7, 26.0)
     t = np.full(7, 300.0)
     electrons = 10 ** (-0.4 * (23.9 - 26.0)) * t
-    assert plots.electrons_to_ujy(electrons, zp, t) == pytest.approx(np.ones(7))
+    assert electrons_to_ujy(electrons, zp, t) == pytest.approx(np.ones(7))
     # a flat-f_nu SED of AB magnitude 23.9 is 1 uJy at every wavelength
     sed = galsim.SED(lambda w: 1e-29, wave_type="nm", flux_type="fnu")
-    assert plots.sed_to_ujy(sed, np.array([300.0, 500.0, 900.0])) == pytest.approx(1.0, rel=1e-6)
+    assert sed_to_ujy(sed, np.array([300.0, 500.0, 900.0])) == pytest.approx(1.0, rel=1e-6)
 
 
 def test_fig4_draws_each_galaxys_sed_scaled_to_its_aperture_fluxes(run_dir):
@@ -348,7 +370,7 @@ def test_fig4_draws_each_galaxys_sed_scaled_to_its_aperture_fluxes(run_dir):
     amplitude, times the inverse-variance least-squares factor of its band fluxes."""
     truth = pd.read_parquet(run_dir["truth"]).set_index("object_id")
     phot = pd.read_parquet(run_dir["photometry"]).set_index("object_id")
-    fig = plots.make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
+    fig = make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
     ax = fig.axes[0]
     assert ax.yaxis_inverted()  # magnitudes: brighter up
     sed_lines = [ln for ln in ax.lines if "SED ×" in ln.get_label()]
@@ -384,7 +406,7 @@ def test_fig4_draws_a_template_mixture(run_dir, tmp_path):
     truth["sed_amplitude_2"] = truth.sed_amplitude
     path = write_truth_table(tmp_path / "truth.parquet", truth)
     inputs = dict(_inputs("fig4_aperture_fluxes", run_dir), truth=path)
-    fig = plots.make_figure("fig4_aperture_fluxes", **inputs)
+    fig = make_figure("fig4_aperture_fluxes", **inputs)
     line = next(ln for ln in fig.axes[0].lines if "SED ×" in ln.get_label())
     oid = int(line.get_label().split("ID ")[1].split(";")[0])
     t = truth.set_index("object_id").loc[oid]
@@ -404,14 +426,14 @@ def test_fig4_draws_a_template_mixture(run_dir, tmp_path):
 
 def test_ujy_to_ab():
     # 1 uJy is AB 23.9 (Oke & Gunn 1983); 100 uJy is 5 mag brighter; non-positive -> NaN
-    np.testing.assert_allclose(plots.ujy_to_ab(np.array([1.0, 100.0])), [23.9, 18.9])
-    assert np.isnan(plots.ujy_to_ab(np.array([0.0, -1.0]))).all()
+    np.testing.assert_allclose(ujy_to_ab(np.array([1.0, 100.0])), [23.9, 18.9])
+    assert np.isnan(ujy_to_ab(np.array([0.0, -1.0]))).all()
 
 
 def test_fig6_marks_how_each_training_ended(run_dir):
     # the fixture's histories have 12 epochs: cut at max_epochs = 12, early stop when the limit is 30
     limits = {"mlp": 12, "cnn": 30, "hybrid": 12, "hybrid_transfer": 30}
-    fig = plots.make_figure("fig6_training_history", histories=run_dir["histories"],
+    fig = make_figure("fig6_training_history", histories=run_dir["histories"],
                             max_epochs=limits)
     legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert legend[0].startswith("MLP: cut at max_epochs = 12")
@@ -419,12 +441,12 @@ def test_fig6_marks_how_each_training_ended(run_dir):
     assert "(lr 1e-04)" in legend[0]
     markers = [ln.get_marker() for ln in fig.axes[1].lines if ln.get_label().startswith(("MLP:", "CNN:"))]
     assert markers == ["s", "X"]
-    h = plots.read_history(run_dir["histories"]["mlp"])
-    assert plots.stop_reason(h, None) == "unknown"
+    h = read_history(run_dir["histories"]["mlp"])
+    assert stop_reason(h, None) == "unknown"
 
 
 def test_fig5_is_drawn_from_the_models():
-    fig = plots.make_figure("fig5_architectures", build_model=_stand_in_build_model)
+    fig = make_figure("fig5_architectures", build_model=_stand_in_build_model)
     titles = [ax.get_title() for ax in fig.axes]
     n_mlp = sum(p.numel() for p in _Net("mlp").parameters()) + 2 * 2 * 40  # + 2 BN x (mean, var)
     assert titles[0] == f"MLP: {n_mlp:,} parameters"
@@ -437,12 +459,11 @@ def test_fig5_is_drawn_from_the_models():
 
 
 def test_fig5_with_the_real_models():
-    models = pytest.importorskip("photoz.models", reason="photoz.models not written yet")
-    fig = plots.make_figure("fig5_architectures")
+    fig = make_figure("fig5_architectures")
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[0] == f"MLP: {models.PAPER_PARAMETER_COUNTS['mlp']:,} parameters"
-    assert titles[1] == f"CNN: {models.PAPER_PARAMETER_COUNTS['cnn']:,} parameters"
-    assert titles[3] == f"Hybrid: {models.PAPER_PARAMETER_COUNTS['hybrid']:,} parameters"
+    assert titles[0] == f"MLP: {PAPER_PARAMETER_COUNTS['mlp']:,} parameters"
+    assert titles[1] == f"CNN: {PAPER_PARAMETER_COUNTS['cnn']:,} parameters"
+    assert titles[3] == f"Hybrid: {PAPER_PARAMETER_COUNTS['hybrid']:,} parameters"
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "3 × [Inception block]\n→ 2×2×72" in texts
     assert "5 × [Dense 40 + BN + ReLU]\n→ 40" in texts
@@ -450,17 +471,17 @@ def test_fig5_with_the_real_models():
 
 
 def test_fig7_annotations_match_metrics(run_dir):
-    from photoz import metrics
+    from photoz.evaluate import metrics
 
-    fig = plots.make_figure("fig7_zphot_vs_zspec", predictions=run_dir["predictions"])
+    fig = make_figure("fig7_zphot_vs_zspec", predictions=run_dir["predictions"])
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    df = metrics.read_predictions(run_dir["predictions"]["cnn"])
+    df = read_predictions(run_dir["predictions"]["cnn"])
     m = metrics.point_metrics(df["z_pred"], df["z_true"])
     want = f"CNN\n$\\eta$ = {100 * m['outlier_fraction']:.2f}%"
     assert any(t.startswith(want) for t in texts)
     assert any(f"N = {len(df):,}" in t for t in texts)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == [plots.INPUT_TITLES[n] for n in NETWORKS]
+    assert titles == [INPUT_TITLES[n] for n in NETWORKS]
     # every test galaxy is either a point or counted as out of range
     main, resid = fig.axes[2], fig.axes[3]  # CNN (MLP main, MLP residual, CNN main, CNN residual)
     zt, zp = df["z_true"].to_numpy(), df["z_pred"].to_numpy()
@@ -475,7 +496,7 @@ def test_fig7_annotations_match_metrics(run_dir):
     assert int(np.sum(np.abs(e) > 0.25)) > 0  # the fixture has out-of-range residuals
     # density colours: a point's colour value is the count of its 100 x 100 cell
     offsets = points.get_offsets()
-    dens = plots.point_density(offsets[:, 0], offsets[:, 1], np.linspace(0, 4, 101),
+    dens = point_density(offsets[:, 0], offsets[:, 1], np.linspace(0, 4, 101),
                                np.linspace(-0.25, 0.25, 51))
     np.testing.assert_array_equal(points.get_array(), dens)
 
@@ -484,7 +505,7 @@ def test_point_density_by_hand():
     x = np.array([0.1, 0.15, 0.9, 2.0])
     y = np.array([0.1, 0.12, 0.9, 0.5])
     edges = np.array([0.0, 0.5, 1.0])
-    np.testing.assert_array_equal(plots.point_density(x, y, edges, edges), [2, 2, 1, 0])
+    np.testing.assert_array_equal(point_density(x, y, edges, edges), [2, 2, 1, 0])
 
 
 def _fig8_points(ax, color):
@@ -505,7 +526,7 @@ def test_fig8_is_binned_csv_to_the_last_digit(run_dir):
     """Issue 16: Fig. 8 recomputed the bootstrap and disagreed with binned.csv (MLP: 0.757 vs 0.782).
     Every point, error bar and count of the figure is now the file's number."""
     table = read_binned(run_dir["binned"])
-    fig = plots.make_figure("fig8_outlier_fraction", binned=run_dir["binned"])
+    fig = make_figure("fig8_outlier_fraction", binned=run_dir["binned"])
     ax_top, cnt_top, ax_bot, cnt_bot = fig.axes
     n_test = len(pd.read_parquet(run_dir["predictions"]["mlp"]).query("split == 'test'"))
     for ax, cnt, by in ((ax_top, cnt_top, "z_pred"), (ax_bot, cnt_bot, "z_true")):
@@ -516,9 +537,9 @@ def test_fig8_is_binned_csv_to_the_last_digit(run_dir):
             frac, err, n = (100 * rows["outlier_fraction"].to_numpy(), 100 *
                             rows["outlier_fraction_err"].to_numpy(), rows["n"].to_numpy())
             # markers: bins with outliers, except small ones above the range (an edge mark)
-            shown = (n > 0) & (frac > 0) & ~((n < plots.FIG8_SMALL_BIN) & (frac > y_max))
+            shown = (n > 0) & (frac > 0) & ~((n < FIG8_SMALL_BIN) & (frac > y_max))
             assert shown.sum() >= 3, (net, by)
-            _x, y, top = _fig8_points(ax, plots.NET_COLORS[net])
+            _x, y, top = _fig8_points(ax, NET_COLORS[net])
             np.testing.assert_array_equal(y, frac[shown])
             np.testing.assert_array_equal(top, frac[shown] + err[shown])
             # the count strip: the file's n per bin, every test galaxy (negative photo-z included)
@@ -534,45 +555,45 @@ def test_fig8_errors_follow_the_metrics_stage(run_dir, tmp_path):
     table = read_binned(run_dir["binned"])
     scaled = table.assign(outlier_fraction_err=2 * table["outlier_fraction_err"])
     scaled.to_csv(tmp_path / "binned.csv", index=False)
-    fig = plots.make_figure("fig8_outlier_fraction", binned=tmp_path / "binned.csv")
-    _x, y, top = _fig8_points(fig.axes[2], plots.NET_COLORS["mlp"])
-    _x0, y0, top0 = _fig8_points(plots.make_figure(
-        "fig8_outlier_fraction", binned=run_dir["binned"]).axes[2], plots.NET_COLORS["mlp"])
+    fig = make_figure("fig8_outlier_fraction", binned=tmp_path / "binned.csv")
+    _x, y, top = _fig8_points(fig.axes[2], NET_COLORS["mlp"])
+    _x0, y0, top0 = _fig8_points(make_figure(
+        "fig8_outlier_fraction", binned=run_dir["binned"]).axes[2], NET_COLORS["mlp"])
     np.testing.assert_array_equal(y, y0)
     np.testing.assert_allclose(top - y, 2 * (top0 - y0), rtol=1e-12)
 
 
 def test_zero_outlier_upper_limit_by_hand():
     # (1 - p)^n = 1 - 0.8413: n = 1 -> 0.8413; n = 10 -> 1 - 0.1587^0.1 = 0.168
-    np.testing.assert_allclose(plots.zero_outlier_upper_limit(np.array([1, 10])),
+    np.testing.assert_allclose(zero_outlier_upper_limit(np.array([1, 10])),
                                [0.8413, 0.1681], atol=1e-4)
 
 
 def test_errors(run_dir, tmp_path):
     with pytest.raises(PhotozConfigError, match="unknown figure"):
-        plots.plot_figure("fig9", tmp_path / "a.png", tmp_path / "a.pdf")
+        plot_figure("fig9", tmp_path / "a.png", tmp_path / "a.pdf")
     with pytest.raises(PhotozConfigError, match="'photometry'"):
-        plots.plot_figure("fig2_redshift_distribution", tmp_path / "a.png", tmp_path / "a.pdf")
+        plot_figure("fig2_redshift_distribution", tmp_path / "a.png", tmp_path / "a.pdf")
     bad = tmp_path / "h.csv"
     pd.DataFrame({"epoch": [1], "train_loss": [0.1]}).to_csv(bad, index=False)
     with pytest.raises(PhotozDataError, match=r"h\.csv.*val_loss"):
-        plots.make_figure("fig6_training_history", histories={"mlp": str(bad)})
+        make_figure("fig6_training_history", histories={"mlp": str(bad)})
     assert not (tmp_path / "a.png").exists()
 
 
 def test_registry_names_each_figures_arguments_and_caption(repo_root):
     """The one registry: its inputs and params are the drawing functions' keywords, every required
     argument is an input, and every caption file exists."""
-    assert list(plots.REGISTRY)[:8] == list(plots.FIGURES)
-    assert plots.run_figures(False) == [*plots.FIGURES, "pdf_calibration"]
-    assert plots.run_figures(True) == [*plots.FIGURES, "pdf_calibration", "peers_comparison"]
-    for name, spec in plots.REGISTRY.items():
+    assert list(REGISTRY)[:8] == list(FIGURES)
+    assert run_figures(False) == [*FIGURES, "pdf_calibration"]
+    assert run_figures(True) == [*FIGURES, "pdf_calibration", "peers_comparison"]
+    for name, spec in REGISTRY.items():
         args = inspect.signature(spec.draw).parameters
         assert set(spec.inputs) | set(spec.params) <= set(args), name
         required = {a for a, p in args.items() if p.default is inspect.Parameter.empty}
         assert required <= set(spec.inputs), name
         assert (repo_root / spec.caption).is_file(), name
-        assert set(plots.figure_inputs(name, NETWORKS, [0, 1])) == set(spec.inputs)
+        assert set(figure_inputs(name, NETWORKS, [0, 1])) == set(spec.inputs)
 
 
 def test_figure_params_hold_only_what_each_figure_draws(repo_root):
@@ -581,7 +602,7 @@ def test_figure_params_hold_only_what_each_figure_draws(repo_root):
 
     cfg = load_config(repo_root / "config" / "config.yaml")
     nets = list(cfg["train"]["networks"])
-    params = {name: plots.figure_params(name, cfg, nets) for name in plots.REGISTRY}
+    params = {name: figure_params(name, cfg, nets) for name in REGISTRY}
     assert params["fig1_throughputs"] == {"instrument_cfg": dict(cfg["instrument"])}
     assert set(params["fig4_aperture_fluxes"]) == {"instrument_cfg", "sed_library", "emission_lines"}
     assert params["fig6_training_history"] == {"max_epochs": dict(cfg["train"]["max_epochs"]),
@@ -594,21 +615,21 @@ def test_figure_params_hold_only_what_each_figure_draws(repo_root):
     edited = {**cfg, "seed": cfg["seed"] + 1,
               "evaluate": {**cfg["evaluate"], "n_bootstrap": 7},
               "train": {**cfg["train"], "threads": 99}}
-    assert {n: plots.figure_params(n, edited, nets) for n in plots.REGISTRY} == params
-    assert plots.figure_inputs("fig8_outlier_fraction", nets, [0]) == {
+    assert {n: figure_params(n, edited, nets) for n in REGISTRY} == params
+    assert figure_inputs("fig8_outlier_fraction", nets, [0]) == {
         "binned": "results/metrics/binned.csv"}
 
 
 def test_figure_kwargs_pair_files_with_networks():
-    inputs = plots.figure_inputs("fig6_training_history", ["mlp", "cnn"], [0])
-    kwargs = plots.figure_kwargs("fig6_training_history", inputs,
+    inputs = figure_inputs("fig6_training_history", ["mlp", "cnn"], [0])
+    kwargs = figure_kwargs("fig6_training_history", inputs,
                                  {"networks": ["mlp", "cnn"], "max_epochs": {"mlp": 3}})
     assert kwargs == {"max_epochs": {"mlp": 3},
                       "histories": {"mlp": "results/models/mlp_history.csv",
                                     "cnn": "results/models/cnn_history.csv"}}
-    shards = plots.figure_kwargs("fig3_example_stamps",
-                                 plots.figure_inputs("fig3_example_stamps", [], [0, 1]), {})
+    shards = figure_kwargs("fig3_example_stamps",
+                                 figure_inputs("fig3_example_stamps", [], [0, 1]), {})
     assert shards["shards"] == ["results/images/shard_0.h5", "results/images/shard_1.h5"]
     with pytest.raises(PhotozConfigError, match="one per network"):
-        plots.figure_kwargs("fig7_zphot_vs_zspec", {"predictions": ["a.parquet"]},
+        figure_kwargs("fig7_zphot_vs_zspec", {"predictions": ["a.parquet"]},
                             {"networks": ["mlp", "cnn"]})

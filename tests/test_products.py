@@ -4,10 +4,32 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from photoz import BANDS, products
+from photoz import BANDS
+from photoz.benchmarks.toydata import (
+    truth_table,
+    write_stamps,
+    write_toy_predictions,
+    write_truth_table,
+)
 from photoz.errors import PhotozDataError
 from photoz.io import atomic_path
-from photoz.toydata import truth_table, write_stamps, write_toy_predictions, write_truth_table
+from photoz.products.catalog import TRUTH_COLUMNS, read_truth
+from photoz.products.simulate import (
+    COMPRESSIONS,
+    crop_shard,
+    read_shard_ids,
+    read_shard_rows,
+    shard_chunks,
+    write_shard,
+)
+from photoz.products.train import (
+    HISTORY_COLUMNS,
+    PREDICTION_COLUMNS,
+    read_history,
+    read_predictions,
+    write_history,
+    write_predictions,
+)
 
 
 def test_atomic_path_keeps_the_old_file_and_leaves_no_partial_one_when_the_write_fails(tmp_path):
@@ -34,49 +56,49 @@ def test_a_writer_refuses_a_table_that_breaks_the_contract_before_writing(tmp_pa
     frame = pd.DataFrame({"object_id": [1], "z_pred": [0.5], "z_true": [0.4], "split": ["test"]})
     path = tmp_path / "p.parquet"
     with pytest.raises(PhotozDataError, match=r"p\.parquet: columns differ"):
-        products.write_predictions(frame, path)  # z_pred and z_true swapped
+        write_predictions(frame, path)  # z_pred and z_true swapped
     assert not path.exists()
-    products.write_predictions(frame[list(products.PREDICTION_COLUMNS)], path)
-    assert list(products.read_predictions(path).columns) == list(products.PREDICTION_COLUMNS)
+    write_predictions(frame[list(PREDICTION_COLUMNS)], path)
+    assert list(read_predictions(path).columns) == list(PREDICTION_COLUMNS)
 
 
 def test_truth_table_reader_names_file_column_and_row(tmp_path):
     table = truth_table([10, 11, 12], redshift=[0.2, 0.4, 0.6], split=["train", "test", "train"])
-    assert list(table.columns) == list(products.TRUTH_COLUMNS)
+    assert list(table.columns) == list(TRUTH_COLUMNS)
     path = write_truth_table(tmp_path / "truth.parquet", table)
-    back = products.read_truth(path)
+    back = read_truth(path)
     pd.testing.assert_frame_equal(back, table)
-    assert list(products.read_truth(path, ["object_id", "split"]).columns) == ["object_id", "split"]
+    assert list(read_truth(path, ["object_id", "split"]).columns) == ["object_id", "split"]
     bad = table.copy()
     bad.loc[2, "object_id"] = 10
     bad.to_parquet(tmp_path / "dup.parquet")  # past the writer on purpose: a damaged file
     with pytest.raises(PhotozDataError, match=r"dup\.parquet: column 'object_id' row 2 .*duplicate"):
-        products.read_truth(tmp_path / "dup.parquet", ["object_id"])
+        read_truth(tmp_path / "dup.parquet", ["object_id"])
     bad = table.copy()
     bad.loc[1, "split"] = "training"
     bad.to_parquet(tmp_path / "split.parquet")
     with pytest.raises(PhotozDataError, match=r"'split' row 1 is 'training'"):
-        products.read_truth(tmp_path / "split.parquet", ["object_id", "split"])
+        read_truth(tmp_path / "split.parquet", ["object_id", "split"])
     with pytest.raises(PhotozDataError, match=r"missing column\(s\) \['redshift'\]"):
         table.drop(columns="redshift").to_parquet(tmp_path / "noz.parquet")
-        products.read_truth(tmp_path / "noz.parquet", ["object_id", "redshift"])
+        read_truth(tmp_path / "noz.parquet", ["object_id", "redshift"])
 
 
 def test_shard_reader_checks_the_layout_once(tmp_path):
     images = np.arange(2 * 7 * 4 * 4, dtype=np.float32).reshape(2, 7, 4, 4)
     path = write_stamps(tmp_path / "shard_0.h5", images, [5, 3], np.ones(7))
-    ids, rows, got, sigma, scale = products.read_shard_rows(path, [3, 99])
+    ids, rows, got, sigma, scale = read_shard_rows(path, [3, 99])
     assert ids.tolist() == [3] and rows.tolist() == [1] and scale == pytest.approx(0.074)
     np.testing.assert_array_equal(got[0], images[1])
     assert sigma.shape == (1, 7)
-    chunks = list(products.shard_chunks(path, chunk_bytes=7 * 4 * 4 * 4))  # one galaxy a chunk
+    chunks = list(shard_chunks(path, chunk_bytes=7 * 4 * 4 * 4))  # one galaxy a chunk
     assert [c[0] for c in chunks] == [0, 1] and chunks[1][2].tolist() == [3]
     import h5py
 
     with h5py.File(path, "a") as f:
         f.attrs["bands"] = list(BANDS[::-1])
     with pytest.raises(PhotozDataError, match=r"shard_0\.h5: attribute bands"):
-        products.read_shard_ids(path)
+        read_shard_ids(path)
 
 
 def test_predictions_and_history_round_trip(tmp_path):
@@ -84,11 +106,11 @@ def test_predictions_and_history_round_trip(tmp_path):
                                  ["test", "test", "train"])
     with pytest.raises(PhotozDataError, match=r"p\.parquet: column z_true is not a finite "
                                               r"number in row 2"):
-        products.read_predictions(path)
+        read_predictions(path)
     rows = [[1, 0.3, 0.35, 0.6, 0.55, 1e-3, 2.0], [2, 0.2, 0.3, 0.7, 0.6, 1e-3, 2.1]]
-    products.write_history(rows, tmp_path / "h.csv")
-    hist = products.read_history(tmp_path / "h.csv")
-    assert list(hist.columns) == list(products.HISTORY_COLUMNS) and hist["epoch"].tolist() == [1, 2]
+    write_history(rows, tmp_path / "h.csv")
+    hist = read_history(tmp_path / "h.csv")
+    assert list(hist.columns) == list(HISTORY_COLUMNS) and hist["epoch"].tolist() == [1, 2]
 
 
 def _noisy_stamps(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
@@ -103,22 +125,22 @@ def _write(path, images, compression):
     attrs = {"bands": list(BANDS), "pixel_scale": 0.074, "seed": 1, "psf": "none",
              "stamp_size": images.shape[-1]}
     ids = np.arange(10, 10 + len(images))
-    with products.write_shard(path, ids, images.shape[2:], attrs,
+    with write_shard(path, ids, images.shape[2:], attrs,
                               compression=compression) as (im, sg):
         im[...] = images
         sg[...] = np.full((len(images), len(BANDS)), 10.0, np.float32)
     return path
 
 
-@pytest.mark.parametrize("compression", sorted(products.shards.COMPRESSIONS))
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
 def test_every_shard_compression_reads_back_bit_identical(tmp_path, compression):
     images = _noisy_stamps(6)
     images[0, 0, 0, :4] = [-0.0, np.float32(1e-42), np.float32(3e38), -7.5]  # sign, subnormal, huge
     path = _write(tmp_path / "shard_0.h5", images, compression)
-    ids, rows, got, _, _ = products.read_shard_rows(path, [11, 10, 15])
+    ids, rows, got, _, _ = read_shard_rows(path, [11, 10, 15])
     assert rows.tolist() == [0, 1, 5]
     np.testing.assert_array_equal(got.view(np.uint32), images[[0, 1, 5]].view(np.uint32))
-    blocks = [c[1] for c in products.shard_chunks(path, chunk_bytes=2 * images[0].nbytes)]
+    blocks = [c[1] for c in shard_chunks(path, chunk_bytes=2 * images[0].nbytes)]
     np.testing.assert_array_equal(np.concatenate(blocks).view(np.uint32), images.view(np.uint32))
     import h5py
 
@@ -154,11 +176,11 @@ def test_corrupt_or_undecodable_compressed_shard_names_the_file(tmp_path):
     raw[info.byte_offset + 8: info.byte_offset + 200] = bytes(192)
     bad = tmp_path / "bad_0.h5"
     bad.write_bytes(bytes(raw))
-    assert products.read_shard_rows(bad, [10, 17])[2].shape == (2, 7, 16, 16)  # chunk 0 reads
+    assert read_shard_rows(bad, [10, 17])[2].shape == (2, 7, 16, 16)  # chunk 0 reads
     with pytest.raises(PhotozDataError, match=r"bad_0\.h5: cannot read rows 0-8 \(corrupt"):
-        products.read_shard_rows(bad, [10, 18])
+        read_shard_rows(bad, [10, 18])
     with pytest.raises(PhotozDataError, match=r"bad_0\.h5: cannot read rows 0-9"):
-        list(products.shard_chunks(bad))
+        list(shard_chunks(bad))
     # A filter this h5py lacks (id 32004, LZ4 of the hdf5plugin package), made mandatory: the
     # file's version-1 filter message is id (2 bytes), name length, flags, n values, "deflate".
     raw = bytearray(path.read_bytes())
@@ -170,15 +192,15 @@ def test_corrupt_or_undecodable_compressed_shard_names_the_file(tmp_path):
     alien.write_bytes(bytes(raw))
     with pytest.raises(PhotozDataError, match=r"alien_0\.h5: dataset 'images' is compressed "
                                               r"with HDF5 filter 32004"):
-        products.read_shard_ids(alien)
+        read_shard_ids(alien)
 
 
 def test_cropped_shard_gives_the_networks_the_same_stamps(tmp_path):
-    from photoz.datasets import load_stamps
+    from photoz.train.inputs import load_stamps
 
     images = _noisy_stamps(5, size=20)
     path = _write(tmp_path / "shard_0.h5", images, "none")
-    n = products.shards.crop_shard(path, tmp_path / "crop_0.h5", [13, 10, 11, 99], 8, "gzip")
+    n = crop_shard(path, tmp_path / "crop_0.h5", [13, 10, 11, 99], 8, "gzip")
     assert n == 3
     sigma = np.full(7, 10.0)
     want = np.array([13, 11, 10])
@@ -187,6 +209,6 @@ def test_cropped_shard_gives_the_networks_the_same_stamps(tmp_path):
     np.testing.assert_array_equal(crop.view(np.uint32), full.view(np.uint32))
     # By hand: the centre 8 of 20 starts at (20 - 8) // 2 = 6.
     np.testing.assert_array_equal(crop[0], images[3, :, 6:14, 6:14])
-    assert products.read_shard_ids(tmp_path / "crop_0.h5").tolist() == [10, 11, 13]
+    assert read_shard_ids(tmp_path / "crop_0.h5").tolist() == [10, 11, 13]
     with pytest.raises(PhotozDataError, match=r"shard_0\.h5: cannot crop 20x20 stamps to 24x24"):
-        products.shards.crop_shard(path, tmp_path / "big.h5", [10], 24)
+        crop_shard(path, tmp_path / "big.h5", [10], 24)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from photoz import sed
+from photoz.catalog.sedfit import fit_templates
 from photoz.errors import PhotozConfigError, PhotozDataError
 
 
@@ -86,7 +87,7 @@ def test_fit_recovers_template(grid):
     amp = 10 ** rng.uniform(-19, -17, n)
     names = list("ugrizy")
     model = grid.to_maggies(grid.at(z, names), names)[np.arange(n), t, e] * amp[:, None]
-    fit = sed.fit_templates(grid, z, model, 0.01 * model, names)
+    fit = fit_templates(grid, z, model, 0.01 * model, names)
     np.testing.assert_allclose(fit.model_maggies, model, rtol=1e-6)
     assert np.mean(fit.template_index == t) > 0.9  # some templates are degenerate over 6 bands
     exact = (fit.template_index == t) & (fit.ebv_index == e)
@@ -94,7 +95,7 @@ def test_fit_recovers_template(grid):
     # missing bands are skipped, not fatal
     holes = model.copy()
     holes[:, 0] = np.nan
-    fit2 = sed.fit_templates(grid, z, holes, 0.01 * model, names)
+    fit2 = fit_templates(grid, z, holes, 0.01 * model, names)
     assert np.all(np.isfinite(fit2.amplitude)) and np.all(fit2.amplitude > 0)
 
 
@@ -112,7 +113,7 @@ def test_pair_fit_recovers_a_mixture_of_neighbours(grid):
     g = grid.to_maggies(grid.at(z, names), names)
     rows = np.arange(n)
     mix = g[rows, t, e] * a1[:, None] + g[rows, t + 1, e] * a2[:, None]
-    fit = sed.fit_templates(grid, z, mix, 0.01 * mix, names, pairs=True)
+    fit = fit_templates(grid, z, mix, 0.01 * mix, names, pairs=True)
     np.testing.assert_allclose(fit.model_maggies, mix, rtol=1e-6)
     exact = (fit.template_index == t) & (fit.ebv_index == e)
     assert exact.mean() > 0.8  # neighbouring models can be near-degenerate over 6 bands
@@ -121,10 +122,10 @@ def test_pair_fit_recovers_a_mixture_of_neighbours(grid):
     np.testing.assert_allclose(fit.amplitude_2[exact], a2[exact], rtol=1e-6)
     # one template in, one template out; without pairs the second template is always absent
     single = g[rows, t, e] * a1[:, None]
-    fit1 = sed.fit_templates(grid, z, single, 0.01 * single, names, pairs=True)
+    fit1 = fit_templates(grid, z, single, 0.01 * single, names, pairs=True)
     assert np.mean(fit1.template_index_2 == -1) > 0.9
     assert np.all(fit1.amplitude_2[fit1.template_index_2 == -1] == 0)
-    fit0 = sed.fit_templates(grid, z, mix, 0.01 * mix, names)
+    fit0 = fit_templates(grid, z, mix, 0.01 * mix, names)
     assert np.all(fit0.template_index_2 == -1) and np.all(fit0.amplitude_2 == 0)
     # the pair never fits worse than the single template
     assert np.all(fit.chi2 <= fit0.chi2)
@@ -157,7 +158,7 @@ def test_oii_flux_from_kennicutt_by_hand():
     SFR = 1.4e-28 x 1e28 = 1.4 Msun/yr and L([OII]) = 1.4 / 1.4e-41 = 1e41 erg/s, so
     F([OII]) = 1e41 / (4 pi D_L^2). Our model (observed f_lambda = A F_t(lambda/(1+z))) must put
     that flux into a top-hat around the redshifted line (7454 A), photons = F lambda / (hc)."""
-    from photoz.morphology import COSMOLOGY
+    from photoz.catalog.morphology import COSMOLOGY
 
     name, z, l_nu = "SB3_A_0", 1.0, 1e28
     wave, flux = sed._template_arrays(name)  # continuum, normalised

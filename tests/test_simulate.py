@@ -11,13 +11,14 @@ import pytest
 from scipy.special import erf
 
 from photoz import BANDS
+from photoz.benchmarks.toydata import truth_table, write_truth_table
 from photoz.config import default_config
 from photoz.errors import PhotozDataError
 from photoz.instrument import Instrument, load_bandpasses
-from photoz.products import SHARD_DATASETS, open_shard
-from photoz.psf import PSF_IMAGE_SUBDIR, gaussian_sigma_from_r80, load_psf_image
-from photoz.simulate import galaxy_seed, read_truth, simulate_shard
-from photoz.toydata import truth_table, write_truth_table
+from photoz.products.simulate import SHARD_DATASETS, open_shard
+from photoz.simulate.psf import PSF_IMAGE_SUBDIR, gaussian_sigma_from_r80, load_psf_image
+from photoz.simulate.stage import read_drawing_truth, simulate_shard
+from photoz.simulate.stamps import galaxy_seed
 
 
 def sim(**over):
@@ -180,7 +181,7 @@ def test_compressed_shard_holds_the_same_pixels(tmp_path, instrument):
         np.testing.assert_array_equal(a[key].view(np.uint8), b[key].view(np.uint8))
     with h5py.File(plain, "r") as h0, h5py.File(packed, "r") as h1:
         assert h0["images"].compression is None and h1["images"].compression == "gzip"
-        # Noise-dominated float32 pixels: lossless deflate gains ~1.2x (photoz.products.shards).
+        # Noise-dominated float32 pixels: lossless deflate gains ~1.2x (photoz.products.simulate).
         ratio = h0["images"].id.get_storage_size() / h1["images"].id.get_storage_size()
         assert 1.1 < ratio < 1.4
 
@@ -215,14 +216,14 @@ def test_bad_truth_table_names_file_column_and_row(tmp_path):
     df.loc[2, "half_light_radius"] = -0.1
     df.to_parquet(path)  # a damaged file: written past the checking writer on purpose
     with pytest.raises(PhotozDataError, match=r"truth.parquet.*'half_light_radius' row 2"):
-        read_truth(path)
+        read_drawing_truth(path)
     df.loc[2, "half_light_radius"] = 0.3
     df = df.drop(columns=["flux_z"])
     df.to_parquet(path)
     with pytest.raises(PhotozDataError, match="flux_z"):
-        read_truth(path)
+        read_drawing_truth(path)
     with pytest.raises(PhotozDataError, match="cannot read"):
-        read_truth(tmp_path / "missing.parquet")
+        read_drawing_truth(tmp_path / "missing.parquet")
 
 
 def test_gsparams_default_per_key():
@@ -248,7 +249,7 @@ def _real_galaxy_truth(tmp_path, n, flux):
     """A truth table of ``n`` galaxies drawn from the first ``n`` real BTK COSMOS images, and the
     catalog config that points the simulation at them."""
     truth = make_truth(tmp_path / "truth.parquet", n, flux=flux)
-    df = read_truth(truth)
+    df = read_drawing_truth(truth)
     df["real_image_index"] = np.arange(n, dtype=np.int64)
     write_truth_table(truth, df)
     cosmos = {"cosmos": {"dir": str(COSMOS_DIR), "file_name": COSMOS_FILE,

@@ -21,7 +21,12 @@ import pytest
 import yaml
 from dry_runs import dry_run, job_counts
 
-from photoz import BANDS, products
+from photoz import BANDS
+from photoz.names import LABELS
+from photoz.products.catalog import TRUTH_COLUMNS, read_truth
+from photoz.products.photometry import PHOTOMETRY_COLUMNS, read_photometry
+from photoz.products.simulate import open_shard, read_shard_ids
+from photoz.products.train import read_history, read_predictions
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -59,8 +64,14 @@ def test_summary_has_finite_metrics_for_every_network(test_run):
             assert math.isfinite(summary[net][key]), (net, key)
         assert summary[net]["n_test"] > 0
         assert 0 <= summary[net]["outlier_fraction"] <= 1
+    # each network's row of summary.md shows this run's own sigma_NMAD beside the paper's
     table = (test_run / "results/metrics/summary.md").read_text()
-    assert "sigma" in table.lower() and "0.023" in table  # the paper's MLP sigma_NMAD at 30k
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()
+            if line.startswith("| ")}
+    for net in NETWORKS:
+        cells = [c.strip() for c in rows[LABELS[net]].split("|")]
+        assert cells[3].startswith(f"{summary[net]['sigma_nmad']:.4f} ± "), (net, cells)
+    assert [c.strip() for c in rows["MLP"].split("|")][4] == "0.0230"  # paper Table 2, 30k
 
 
 @pytest.mark.slow
@@ -94,28 +105,28 @@ def test_every_figure_exists_in_png_and_pdf(test_run):
 def test_intermediate_products_hold_finite_numbers(test_run):
     # the readers of photoz.products check the whole contract of each product (columns, types,
     # finite values, unique ids, split labels, shard layout) and raise naming file/column/row
-    truth = products.read_truth(test_run / "results/catalog/truth.parquet")
-    assert len(truth) == 400 and list(truth.columns) == list(products.TRUTH_COLUMNS)
+    truth = read_truth(test_run / "results/catalog/truth.parquet")
+    assert len(truth) == 400 and list(truth.columns) == list(TRUTH_COLUMNS)
     assert set(truth["split"]) <= {"train", "validation", "test", "unused"}
     assert np.isfinite(truth[[f"flux_{b}" for b in BANDS]].to_numpy()).all()
     n_images = 0
     for shard in sorted((test_run / "results/images").glob("shard_*.h5")):
-        with products.open_shard(shard) as f:
+        with open_shard(shard) as f:
             assert f["images"].shape[1:] == (7, 48, 48)
             assert np.isfinite(f["images"][:]).all()
             n_images += f["images"].shape[0]
     assert n_images == len(truth)
     phot = pd.read_parquet(test_run / "results/photometry/photometry.parquet")
-    assert list(phot.columns) == list(products.PHOTOMETRY_COLUMNS)
-    sel = products.read_photometry(test_run / "results/photometry/photometry.parquet")
+    assert list(phot.columns) == list(PHOTOMETRY_COLUMNS)
+    sel = read_photometry(test_run / "results/photometry/photometry.parquet")
     assert len(sel) == phot["selected"].sum()
     assert np.isfinite(sel[[f"flux_{b}" for b in BANDS]].to_numpy()).all()
     for net in NETWORKS:
-        pred = products.read_predictions(test_run / "results/predictions" / f"{net}.parquet",
+        pred = read_predictions(test_run / "results/predictions" / f"{net}.parquet",
                                          split=None)
         assert np.isfinite(pred["z_pred"]).all()
         assert set(pred["object_id"]) == set(sel["object_id"])
-        hist = products.read_history(test_run / "results/models" / f"{net}_history.csv")
+        hist = read_history(test_run / "results/models" / f"{net}_history.csv")
         assert len(hist) >= 1 and np.isfinite(hist["val_loss"]).all()
         assert (test_run / "results/models" / f"{net}.pt").is_file()
     for rule in ("prepare_catalog", "measure_photometry"):
@@ -162,7 +173,6 @@ class _TableCells(HTMLParser):
 def check_report(workdir: Path, report: Path) -> None:
     """The report holds every figure of the run, byte for byte, each with its own caption, and the
     metrics table whose numbers are summary.json's."""
-    from photoz.metrics import NETWORK_LABELS, PEER_LABELS
 
     cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
     results = _report_results(report.read_text())
@@ -187,7 +197,7 @@ def check_report(workdir: Path, report: Path) -> None:
                           "MAE", "paper"]
     by_label = {row[0]: row for row in rows}
     summary = json.loads((workdir / "results" / "metrics" / "summary.json").read_text())
-    labels = {**NETWORK_LABELS, **PEER_LABELS}
+    labels = dict(LABELS)
     methods = [*NETWORKS, *cfg.get("peers", [])]
     assert sorted(by_label) == sorted(labels[m] for m in methods)
     for method in methods:
@@ -486,7 +496,7 @@ def test_cosmos_real_images_end_to_end(tmp_path, shared_data):
         assert math.isfinite(summary[net]["sigma_nmad"])
 
 
-# ---- several train:test ratios in one run (issue 12; photoz.splits) -----------------------
+# ---- several train:test ratios in one run (issue 12; photoz.catalog.splits) -----------------------
 
 
 def _dry_run_outputs(workdir: Path, *configfiles: Path) -> list[str]:
@@ -507,7 +517,7 @@ def _dry_run_outputs(workdir: Path, *configfiles: Path) -> list[str]:
 
 def test_a_second_ratio_adds_only_its_own_jobs(tmp_path):
     """The one-ratio .test DAG (the same jobs and files as before ratio lists; a list of one
-    ratio is the same list, tests/test_splits.py) is kept whole when a second ratio is added,
+    ratio is the same list, tests/test_catalog_splits.py) is kept whole when a second ratio is added,
     which adds its split and its four trainings under r1-3/ and nothing else."""
     today = _dry_run_outputs(tmp_path, REPO / ".test" / "config.yaml")
     assert len(today) > 20 and not any("/r1-3/" in j for j in today)
@@ -543,14 +553,16 @@ def test_a_two_ratio_sweep_adds_the_1_to_3_row(test_run, tmp_path):
     the finished .test run (a copy): the dry run plans only the 1:3 split, its MLP and the
     metrics; the 1:3 split has the hand-computed sizes (400 galaxies: 300 test, 100 train +
     validation of which 10 validation) with the 3:1 test set inside it; both rows' predictions
-    and metrics exist and the summary holds both beside the paper's 30k and 10k rows."""
+    and metrics exist and the summary holds both beside the paper's 30k and 10k rows, each with
+    its p(z) scores (issue 27: the 1:3 row's p(z) file was looked up at a path that never
+    exists, so its scores were missing without a word)."""
     work, jobs = _rerun_copy(test_run, tmp_path / "sweep",
                              'catalog: {train_test_ratio: ["3:1", "1:3"]}\n'
                              "train: {networks: [mlp]}\npeers: []\n",
                              ("results/metrics/summary.json",))
     assert jobs == {"split_ratio": 1, "train_network": 1, "compute_metrics": 1}, jobs
 
-    truth = products.read_truth(work / "results/catalog/truth.parquet")
+    truth = read_truth(work / "results/catalog/truth.parquet")
     first = pd.read_parquet(work / "results/photometry/photometry.parquet")
     r13 = pd.read_parquet(work / "results/photometry/r1-3/photometry.parquet")
     counts = {k: int((truth["split"] == k).sum()) for k in ("train", "validation", "test")}
@@ -566,13 +578,17 @@ def test_a_two_ratio_sweep_adds_the_1_to_3_row(test_run, tmp_path):
     for ratio, phot, pred in (("3:1", first, "results/predictions/mlp.parquet"),
                               ("1:3", r13, "results/predictions/r1-3/mlp.parquet")):
         row = summary["ratios"][ratio]["mlp"]
-        pz = products.read_predictions(work / pred, split=None)
+        pz = read_predictions(work / pred, split=None)
         sel = phot[phot["selected"]].set_index("object_id")["split"]
         assert (pz["split"].to_numpy() == sel.loc[pz["object_id"]].to_numpy()).all(), ratio
         for key, name in (("n_train", "train"), ("n_validation", "validation"),
                           ("n_test", "test")):
             assert row[key] == int((sel == name).sum()), (ratio, key)
         assert 0 < row["sigma_nmad"] < 1 and math.isfinite(row["outlier_fraction"])
+        # every ratio's p(z) is scored (the 1:3 row had none while its path was derived)
+        for key in ("crps", "pit_ks", "coverage_68", "coverage_95"):
+            assert math.isfinite(row[key]), (ratio, key)
+        assert 0 < row["crps"] < 1 and 0 <= row["coverage_68"] <= row["coverage_95"] <= 1
     assert summary["ratios"]["1:3"]["mlp"]["n_train"] < summary["ratios"]["3:1"]["mlp"]["n_train"]
     assert summary["mlp"]["sigma_nmad"] == summary["ratios"]["3:1"]["mlp"]["sigma_nmad"]
     assert (work / "results/models/r1-3/mlp.pt").is_file()
@@ -605,10 +621,10 @@ def test_cropped_stamps_give_the_networks_the_same_predictions(test_run, tmp_pat
     phot = pd.read_parquet(work / "results/photometry/photometry.parquet")
     pd.testing.assert_frame_equal(
         phot, pd.read_parquet(test_run / "results/photometry/photometry.parquet"))
-    ids = np.concatenate([products.read_shard_ids(p)
+    ids = np.concatenate([read_shard_ids(p)
                           for p in sorted((work / "results/images").glob("cropped_*.h5"))])
     assert sorted(ids.tolist()) == sorted(phot.loc[phot["selected"], "object_id"].tolist())
-    with products.open_shard(next((work / "results/images").glob("cropped_*.h5"))) as f:
+    with open_shard(next((work / "results/images").glob("cropped_*.h5"))) as f:
         assert f["images"].shape[1:] == (7, 32, 32)  # .test stamps are 48 x 48
     full = pd.read_parquet(test_run / "results/predictions/cnn.parquet")
     crop = pd.read_parquet(work / "results/predictions/cnn.parquet")

@@ -75,7 +75,7 @@ check_failure_run() {
 # --- 2b. a job asking for a GPU gets one from SLURM and the training code falls back to the CPU ---
 # The cluster has one pretend GPU (start.sh); a rule with resources gpu=1 -- what train_network
 # declares when config train.gpus is 1 -- must be submitted with --gpus=1 (sacct AllocTRES shows
-# gres/gpu=1), SLURM must hand it CUDA_VISIBLE_DEVICES, and photoz.training.resolve_device("auto")
+# gres/gpu=1), SLURM must hand it CUDA_VISIBLE_DEVICES, and photoz.train.settings.resolve_device("auto")
 # must pick the CPU because there is no CUDA. Also runs beside step 3.
 GPUDIR="$WORK/gpu"
 mkdir -p "$GPUDIR"
@@ -83,7 +83,7 @@ cat >"$GPUDIR/Snakefile" <<EOF
 rule gpu_job:
     output: "gpu.txt"
     resources: mem_mb=1000, runtime=5, gpu=1
-    shell: "echo CUDA_VISIBLE_DEVICES=\${{CUDA_VISIBLE_DEVICES-unset}} > {output}; '$PY' -c 'from photoz.training import resolve_device; print(\"device=\" + str(resolve_device(\"auto\")))' >> {output}"
+    shell: "echo CUDA_VISIBLE_DEVICES=\${{CUDA_VISIBLE_DEVICES-unset}} > {output}; '$PY' -c 'from photoz.train.network import resolve_device; print(\"device=\" + str(resolve_device(\"auto\")))' >> {output}"
 EOF
 (cd "$GPUDIR" && exec "$SNAKEMAKE" --profile "$ROOT/profiles/slurm" --retries 0 "${SLURM_OVERRIDES[@]}" \
     >"$GPUDIR/snakemake.log" 2>&1) &

@@ -5,16 +5,16 @@ its 1 x Kron fluxes do not (Zhou et al. 2022, Sect. 5). An image holds, besides 
 the galaxy's shape. This benchmark bounds what the shape is worth in a run's simulation: one
 estimator, gradient-boosted trees (scikit-learn's ``HistGradientBoostingRegressor``, MAE loss,
 early stopping on 10% of the training galaxies), fitted on the training and validation galaxies
-and scored on the test galaxies with :func:`photoz.metrics.sigma_nmad` and
-:func:`photoz.metrics.outlier_fraction`, on these inputs:
+and scored on the test galaxies with :func:`photoz.evaluate.metrics.sigma_nmad` and
+:func:`photoz.evaluate.metrics.outlier_fraction`, on these inputs:
 
-- ``kron``, ``matched``: the 20 features of paper eq. 7 (:func:`photoz.features.flux_features`)
+- ``kron``, ``matched``: the 20 features of paper eq. 7 (:func:`photoz.train.features.flux_features`)
   from the 1 x Kron or the matched-filter fluxes;
 - ``matched+measured_shape``: plus log10 of the Kron radius and of sep's a, b (what photometry
   measures of the shape);
 - ``matched+true_morphology``: plus the true log10 half-light radius, log10 Sersic index and
   axis ratio from the truth table: everything the simulated profile is, with no noise. Every band
-  of a galaxy has the same profile (one Sersic per galaxy, :mod:`photoz.morphology`), so the
+  of a galaxy has the same profile (one Sersic per galaxy, :mod:`photoz.catalog.morphology`), so the
   images carry no colour gradient beyond this.
 
 If the true morphology does not lower sigma_NMAD, the images add information only through the
@@ -42,9 +42,9 @@ INPUTS = ("kron", "matched", "matched+measured_shape", "matched+true_morphology"
 
 def _features(results: Path, instrument) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Inputs per row of :data:`INPUTS`, redshifts and splits of the selected galaxies."""
-    from photoz.datasets import flux_arrays, load_photometry
-    from photoz.features import flux_features
-    from photoz.products import read_truth
+    from photoz.products.catalog import read_truth
+    from photoz.train.features import flux_features
+    from photoz.train.inputs import flux_arrays, load_photometry
 
     df = load_photometry(results / "photometry" / "photometry.parquet")
     truth = read_truth(results / "catalog" / "truth.parquet").set_index("object_id")
@@ -89,7 +89,7 @@ def run(results: str | Path, instrument, seeds=(2022, 2023, 2024)) -> dict:
     """
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    from photoz.metrics import outlier_fraction, sigma_nmad
+    from photoz.evaluate.metrics import outlier_fraction, sigma_nmad
 
     inputs, z, split = _features(Path(results), instrument)
     fit, test = np.isin(split, ["train", "validation"]), split == "test"

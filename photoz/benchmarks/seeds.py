@@ -5,7 +5,7 @@ shards (``results/photometry/photometry.parquet``, ``results/images/shard_*.h5``
 its test galaxies, the config merged exactly as Snakemake merges it (``config/config.yaml``,
 then each ``--configfile``), and only the training seed changed. Every network of
 ``train.networks`` is trained per seed (hybrid_transfer from that seed's MLP and CNN), scored on
-the test split with :func:`photoz.metrics.sigma_nmad` and :func:`photoz.metrics.outlier_fraction`,
+the test split with :func:`photoz.evaluate.metrics.sigma_nmad` and :func:`photoz.evaluate.metrics.outlier_fraction`,
 and the table prints mean +- sample standard deviation over seeds and the ratio of each mean
 to the MLP's.
 
@@ -30,9 +30,10 @@ DEFAULT_SEEDS = (1, 2, 3)
 
 def _train_one(net: str, seed: int, config: dict, results: str, out: str) -> dict:
     """Train ``net`` with ``seed`` into ``out/seed<seed>/``; return its test metrics."""
+    from photoz.evaluate.metrics import outlier_fraction, sigma_nmad
     from photoz.instrument import load_instrument
-    from photoz.metrics import outlier_fraction, read_predictions, sigma_nmad
-    from photoz.training import train_network
+    from photoz.products.train import read_predictions
+    from photoz.train.network import train_network
 
     d = Path(out) / f"seed{seed}"
     d.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Simulation throughput benchmark: galaxies per second of :func:`photoz.simulate.simulate_shard`.
 
 It writes a truth table that follows docs/data_products.md §1 with realistic morphologies
-(:func:`photoz.morphology.assign_morphology`: Shen et al. 2003 sizes, Sersic indices of discs
+(:func:`photoz.catalog.morphology.assign_morphology`: Shen et al. 2003 sizes, Sersic indices of discs
 and spheroids) and i-band magnitudes 20-25, then runs ``n_workers`` shards in parallel processes,
 as Snakemake runs the ``simulate_images`` jobs, and reports the overall galaxies per second and
 the peak resident memory of each shard process. Printed numbers, not a timed test.
@@ -23,8 +23,8 @@ from pathlib import Path
 from photoz.config import default_config
 from photoz.instrument import load_instrument
 from photoz.paper import PAPER_N_SELECTED
-from photoz.products import read_truth
-from photoz.simulate import simulate_shard
+from photoz.products.catalog import read_truth
+from photoz.simulate.stage import simulate_shard
 
 
 def write_benchmark_truth(path: str | Path, n_galaxies: int, instrument, seed: int = 0) -> Path:
@@ -43,7 +43,7 @@ def write_benchmark_truth(path: str | Path, n_galaxies: int, instrument, seed: i
         Redshift 0.05 + Gamma(2, 0.35); rest-frame M_r ~ N(-20.5, 1.2); 25% early types;
         i-band AB 20-25 with flat colours (fluxes via :meth:`Instrument.mag_to_electrons`).
     """
-    from photoz.toydata import synthetic_truth, write_truth_table
+    from photoz.benchmarks.toydata import synthetic_truth, write_truth_table
 
     return write_truth_table(path, synthetic_truth(n_galaxies, instrument, seed), seed, "benchmark")
 

@@ -1,7 +1,7 @@
 """Training throughput benchmark: samples per second of each network, through the real loop.
 
-It writes toy inputs that follow the data contract (:func:`photoz.toydata.write_toy_inputs`),
-trains each network for a few epochs with :func:`photoz.training.train_network` (the same data
+It writes toy inputs that follow the data contract (:func:`photoz.benchmarks.toydata.write_toy_inputs`),
+trains each network for a few epochs with :func:`photoz.train.network.train_network` (the same data
 path as the workflow: in-memory tensors, D4 by ``gather``, flux realisations pre-drawn) and
 reports the training samples per second (validation and prediction time excluded), the GFLOP/s
 they mean (:func:`flops_per_sample`) and their fraction of a stated peak, the GFLOP/s of a large
@@ -18,11 +18,11 @@ import logging
 import tempfile
 from pathlib import Path
 
+from photoz.benchmarks.toydata import write_toy_inputs
 from photoz.config import default_config
 from photoz.instrument import load_instrument
-from photoz.models import NETWORKS
-from photoz.toydata import write_toy_inputs
-from photoz.training import train_network
+from photoz.names import NETWORKS
+from photoz.train.network import train_network
 
 DEFAULT_BATCH = {"mlp": 1024, "cnn": 128, "hybrid": 128, "hybrid_transfer": 128}
 
@@ -33,7 +33,7 @@ def flops_per_sample(net: str, image_size: int = 32, batch: int = 32) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from photoz.models import build_model
+    from photoz.models.build import build_model
 
     model = build_model(net, seed=0)
     args = []
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if "cuda" not in str(args.device):
         import torch
 
-        from photoz.training import native_bf16
+        from photoz.train.settings import native_bf16
 
         # Without native bf16 (e.g. an AVX2-only CPU) the bf16 product runs emulated at ~1 GFLOP/s:
         # 45 s for a peak nothing trains at ("auto" resolves to float32 there).

@@ -108,7 +108,7 @@ class CNNFeatures(nn.Module):
         """The convolutional part and global pooling: (B, 7, 32, 32) -> (B, 72).
 
         The hybrid-transfer network freezes exactly this part, so its output can be computed
-        once per galaxy and D4 element (:func:`photoz.training.train_network`).
+        once per galaxy and D4 element (:func:`photoz.train.network.train_network`).
         """
         x = images
         for layer in self.convolutional_layers():

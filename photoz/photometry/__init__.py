@@ -25,13 +25,13 @@ What the MLP sees is what this stage measures (Zhou et al. 2022, Sect. 3; PAPER_
    sum by up to 0.47 sigma, 99th percentile 0.13 sigma, on 1,384 simulated DC2 galaxies here;
    the issue reported up to 2.2 sigma). Negative fluxes are kept.
 4. Flux errors from the noise model, paper eq. 6 denominator
-   (:func:`photoz.features.aperture_flux_error`) with N_pix the exact aperture area inside the
+   (:func:`photoz.photometry.noise.aperture_flux_error`) with N_pix the exact aperture area inside the
    stamp; SNR = F / sigma (eq. 6); selection SNR > ``snr_threshold`` in any of ``snr_bands``
    (the paper: SNR > 10 in g or i).
 5. Beside it, a matched-filter (Gaussian-weighted, GAaP-like) flux forced with one weight per
    galaxy in all seven bands, its error the eq. 6 form with the weight's effective area
    (:mod:`photoz.photometry.matched`; Kuijken 2008, Horne 1986, Naylor 1998); ``flux_type``
-   says which of the two the networks read (:func:`photoz.datasets.flux_arrays`). The
+   says which of the two the networks read (:func:`photoz.train.inputs.flux_arrays`). The
    selection always uses the Kron SNR.
 
 Speed: ``sep.extract`` is called once per stamp (about 60 us for 64x64 with a pixel stack
@@ -49,20 +49,3 @@ and single-band fluxes scatter 1.0-1.7x (i = 23) to 2x (i = 21) more than eq. 6 
 (adjacent-band flux ratios, the same aperture in every band) scatter as eq. 6 says. With
 ``kron_factor`` 2.5 (SExtractor's MAG_AUTO) the flux scatter is 0.97-1.10x eq. 6.
 """
-
-from photoz.photometry.config import TRAINING_NEEDS, PhotometryConfig
-from photoz.photometry.kron import (
-    DETECTION_MINAREA,
-    KRON_INTEGRATION_RADIUS,
-    MAX_APERTURE_PIXELS,
-    MAX_KRON_FACTOR,
-    aperture_fluxes,
-    measure_stamps,
-)
-from photoz.photometry.stage import measure_photometry, photometry_columns
-
-__all__ = [
-    "DETECTION_MINAREA", "KRON_INTEGRATION_RADIUS", "MAX_APERTURE_PIXELS", "MAX_KRON_FACTOR",
-    "TRAINING_NEEDS", "PhotometryConfig", "aperture_fluxes", "measure_photometry",
-    "measure_stamps", "photometry_columns",
-]

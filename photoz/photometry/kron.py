@@ -10,8 +10,7 @@ import numpy as np
 import sep
 
 from photoz import BANDS
-from photoz.errors import PhotozValueError
-from photoz.features import float_array
+from photoz.errors import PhotozValueError, float_array
 
 #: Radius, in isophotal radii (units of a and b), within which the Kron radius is computed
 #: (SExtractor's fixed value; Bertin & Arnouts 1996; the sep documentation).
@@ -291,6 +290,162 @@ def aperture_fluxes(images: np.ndarray, x: np.ndarray, y: np.ndarray, a: np.ndar
     return flux.reshape(n, nb), npix
 
 
+def _stamp_arguments(images, noise_sigma, kron_factor, detection_bands, detection_threshold,
+                     fallback_sigma):
+    """The checked arguments of :func:`measure_stamps`, in the order it checks them.
+
+    Returns
+    -------
+    images : ndarray, shape (n_gal, 7, H, W), float32
+    noise_sigma : ndarray, shape (n_gal, 7)
+        Broadcast from (7,) where given so.
+    kron_factor, detection_threshold : float
+    det_idx : list of int
+        Band index of each of ``detection_bands``.
+    fallback_sigma : ndarray, shape (7,), or None
+
+    Raises
+    ------
+    PhotozValueError
+        As :func:`measure_stamps`.
+    """
+    nb = len(BANDS)
+    images = _float32_stamps(images, nb)
+    n = images.shape[0]
+    noise_sigma = float_array("noise_sigma", noise_sigma)
+    if noise_sigma.shape not in ((n, nb), (nb,)):
+        raise PhotozValueError("noise_sigma", f"must have shape (n_gal, {nb}) = ({n}, {nb}) or "
+                               f"({nb},)", noise_sigma.shape)
+    noise_sigma = np.broadcast_to(noise_sigma, (n, nb))
+    kron_factor = _positive_number("kron_factor", kron_factor, MAX_KRON_FACTOR)
+    detection_threshold = _positive_number("detection_threshold", detection_threshold)
+    if isinstance(detection_bands, str) or not isinstance(detection_bands, (list, tuple)) \
+            or not detection_bands:
+        raise PhotozValueError("detection_bands", "must be a non-empty list of band names",
+                               detection_bands)
+    bad = [bd for bd in detection_bands if bd not in BANDS]
+    if bad:
+        raise PhotozValueError("detection_bands", f"bands are {' '.join(BANDS)}; unknown", bad)
+    det_idx = [BANDS.index(bd) for bd in detection_bands]
+    if fallback_sigma is not None:
+        fallback_sigma = float_array("fallback_sigma", fallback_sigma)
+        if fallback_sigma.shape != (nb,) or not np.all(np.isfinite(fallback_sigma)
+                                                      & (fallback_sigma > 0)):
+            raise PhotozValueError("fallback_sigma", f"must have shape ({nb},), finite and > 0",
+                                   fallback_sigma.tolist())
+    return images, noise_sigma, kron_factor, detection_threshold, det_idx, fallback_sigma
+
+
+def _unmeasured(n: int, nb: int) -> dict[str, np.ndarray]:
+    """:func:`measure_stamps`'s result for ``n`` stamps of ``nb`` bands, none measured yet."""
+    return {
+        "flux": np.full((n, nb), np.nan),
+        "npix": np.full(n, np.nan),
+        "kron_radius": np.full(n, np.nan),
+        "a": np.full(n, np.nan),
+        "b": np.full(n, np.nan),
+        "theta": np.full(n, np.nan),
+        "x": np.full(n, np.nan),
+        "y": np.full(n, np.nan),
+        "flag": np.full(n, "", dtype=object),
+    }
+
+
+def _flag_bad_stamps(images: np.ndarray, noise_sigma: np.ndarray, fallback_sigma, det_idx,
+                     flag: np.ndarray) -> np.ndarray:
+    """Flag the stamps that cannot be measured (in ``flag``, in place, first reason kept).
+
+    Returns
+    -------
+    ndarray, shape (n_gal,)
+        The detection image's background sigma sqrt(sum sigma_b^2) over ``det_idx``, with
+        ``fallback_sigma`` (default: the largest positive ``noise_sigma`` per band, else 1)
+        where ``noise_sigma`` is 0.
+    """
+    n, nb = noise_sigma.shape
+    finite = np.isfinite(images).reshape(n, nb, -1).all(axis=2)  # (n, 7)
+    for i in np.flatnonzero(~finite.all(axis=1)):
+        bad = [BANDS[j] for j in np.flatnonzero(~finite[i])]
+        flag[i] = f"non-finite pixels (or beyond float32) in band(s) {' '.join(bad)}"
+    allzero = ~np.any(images.reshape(n, -1) != 0, axis=1)
+    flag[allzero & (flag == "")] = "all-zero stamp"
+    sig_ok = np.all(np.isfinite(noise_sigma) & (noise_sigma >= 0), axis=1)
+    flag[~sig_ok & (flag == "")] = "noise_sigma not finite and >= 0"
+
+    if fallback_sigma is None:
+        pos = np.where(np.isfinite(noise_sigma) & (noise_sigma > 0), noise_sigma, 0.0)
+        fallback_sigma = pos.max(axis=0)
+        fallback_sigma = np.where(fallback_sigma > 0, fallback_sigma, 1.0)
+    fallback_sigma = np.asarray(fallback_sigma, dtype=float)
+    sig = np.where(noise_sigma > 0, noise_sigma, fallback_sigma[None, :])
+    with np.errstate(over="ignore", invalid="ignore"):
+        det_err = np.sqrt(np.sum(sig[:, det_idx] ** 2, axis=1))
+    flag[~np.isfinite(det_err) & (flag == "")] = "noise_sigma too large (detection sigma overflows)"
+    return det_err
+
+
+def _detect_central(images: np.ndarray, det_idx, det_err: np.ndarray, detection_threshold: float,
+                    out: dict[str, np.ndarray]) -> np.ndarray:
+    """Detect the central source of each stamp not yet flagged; fill ``out``'s ellipse.
+
+    Sets ``x``, ``y``, ``a``, ``b``, ``theta`` of the detected stamps and ``flag`` of the
+    others, in place.
+
+    Returns
+    -------
+    ndarray, shape (n_gal, H, W), float32
+        The detection image (sum of the ``det_idx`` bands).
+    """
+    n, _, h, w = images.shape
+    flag = out["flag"]
+    # One sep.extract per stamp. sep allocates its pixel stack (default 300,000 pixels) on every
+    # call, which dominated the run time (240 us vs 60 us per 64x64 stamp); a stamp never holds
+    # more than H x W detected pixels.
+    with np.errstate(over="ignore", invalid="ignore"):
+        det = np.ascontiguousarray(images[:, det_idx].sum(axis=1, dtype=np.float32))
+    det_ok = np.isfinite(det).reshape(n, -1).all(axis=1)
+    flag[~det_ok & (flag == "")] = "detection image overflows float32 (pixel values too large)"
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    old_pixstack = sep.get_extract_pixstack()
+    sep.set_extract_pixstack(max(h * w + 64, 1024))
+    try:
+        detections = [_detect(det[i], detection_threshold, float(det_err[i]))
+                      for i in np.flatnonzero(flag == "")]
+    finally:
+        sep.set_extract_pixstack(old_pixstack)
+    for i, objects in zip(np.flatnonzero(flag == ""), detections, strict=True):
+        if isinstance(objects, str):
+            flag[i] = objects
+            continue
+        k = _central_source(objects, cx, cy)
+        if k is None:
+            flag[i] = "no source detected at the stamp centre"
+            continue
+        obj = objects[k]
+        ellipse = np.array([obj["x"], obj["y"], obj["a"], obj["b"], obj["theta"]], dtype=float)
+        if not (np.all(np.isfinite(ellipse)) and obj["a"] >= obj["b"] > 0):
+            flag[i] = "degenerate detection ellipse (a, b not finite with a >= b > 0)"
+            continue
+        out["x"][i], out["y"][i] = obj["x"], obj["y"]
+        out["a"][i], out["b"][i], out["theta"][i] = obj["a"], obj["b"], _valid_theta(obj["theta"])
+    return det
+
+
+def _kron_radii(det: np.ndarray, out: dict[str, np.ndarray]) -> None:
+    """Kron radii of the detected stamps on the detection image (one sep call for the chunk).
+
+    Sets ``kron_radius`` in ``out``, and ``flag`` where it is not positive, in place.
+    """
+    flag = out["flag"]
+    ok = np.flatnonzero(flag == "")
+    x, y, a, b, th = (out[key][ok] for key in ("x", "y", "a", "b", "theta"))
+    ext = KRON_INTEGRATION_RADIUS * _ellipse_y_extent(a, b, th)
+    kron = _batched(sep.kron_radius, det, ok, x, y, a, b, th, ext, r=KRON_INTEGRATION_RADIUS)
+    out["kron_radius"][ok] = kron
+    bad_kron = ~(np.isfinite(kron) & (kron > 0))
+    flag[ok[bad_kron]] = "Kron radius not positive (no positive flux within 6 isophotal radii)"
+
+
 def measure_stamps(images: np.ndarray, noise_sigma: np.ndarray, kron_factor: float = 1.0,
                    detection_bands: tuple[str, ...] = ("g", "r", "i", "z"),
                    detection_threshold: float = 1.5,
@@ -338,108 +493,20 @@ def measure_stamps(images: np.ndarray, noise_sigma: np.ndarray, kron_factor: flo
     no detection at the stamp centre, a degenerate detection ellipse, or a non-positive Kron
     radius.
     """
-    nb = len(BANDS)
-    images = _float32_stamps(images, nb)
-    n, _, h, w = images.shape
-    noise_sigma = float_array("noise_sigma", noise_sigma)
-    if noise_sigma.shape not in ((n, nb), (nb,)):
-        raise PhotozValueError("noise_sigma", f"must have shape (n_gal, {nb}) = ({n}, {nb}) or "
-                               f"({nb},)", noise_sigma.shape)
-    noise_sigma = np.broadcast_to(noise_sigma, (n, nb))
-    kron_factor = _positive_number("kron_factor", kron_factor, MAX_KRON_FACTOR)
-    detection_threshold = _positive_number("detection_threshold", detection_threshold)
-    if isinstance(detection_bands, str) or not isinstance(detection_bands, (list, tuple)) \
-            or not detection_bands:
-        raise PhotozValueError("detection_bands", "must be a non-empty list of band names",
-                               detection_bands)
-    bad = [bd for bd in detection_bands if bd not in BANDS]
-    if bad:
-        raise PhotozValueError("detection_bands", f"bands are {' '.join(BANDS)}; unknown", bad)
-    det_idx = [BANDS.index(bd) for bd in detection_bands]
-    if fallback_sigma is not None:
-        fallback_sigma = float_array("fallback_sigma", fallback_sigma)
-        if fallback_sigma.shape != (nb,) or not np.all(np.isfinite(fallback_sigma)
-                                                      & (fallback_sigma > 0)):
-            raise PhotozValueError("fallback_sigma", f"must have shape ({nb},), finite and > 0",
-                                   fallback_sigma.tolist())
-
-    out = {
-        "flux": np.full((n, nb), np.nan),
-        "npix": np.full(n, np.nan),
-        "kron_radius": np.full(n, np.nan),
-        "a": np.full(n, np.nan),
-        "b": np.full(n, np.nan),
-        "theta": np.full(n, np.nan),
-        "x": np.full(n, np.nan),
-        "y": np.full(n, np.nan),
-        "flag": np.full(n, "", dtype=object),
-    }
+    images, noise_sigma, kron_factor, detection_threshold, det_idx, fallback_sigma = \
+        _stamp_arguments(images, noise_sigma, kron_factor, detection_bands, detection_threshold,
+                         fallback_sigma)
+    n, nb = images.shape[:2]
+    out = _unmeasured(n, nb)
     if n == 0:
         return out
-    flag = out["flag"]
-
-    # 1. Stamps that cannot be measured.
-    finite = np.isfinite(images).reshape(n, nb, -1).all(axis=2)  # (n, 7)
-    for i in np.flatnonzero(~finite.all(axis=1)):
-        bad = [BANDS[j] for j in np.flatnonzero(~finite[i])]
-        flag[i] = f"non-finite pixels (or beyond float32) in band(s) {' '.join(bad)}"
-    allzero = ~np.any(images.reshape(n, -1) != 0, axis=1)
-    flag[allzero & (flag == "")] = "all-zero stamp"
-    sig_ok = np.all(np.isfinite(noise_sigma) & (noise_sigma >= 0), axis=1)
-    flag[~sig_ok & (flag == "")] = "noise_sigma not finite and >= 0"
-
-    if fallback_sigma is None:
-        pos = np.where(np.isfinite(noise_sigma) & (noise_sigma > 0), noise_sigma, 0.0)
-        fallback_sigma = pos.max(axis=0)
-        fallback_sigma = np.where(fallback_sigma > 0, fallback_sigma, 1.0)
-    fallback_sigma = np.asarray(fallback_sigma, dtype=float)
-    sig = np.where(noise_sigma > 0, noise_sigma, fallback_sigma[None, :])
-    with np.errstate(over="ignore", invalid="ignore"):
-        det_err = np.sqrt(np.sum(sig[:, det_idx] ** 2, axis=1))
-    flag[~np.isfinite(det_err) & (flag == "")] = "noise_sigma too large (detection sigma overflows)"
-
-    # 2. Detection on the g+r+i+z image, one sep.extract per stamp. sep allocates its pixel
-    # stack (default 300,000 pixels) on every call, which dominated the run time (240 us vs
-    # 60 us per 64x64 stamp); a stamp never holds more than H x W detected pixels.
-    with np.errstate(over="ignore", invalid="ignore"):
-        det = np.ascontiguousarray(images[:, det_idx].sum(axis=1, dtype=np.float32))
-    det_ok = np.isfinite(det).reshape(n, -1).all(axis=1)
-    flag[~det_ok & (flag == "")] = "detection image overflows float32 (pixel values too large)"
-    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-    old_pixstack = sep.get_extract_pixstack()
-    sep.set_extract_pixstack(max(h * w + 64, 1024))
-    try:
-        detections = [_detect(det[i], detection_threshold, float(det_err[i]))
-                      for i in np.flatnonzero(flag == "")]
-    finally:
-        sep.set_extract_pixstack(old_pixstack)
-    for i, objects in zip(np.flatnonzero(flag == ""), detections, strict=True):
-        if isinstance(objects, str):
-            flag[i] = objects
-            continue
-        k = _central_source(objects, cx, cy)
-        if k is None:
-            flag[i] = "no source detected at the stamp centre"
-            continue
-        obj = objects[k]
-        ellipse = np.array([obj["x"], obj["y"], obj["a"], obj["b"], obj["theta"]], dtype=float)
-        if not (np.all(np.isfinite(ellipse)) and obj["a"] >= obj["b"] > 0):
-            flag[i] = "degenerate detection ellipse (a, b not finite with a >= b > 0)"
-            continue
-        out["x"][i], out["y"][i] = obj["x"], obj["y"]
-        out["a"][i], out["b"][i], out["theta"][i] = obj["a"], obj["b"], _valid_theta(obj["theta"])
-
-    # 3. Kron radii on the detection image (one sep call for the chunk).
-    ok = np.flatnonzero(flag == "")
-    x, y, a, b, th = (out[key][ok] for key in ("x", "y", "a", "b", "theta"))
-    ext = KRON_INTEGRATION_RADIUS * _ellipse_y_extent(a, b, th)
-    kron = _batched(sep.kron_radius, det, ok, x, y, a, b, th, ext, r=KRON_INTEGRATION_RADIUS)
-    out["kron_radius"][ok] = kron
-    bad_kron = ~(np.isfinite(kron) & (kron > 0))
-    flag[ok[bad_kron]] = "Kron radius not positive (no positive flux within 6 isophotal radii)"
+    # 1. Stamps that cannot be measured; 2. detection on the g+r+i+z image; 3. Kron radii.
+    det_err = _flag_bad_stamps(images, noise_sigma, fallback_sigma, det_idx, out["flag"])
+    det = _detect_central(images, det_idx, det_err, detection_threshold, out)
+    _kron_radii(det, out)
 
     # 4. One aperture, same ellipse in all seven bands (one sep call for the chunk).
-    ok = np.flatnonzero(flag == "")
+    ok = np.flatnonzero(out["flag"] == "")
     out["flux"][ok], out["npix"][ok] = aperture_fluxes(
         images if len(ok) == n else images[ok],
         *(out[key][ok] for key in ("x", "y", "a", "b", "theta")),

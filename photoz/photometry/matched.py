@@ -7,7 +7,7 @@ MNRAS 454, 3500) the weight is an elliptical Gaussian, here matched to the galax
 ellipse; as in optimal extraction (Horne 1986, PASP 98, 609; Naylor 1998, MNRAS 296, 339) the
 flux is the weighted sum scaled so that its noise follows from the weights.
 
-Per galaxy, with the detection ellipse of :func:`photoz.photometry.measure_stamps` (centroid
+Per galaxy, with the detection ellipse of :func:`photoz.photometry.kron.measure_stamps` (centroid
 x, y; sep's second-moment semi-axes a, b and angle theta, pixels), the weight is
 
     W(p) = exp(-q / 2),   q = (u / (s a'))^2 + (v / (s b'))^2,
@@ -23,8 +23,8 @@ Noise: for uncorrelated pixels of variance N_bkg^2 (paper eq. 4) plus the source
 variance S(p), Var F = k^2 sum W^2 (N_bkg^2 + S). The normalisation k makes this exactly the
 paper's eq. 6 denominator with N_pix = N_eff when the profile follows the weight (S = c W):
 Var F = F + N_eff N_bkg^2 (then E F = k c sum W^2 and the source term k^2 c sum W^3 = E F,
-since k sum W^3 = sum W^2). The error is therefore :func:`photoz.features.aperture_flux_error` with
-``npix = N_eff``, and the MLP's flux augmentation (:func:`photoz.datasets.flux_realisations`)
+since k sum W^3 = sum W^2). The error is therefore :func:`photoz.photometry.noise.aperture_flux_error` with
+``npix = N_eff``, and the MLP's flux augmentation (:func:`photoz.train.augment.flux_realisations`)
 recomputes it with the same formula. The background term is exact for any profile; the source
 term is exact for a profile shaped like the weight and lies between 0.75 F (a flat profile) and
 1.5 F (a point source) otherwise (well-sampled Gaussian weight): it matters only where the
@@ -60,10 +60,7 @@ from __future__ import annotations
 import numpy as np
 
 from photoz.errors import PhotozValueError
-from photoz.products import (  # noqa: F401 - the column names: the contract, defined once
-    MATCHED_SHAPE_COLUMNS,
-    MATCHED_TEMPLATES,
-)
+from photoz.products.photometry import MATCHED_SHAPE_COLUMNS, MATCHED_TEMPLATES
 
 #: Weight sigma in units of the detection ellipse's second-moment semi-axes (a, b). For a
 #: Gaussian galaxy the matched filter (highest S/N) has s = 1 in the true moments; sep's
@@ -101,6 +98,61 @@ def _windows_for(x, y, sa, h, w):
     return out
 
 
+def _checked_inputs(images, x, y, a, b, theta, scale, min_sigma):
+    """:func:`matched_fluxes`'s ``images`` (float32) and ellipse arrays (float64), checked.
+
+    Raises
+    ------
+    PhotozValueError
+        As :func:`matched_fluxes`.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4:
+        raise PhotozValueError("images", "must have shape (n_gal, n_band, H, W)", images.shape)
+    n = images.shape[0]
+    arrs = []
+    for name, v in (("x", x), ("y", y), ("a", a), ("b", b), ("theta", theta)):
+        v = np.asarray(v, dtype=float)
+        if v.shape != (n,) or not np.all(np.isfinite(v)):
+            raise PhotozValueError(name, f"must be finite with shape ({n},)", v.shape)
+        arrs.append(v)
+    x, y, a, b, theta = arrs
+    if np.any(a <= 0) or np.any(b <= 0):
+        raise PhotozValueError("a, b", "must be > 0")
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(min_sigma) and min_sigma > 0):
+        raise PhotozValueError("scale, min_sigma", "must be finite and > 0", (scale, min_sigma))
+    return images, x, y, a, b, theta
+
+
+def _window_fluxes(images: np.ndarray, sel: np.ndarray, size: int, x, y, qa, qb,
+                   qc) -> tuple[np.ndarray, np.ndarray]:
+    """``flux`` (m, n_band) and ``npix`` (m,) of galaxies ``sel``, weights on one window.
+
+    ``size`` is the side of the window centred on the stamp centre (0: the whole stamp);
+    ``qa``, ``qb``, ``qc`` the weight's quadratic form (all galaxies). The weight is evaluated
+    in float32, its sums W^2, W^3 accumulated in float64.
+    """
+    nb, h, w = images.shape[1:]
+    if size == 0:
+        r0, c0, hh, ww = 0, 0, h, w
+    else:
+        r0, c0, hh, ww = (h - size) // 2, (w - size) // 2, size, size
+    cut = images[sel, :, r0:r0 + hh, c0:c0 + ww].reshape(len(sel), nb, hh * ww)
+    dx = (np.arange(c0, c0 + ww, dtype=np.float32)[None, None, :]
+          - x[sel, None, None].astype(np.float32))
+    dy = (np.arange(r0, r0 + hh, dtype=np.float32)[None, :, None]
+          - y[sel, None, None].astype(np.float32))
+    q = (qa[sel, None, None].astype(np.float32) * dx * dx
+         + (2.0 * qb[sel, None, None]).astype(np.float32) * dx * dy
+         + qc[sel, None, None].astype(np.float32) * dy * dy)
+    wgt = np.exp(-0.5 * q).reshape(len(sel), hh * ww)
+    w2 = np.einsum("ij,ij->i", wgt, wgt, dtype=np.float64)
+    w3 = np.einsum("ij,ij,ij->i", wgt, wgt, wgt, dtype=np.float64)
+    sums = np.matmul(cut, wgt[:, :, None])[..., 0].astype(np.float64)  # (m, nb)
+    k = w2 / w3
+    return k[:, None] * sums, w2**3 / w3**2
+
+
 def matched_fluxes(images: np.ndarray, x, y, a, b, theta, scale: float = MATCHED_SCALE,
                    min_sigma: float = MIN_SIGMA_PIXELS) -> dict[str, np.ndarray]:
     """Gaussian-weighted (matched-filter) fluxes of seven-band stamps, one weight per galaxy.
@@ -125,8 +177,8 @@ def matched_fluxes(images: np.ndarray, x, y, a, b, theta, scale: float = MATCHED
     dict of ndarray
         ``flux`` (n_gal, n_band) electrons, F = k sum W I (negative values kept); ``npix``
         (n_gal,) the effective area N_eff = (sum W^2)^3 / (sum W^3)^2, pixels, for which
-        :func:`photoz.features.aperture_flux_error` gives the error; ``sigma_a``, ``sigma_b``
-        (n_gal,) the weight's sigmas, pixels.
+        :func:`photoz.photometry.noise.aperture_flux_error` gives the error; ``sigma_a``,
+        ``sigma_b`` (n_gal,) the weight's sigmas, pixels.
 
     Raises
     ------
@@ -138,21 +190,8 @@ def matched_fluxes(images: np.ndarray, x, y, a, b, theta, scale: float = MATCHED
     -----
     Formula and sources in the module docstring (Kuijken 2008; Horne 1986; Naylor 1998).
     """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4:
-        raise PhotozValueError("images", "must have shape (n_gal, n_band, H, W)", images.shape)
+    images, x, y, a, b, theta = _checked_inputs(images, x, y, a, b, theta, scale, min_sigma)
     n, nb, h, w = images.shape
-    arrs = []
-    for name, v in (("x", x), ("y", y), ("a", a), ("b", b), ("theta", theta)):
-        v = np.asarray(v, dtype=float)
-        if v.shape != (n,) or not np.all(np.isfinite(v)):
-            raise PhotozValueError(name, f"must be finite with shape ({n},)", v.shape)
-        arrs.append(v)
-    x, y, a, b, theta = arrs
-    if np.any(a <= 0) or np.any(b <= 0):
-        raise PhotozValueError("a, b", "must be > 0")
-    if not (np.isfinite(scale) and scale > 0 and np.isfinite(min_sigma) and min_sigma > 0):
-        raise PhotozValueError("scale, min_sigma", "must be finite and > 0", (scale, min_sigma))
     sa = np.maximum(scale * a, min_sigma)
     sb = np.maximum(scale * b, min_sigma)
     out = {"flux": np.full((n, nb), np.nan), "npix": np.full(n, np.nan),
@@ -167,25 +206,7 @@ def matched_fluxes(images: np.ndarray, x, y, a, b, theta, scale: float = MATCHED
     win = _windows_for(x, y, sa, h, w)
     for size in np.unique(win):
         sel = np.flatnonzero(win == size)
-        if size == 0:
-            r0, c0, hh, ww = 0, 0, h, w
-        else:
-            r0, c0, hh, ww = (h - size) // 2, (w - size) // 2, size, size
-        cut = images[sel, :, r0:r0 + hh, c0:c0 + ww].reshape(len(sel), nb, hh * ww)
-        dx = (np.arange(c0, c0 + ww, dtype=np.float32)[None, None, :]
-              - x[sel, None, None].astype(np.float32))
-        dy = (np.arange(r0, r0 + hh, dtype=np.float32)[None, :, None]
-              - y[sel, None, None].astype(np.float32))
-        q = (qa[sel, None, None].astype(np.float32) * dx * dx
-             + (2.0 * qb[sel, None, None]).astype(np.float32) * dx * dy
-             + qc[sel, None, None].astype(np.float32) * dy * dy)
-        wgt = np.exp(-0.5 * q).reshape(len(sel), hh * ww)
-        w2 = np.einsum("ij,ij->i", wgt, wgt, dtype=np.float64)
-        w3 = np.einsum("ij,ij,ij->i", wgt, wgt, wgt, dtype=np.float64)
-        sums = np.matmul(cut, wgt[:, :, None])[..., 0].astype(np.float64)  # (m, nb)
-        k = w2 / w3
-        out["flux"][sel] = k[:, None] * sums
-        out["npix"][sel] = w2**3 / w3**2
+        out["flux"][sel], out["npix"][sel] = _window_fluxes(images, sel, size, x, y, qa, qb, qc)
     return out
 
 
@@ -222,7 +243,7 @@ def matched_table(flux: np.ndarray, npix: np.ndarray, sigma_a: np.ndarray, sigma
         The columns of :func:`matched_columns`. Errors: paper eq. 6 denominator with N_pix =
         N_eff (module docstring); mag_err = 2.5 / ln 10 sigma / F; magnitudes NaN for F <= 0.
     """
-    from photoz.features import aperture_flux_error, snr
+    from photoz.photometry.noise import aperture_flux_error, snr
 
     ok = np.isfinite(npix)
     err = np.full_like(flux, np.nan)

@@ -10,26 +10,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from photoz import BANDS
 from photoz.errors import PhotozDataError
-from photoz.features import aperture_flux_error, snr
-from photoz.logs import progress
 from photoz.photometry.config import PhotometryConfig
 from photoz.photometry.kron import measure_stamps
 from photoz.photometry.matched import matched_fluxes, matched_table
-from photoz.products import (
+from photoz.photometry.noise import aperture_flux_error, snr
+from photoz.products.catalog import read_truth
+from photoz.products.photometry import (
     MEASUREMENT_COLUMNS,
     PHOTOMETRY_COLUMNS,
     read_shard_measurements,
-    read_truth,
-    shard_chunks,
     write_photometry,
     write_selection,
     write_shard_measurements,
 )
+from photoz.products.simulate import shard_chunks
 
-log = logging.getLogger("photoz.photometry")
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def select(flux: np.ndarray, npix: np.ndarray, measured: np.ndarray, instrument,
     -------
     flux_err : ndarray, shape (n, 7), electrons
         Eq. 6 denominator, sigma^2 = max(F, 0) + N_pix (B_sky + B_dark) t N + R_n^2 N N_pix
-        (:func:`photoz.features.aperture_flux_error`); NaN where not measured.
+        (:func:`photoz.photometry.noise.aperture_flux_error`); NaN where not measured.
     snr : ndarray, shape (n, 7)
         F / sigma (eq. 6).
     selected : ndarray of bool, shape (n,)
@@ -209,7 +209,7 @@ def measure_shard_to_file(shard, out_path, instrument, phot_cfg: dict, cropped_p
         The ``photometry`` config section.
     cropped_path : path-like, optional
         Where to write the selected galaxies' central ``crop_size`` pixels
-        (:func:`photoz.products.shards.crop_shard`); none if not given.
+        (:func:`photoz.products.simulate.crop_shard`); none if not given.
     crop_size : int
         ``train.image_size`` (at most the stamp side).
     compression : str
@@ -225,11 +225,12 @@ def measure_shard_to_file(shard, out_path, instrument, phot_cfg: dict, cropped_p
     PhotozConfigError, PhotozDataError
         For a bad ``phot_cfg`` or an unreadable shard.
     """
-    from photoz.products.shards import crop_shard, open_shard
+    from photoz.products.simulate import crop_shard, open_shard
 
     cfg = PhotometryConfig.from_dict(phot_cfg)
     inst_sigma = np.asarray(instrument.background_sigma(), dtype=float)
-    with progress(total=None, desc=f"photometry {Path(shard).name}", unit="gal") as bar:
+    with tqdm(total=None, desc=f"photometry {Path(shard).name}", unit="gal",
+              disable=None) as bar:
         meas, mismatch = measure_shard(shard, cfg, inst_sigma, bar=bar)
     measured = meas["flag"] == ""
     _, _, selected = select(meas["flux"], meas["npix"], measured, instrument, cfg)
@@ -255,7 +256,7 @@ def measure_shard_to_file(shard, out_path, instrument, phot_cfg: dict, cropped_p
 
 
 def _read_measurements(path) -> tuple[dict[str, np.ndarray], int]:
-    """One shard's measurements file (:func:`photoz.products.read_shard_measurements`) as
+    """One shard's measurements file (:func:`photoz.products.photometry.read_shard_measurements`) as
     :func:`measure_shard` returns them."""
     df, mismatch = read_shard_measurements(path)
     out = {"object_id": df["object_id"].to_numpy(np.int64)}
@@ -268,8 +269,136 @@ def _read_measurements(path) -> tuple[dict[str, np.ndarray], int]:
 
 
 def photometry_columns() -> list[str]:
-    """Column order of the photometry table (:data:`photoz.products.PHOTOMETRY_COLUMNS`)."""
+    """Column order of the photometry table (:data:`photoz.products.photometry.PHOTOMETRY_COLUMNS`)."""
     return list(PHOTOMETRY_COLUMNS)
+
+
+def _gather_measurements(truth: pd.DataFrame, truth_path: Path, shard_paths: list,
+                         measured_paths: list | None, instrument,
+                         cfg: PhotometryConfig) -> dict[str, np.ndarray]:
+    """The :data:`_RAW_FIELDS` of every truth galaxy, in truth-table order.
+
+    Parameters
+    ----------
+    truth : pandas.DataFrame
+        The truth table (``object_id``).
+    truth_path : Path
+        Its file, named in errors.
+    shard_paths : list of path-like
+        Shards to measure (:func:`measure_shard`), in this order; ignored when
+        ``measured_paths`` is given.
+    measured_paths : list of path-like or None
+        Measurement files to read instead (:func:`measure_shard_to_file`), in this order.
+    instrument : photoz.instrument.Instrument
+        Eq. 4 background sigma (fallback and check of the shards').
+    cfg : PhotometryConfig
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``flux`` and ``matched_flux`` (n, 7), the rest (n,); NaN and the flag ``no stamp in the
+        shards`` for galaxies in no source. These and the stamps whose ``noise_sigma`` is more
+        than 2% off the instrument's are logged as warnings.
+
+    Raises
+    ------
+    PhotozDataError
+        For an unreadable source, or an object_id not in the truth table or in two sources.
+    """
+    n_total = len(truth)
+    row_of = pd.Index(truth["object_id"].to_numpy())
+    raw = {k: np.full((n_total, len(BANDS)) if k in _BAND_FIELDS else n_total, np.nan)
+           for k in _RAW_FIELDS if k != "flag"}
+    raw["flag"] = np.full(n_total, "no stamp in the shards", dtype=object)
+    seen = np.zeros(n_total, dtype=bool)
+    inst_sigma = np.asarray(instrument.background_sigma(), dtype=float)
+    sigma_mismatch = 0
+    sources = [("measurements", Path(p)) for p in measured_paths] if measured_paths is not None \
+        else [("shard", Path(p)) for p in shard_paths]
+
+    log.info("photometry of %d truth galaxies from %d %s(s); config %s",
+             n_total, len(sources), sources[0][0] if sources else "shard", cfg)
+    with tqdm(total=n_total, desc="photometry", unit="gal", disable=None) as bar:
+        for kind, path in sources:
+            if kind == "shard":
+                meas, mismatch = measure_shard(path, cfg, inst_sigma, bar=bar, known=row_of)
+            else:
+                meas, mismatch = _read_measurements(path)
+                bar.update(len(meas["object_id"]))
+            sigma_mismatch += mismatch
+            rows = _truth_rows(meas["object_id"], row_of, seen, path, truth_path)
+            for k in raw:
+                raw[k][rows] = meas[k]
+
+    n_missing = int(np.sum(~seen))
+    if n_missing:
+        log.warning("%d of %d truth galaxies have no stamp in the %d shard(s); flagged "
+                    "'no stamp in the shards'", n_missing, n_total, len(sources))
+    if sigma_mismatch:
+        log.warning("%d stamps have a noise_sigma more than 2%% from the instrument's eq. 4 "
+                    "value %s; flux errors follow the instrument (eq. 6)",
+                    sigma_mismatch, np.round(inst_sigma, 2).tolist())
+    return raw
+
+
+def _photometry_table(truth: pd.DataFrame, raw: dict[str, np.ndarray], instrument,
+                      cfg: PhotometryConfig
+                      ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """The photometry table (§3) of :func:`_gather_measurements`'s ``raw``.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Columns :func:`photometry_columns`, rows in truth-table order.
+    measured, selected : ndarray of bool, shape (n,)
+    snr : ndarray, shape (n, 7)
+        As :func:`select`.
+    """
+    flux, npix, flag = raw["flux"], raw["npix"], raw["flag"]
+    measured = flag == ""
+    flux_err, snr_all, selected = select(flux, npix, measured, instrument, cfg)
+    mag = instrument.electrons_to_mag(flux)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag_err = np.where(flux > 0, 2.5 / np.log(10.0) * flux_err / flux, np.nan)
+
+    data: dict[str, np.ndarray] = {
+        "object_id": truth["object_id"].to_numpy(np.int64),
+        "redshift": truth["redshift"].to_numpy(float),
+        "split": truth["split"].astype(str).to_numpy(),
+    }
+    for prefix, arr in (("flux", flux), ("flux_err", flux_err), ("mag", mag),
+                        ("mag_err", mag_err), ("snr", snr_all)):
+        for j, bd in enumerate(BANDS):
+            data[f"{prefix}_{bd}"] = arr[:, j]
+    data.update({k: raw[k] for k in _SHAPE_FIELDS})
+    data["npix"] = npix
+    data.update(matched_table(raw["matched_flux"], raw["matched_npix"], raw["matched_sigma_a"],
+                              raw["matched_sigma_b"], instrument, BANDS))
+    data["flag"] = flag.astype(str)
+    data["selected"] = selected
+    return pd.DataFrame(data, columns=photometry_columns()), measured, selected, snr_all
+
+
+def _write_outputs(df: pd.DataFrame, selection: dict, cfg: PhotometryConfig, out_path: Path,
+                   selection_path: Path) -> None:
+    """Write the photometry table (with the config and selection as metadata) and selection.json."""
+    write_photometry(df, out_path, {
+        "photometry_config": {**cfg.__dict__, "snr_bands": list(cfg.snr_bands),
+                              "detection_bands": list(cfg.detection_bands)},
+        "selection": selection,
+    })
+    write_selection(selection, selection_path)
+
+
+def _log_summary(selection: dict, cfg: PhotometryConfig, flag_counts: dict[str, int],
+                 seconds: float, rate: float) -> None:
+    """Log the counts, the reasons galaxies were not measured (most frequent first) and the time."""
+    log.info("measured %d of %d galaxies; selected %d with SNR > %g in any of %s",
+             selection["n_measured"], selection["n_total"], selection["n_selected"],
+             cfg.snr_threshold, "/".join(cfg.snr_bands))
+    for reason, count in sorted(flag_counts.items(), key=lambda kv: -kv[1]):
+        log.info("not measured: %d x %s", count, reason)
+    log.info("photometry took %.1f s (%.0f galaxy-bands/s)", seconds, rate)
 
 
 def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, instrument,
@@ -321,97 +450,28 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     Notes
     -----
     Flux errors: paper eq. 6 denominator, sigma^2 = max(F, 0) + N_pix (B_sky + B_dark) t N
-    + R_n^2 N N_pix (:func:`photoz.features.aperture_flux_error`), N_pix the exact aperture area.
-    Magnitudes: AB from the instrument zero points; mag_err = 2.5 / ln 10 sigma / F; both NaN for
-    F <= 0. Truth galaxies with no stamp in any shard are flagged ``no stamp in the shards``.
+    + R_n^2 N N_pix (:func:`photoz.photometry.noise.aperture_flux_error`), N_pix the exact
+    aperture area. Magnitudes: AB from the instrument zero points; mag_err = 2.5 / ln 10 sigma / F;
+    both NaN for F <= 0. Truth galaxies with no stamp in any shard are flagged ``no stamp in the
+    shards``.
     """
     t0 = time.perf_counter()
     cfg = PhotometryConfig.from_dict(phot_cfg)
     truth_path, out_path, selection_path = Path(truth_path), Path(out_path), Path(selection_path)
     truth = read_truth(truth_path, ["object_id", "redshift", "split"])
-    n_total = len(truth)
-    row_of = pd.Index(truth["object_id"].to_numpy())
-    raw = {k: np.full((n_total, len(BANDS)) if k in _BAND_FIELDS else n_total, np.nan)
-           for k in _RAW_FIELDS if k != "flag"}
-    raw["flag"] = np.full(n_total, "no stamp in the shards", dtype=object)
-    seen = np.zeros(n_total, dtype=bool)
-    inst_sigma = np.asarray(instrument.background_sigma(), dtype=float)
-    sigma_mismatch = 0
-    sources = [("measurements", Path(p)) for p in measured_paths] if measured_paths is not None \
-        else [("shard", Path(p)) for p in shard_paths]
-
-    log.info("photometry of %d truth galaxies from %d %s(s); config %s",
-             n_total, len(sources), sources[0][0] if sources else "shard", cfg)
-    with progress(total=n_total, desc="photometry", unit="gal") as bar:
-        for kind, path in sources:
-            if kind == "shard":
-                meas, mismatch = measure_shard(path, cfg, inst_sigma, bar=bar, known=row_of)
-            else:
-                meas, mismatch = _read_measurements(path)
-                bar.update(len(meas["object_id"]))
-            sigma_mismatch += mismatch
-            rows = _truth_rows(meas["object_id"], row_of, seen, path, truth_path)
-            for k in raw:
-                raw[k][rows] = meas[k]
-
-    n_missing = int(np.sum(~seen))
-    if n_missing:
-        log.warning("%d of %d truth galaxies have no stamp in the %d shard(s); flagged "
-                    "'no stamp in the shards'", n_missing, n_total, len(sources))
-    if sigma_mismatch:
-        log.warning("%d stamps have a noise_sigma more than 2%% from the instrument's eq. 4 "
-                    "value %s; flux errors follow the instrument (eq. 6)",
-                    sigma_mismatch, np.round(inst_sigma, 2).tolist())
-    flux, npix, flag = raw["flux"], raw["npix"], raw["flag"]
-    measured = flag == ""
-    flux_err, snr_all, selected = select(flux, npix, measured, instrument, cfg)
-    mag = instrument.electrons_to_mag(flux)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag_err = np.where(flux > 0, 2.5 / np.log(10.0) * flux_err / flux, np.nan)
-    sel_idx = [BANDS.index(bd) for bd in cfg.snr_bands]
-
-    data: dict[str, np.ndarray] = {
-        "object_id": truth["object_id"].to_numpy(np.int64),
-        "redshift": truth["redshift"].to_numpy(float),
-        "split": truth["split"].astype(str).to_numpy(),
-    }
-    for prefix, arr in (("flux", flux), ("flux_err", flux_err), ("mag", mag),
-                        ("mag_err", mag_err), ("snr", snr_all)):
-        for j, bd in enumerate(BANDS):
-            data[f"{prefix}_{bd}"] = arr[:, j]
-    data.update({k: raw[k] for k in _SHAPE_FIELDS})
-    data["npix"] = npix
-    data.update(matched_table(raw["matched_flux"], raw["matched_npix"], raw["matched_sigma_a"],
-                              raw["matched_sigma_b"], instrument, BANDS))
-    data["flag"] = flag.astype(str)
-    data["selected"] = selected
-    df = pd.DataFrame(data, columns=photometry_columns())
-
-    n_measured, n_selected = int(measured.sum()), int(selected.sum())
+    raw = _gather_measurements(truth, truth_path, shard_paths, measured_paths, instrument, cfg)
+    df, measured, selected, snr_all = _photometry_table(truth, raw, instrument, cfg)
+    selection = {"n_total": len(truth), "n_measured": int(measured.sum()),
+                 "n_selected": int(selected.sum()), "snr_threshold": cfg.snr_threshold,
+                 "snr_bands": list(cfg.snr_bands)}
     if min_selected:
+        sel_idx = [BANDS.index(bd) for bd in cfg.snr_bands]
         _check_selection(selected, truth["split"].astype(str).to_numpy(), min_selected, cfg,
-                         n_total, n_measured, snr_all[measured][:, sel_idx])
-    selection = {
-        "n_total": n_total,
-        "n_measured": n_measured,
-        "n_selected": n_selected,
-        "snr_threshold": cfg.snr_threshold,
-        "snr_bands": list(cfg.snr_bands),
-    }
-    write_photometry(df, out_path, {
-        "photometry_config": {**cfg.__dict__, "snr_bands": list(cfg.snr_bands),
-                              "detection_bands": list(cfg.detection_bands)},
-        "selection": selection,
-    })
-    write_selection(selection, selection_path)
-
-    flag_counts = dict(Counter(f for f in flag if f))
+                         len(truth), selection["n_measured"], snr_all[measured][:, sel_idx])
+    _write_outputs(df, selection, cfg, out_path, selection_path)
+    flag_counts = dict(Counter(f for f in raw["flag"] if f))
     seconds = time.perf_counter() - t0
-    log.info("measured %d of %d galaxies; selected %d with SNR > %g in any of %s",
-             n_measured, n_total, n_selected, cfg.snr_threshold, "/".join(cfg.snr_bands))
-    for reason, count in sorted(flag_counts.items(), key=lambda kv: -kv[1]):
-        log.info("not measured: %d x %s", count, reason)
-    rate = n_total * len(BANDS) / seconds if seconds > 0 else math.inf
-    log.info("photometry took %.1f s (%.0f galaxy-bands/s)", seconds, rate)
+    rate = len(truth) * len(BANDS) / seconds if seconds > 0 else math.inf
+    _log_summary(selection, cfg, flag_counts, seconds, rate)
     return {**selection, "seconds": seconds, "galaxy_bands_per_s": rate,
             "flag_counts": flag_counts}

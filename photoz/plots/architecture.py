@@ -15,10 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
-from photoz.plots.style import (
-    NET_COLORS,
-    _new_figure,
-)
+from photoz.plots.style import NET_COLORS, _new_figure
 
 # --------------------------------------------------------------------------------------------
 # Fig. 5: architectures, drawn from the models themselves
@@ -214,7 +211,7 @@ def _group_text(g: dict, compact: bool = False) -> str:
 def _count_parameters(model) -> int:
     """Parameters plus BatchNorm running mean and variance, as the paper's Keras counted."""
     try:
-        from photoz.models import count_parameters
+        from photoz.models.build import count_parameters
 
         return int(count_parameters(model))
     except ImportError:
@@ -400,7 +397,7 @@ def fig5_architectures(build_model: Callable | None = None) -> Figure:
         BatchNorm running statistics included as in the paper).
     """
     if build_model is None:
-        from photoz.models import build_model
+        from photoz.models.build import build_model
     models = {n: build_model(n) for n in ("mlp", "cnn", "hybrid")}
     fig = _new_figure(16.0, 6.4)
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [0.9, 1.0, 1.45, 1.65], "wspace": 0.04})

@@ -7,15 +7,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from photoz import metrics as pzm
 from photoz.errors import PhotozConfigError
-from photoz.plots.style import (
-    NET_COLORS,
-    NET_LABELS,
-    _new_figure,
-    _ordered_nets,
-)
-from photoz.products import read_binned
+from photoz.names import LABELS, NETWORKS
+from photoz.plots.style import NET_COLORS, _new_figure, _ordered_nets
+from photoz.products.evaluate import read_binned
 
 # --------------------------------------------------------------------------------------------
 # Fig. 8: outlier fraction vs redshift
@@ -55,7 +50,7 @@ def fig8_rows(binned: pd.DataFrame, network: str, by: str) -> pd.DataFrame:
     Parameters
     ----------
     binned : pandas.DataFrame
-        :func:`photoz.products.read_binned`.
+        :func:`photoz.products.evaluate.read_binned`.
     network : str
     by : {"z_pred", "z_true"}
 
@@ -77,9 +72,9 @@ def fig8_outlier_fraction(binned) -> Figure:
     Parameters
     ----------
     binned : path
-        ``results/metrics/binned.csv`` (:func:`photoz.summary.write_summary`): per network and
+        ``results/metrics/binned.csv`` (:func:`photoz.evaluate.summary.write_summary`): per network and
         binning (``binned_by``), ``z_lo, z_hi, z_mid, n, outlier_fraction,
-        outlier_fraction_err``. The networks of :data:`photoz.metrics.NETWORKS` present are drawn
+        outlier_fraction_err``. The networks of :data:`photoz.names.NETWORKS` present are drawn
         (peers are not).
 
     Returns
@@ -98,10 +93,10 @@ def fig8_outlier_fraction(binned) -> Figure:
     PhotozConfigError
         If the file holds no network.
     PhotozDataError
-        As :func:`photoz.products.read_binned`.
+        As :func:`photoz.products.evaluate.read_binned`.
     """
     table = read_binned(binned)
-    nets = _ordered_nets({n: None for n in set(table["network"]) if n in pzm.NETWORKS})
+    nets = _ordered_nets({n: None for n in set(table["network"]) if n in NETWORKS})
     if not nets:
         raise PhotozConfigError(f"fig8_outlier_fraction: no network in {binned}")
     fig = _new_figure(7.5, 8.0)
@@ -114,68 +109,8 @@ def fig8_outlier_fraction(binned) -> Figure:
     x_top, x_lo = 0.0, 0.0
     panels = ((ax_top, cnt_top, "z_pred", "photo-z"), (ax_bot, cnt_bot, "z_true", "true redshift"))
     for ax, cnt, by, title in panels:
-        tables = {}
-        y_hi = 0.0
-        bin_edges: set[float] = set()
-        for net in nets:
-            t = fig8_rows(table, net, by)
-            bin_edges.update(t["z_lo"].tolist() + t["z_hi"].tolist())
-            n = t["n"].to_numpy()
-            frac = 100 * t["outlier_fraction"].to_numpy(dtype=float)
-            err = 100 * t["outlier_fraction_err"].fillna(0).to_numpy(dtype=float)
-            has = n > 0
-            # what a point shows: the fraction, or for a bin without outliers its upper limit
-            value = np.where(has & (frac == 0), 100 * zero_outlier_upper_limit(np.maximum(n, 1)),
-                             frac)
-            tables[net] = (t, n, frac, err, has, value)
-            big = has & (n >= FIG8_SMALL_BIN)
-            if big.any():
-                y_hi = max(y_hi, float(np.nanmax(np.where(big, value + np.where(frac > 0, err, 0),
-                                                          0.0))))
-            if has.any():
-                x_top = max(x_top, float(t["z_hi"][has].max()))
-                x_lo = min(x_lo, float(t["z_lo"][has].min()))
-        y_max = max(5.0, 1.15 * y_hi)
-        over_by_bin: dict[float, list] = {}
-        for k, net in enumerate(nets):
-            t, n, frac, err, has, value = tables[net]
-            x = t["z_mid"].to_numpy(dtype=float) + offsets[k]
-            c = NET_COLORS[net]
-            big, small = has & (n >= FIG8_SMALL_BIN), has & (n < FIG8_SMALL_BIN)
-            zero = has & (frac == 0)
-            over = has & (value > y_max)
-            # the line joins the well-populated bins with outliers
-            ax.plot(x[big & ~zero], frac[big & ~zero], "-", color=c, lw=1.0, alpha=0.7,
-                    label=NET_LABELS[net])
-            for mask, mfc in ((big & ~zero, c), (small & ~zero & ~over, "white")):
-                if mask.any():
-                    ax.errorbar(x[mask], frac[mask], yerr=err[mask], fmt="o", color=c, mfc=mfc,
-                                ms=4.5, capsize=2, lw=1.0)
-            lim = zero & ~over
-            if lim.any():
-                ax.errorbar(x[lim], value[lim], yerr=0.06 * y_max, uplims=True, fmt="_", color=c,
-                            ms=7, lw=1.0, capsize=0, mfc="white" if small[lim].any() else c)
-            for j in np.flatnonzero(over):
-                over_by_bin.setdefault(round(float(t["z_mid"].iloc[j]), 6), []).append(
-                    (x[j], value[j], c, bool(zero[j])))
-            cnt.step(t["z_mid"], np.where(has, n, np.nan), where="mid", color=c, lw=1.0)
-        ax.set_ylim(0, y_max)
-        for entries in over_by_bin.values():  # small bins above the range: edge marks + values
-            for row, (xv, yv, c, is_limit) in enumerate(entries):
-                ax.plot(xv, 0.975 * y_max, "^", color=c, mfc="white", ms=6)
-                ax.text(float(np.mean([e[0] for e in entries])), (0.92 - 0.065 * row) * y_max,
-                        f"{'<' if is_limit else ''}{yv:.0f}%", color=c, fontsize=6.5,
-                        ha="center", va="top")
-        ax.set_ylabel(f"Outliers [%]\n(bins of {title})")
-        cnt.set_yscale("log")
-        cnt.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-        cnt.yaxis.set_minor_formatter(NullFormatter())
-        cnt.set_ylabel("N", fontsize=8)
-        cnt.tick_params(labelsize=7)
-        cnt.axhline(FIG8_SMALL_BIN, color="0.5", lw=0.6, ls=":")
-        for e in sorted(bin_edges):
-            ax.axvline(e, color="0.9", lw=0.5, zorder=0)
-        ax.tick_params(labelbottom=False)
+        lo, hi = _fig8_panel(ax, cnt, table, nets, by, title, offsets)
+        x_top, x_lo = max(x_top, hi), min(x_lo, lo)
     ax_top.legend(frameon=False, ncol=4, fontsize=7.5, loc="lower center",
                   bbox_to_anchor=(0.5, 1.0))
     cnt_top.set_xlabel(r"Photo-z $z_{\rm pred}$")
@@ -188,5 +123,103 @@ def fig8_outlier_fraction(binned) -> Figure:
     )
     fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.07)
     return fig
+
+
+def _fig8_bins(table: pd.DataFrame, nets: list[str], by: str
+               ) -> tuple[dict[str, tuple], float, set[float], tuple[float, float]]:
+    """The numbers one Fig. 8 panel draws, read from binned.csv.
+
+    Returns per network ``(rows, n, percent, error, non-empty, drawn value)`` (the drawn value is
+    the percentage, or for a bin without outliers its upper limit), the panel's y-range top, its
+    bin edges and the (low, high) redshift extent of its non-empty bins (from 0).
+    """
+    tables = {}
+    y_hi = 0.0
+    x_top, x_lo = 0.0, 0.0
+    bin_edges: set[float] = set()
+    for net in nets:
+        t = fig8_rows(table, net, by)
+        bin_edges.update(t["z_lo"].tolist() + t["z_hi"].tolist())
+        n = t["n"].to_numpy()
+        frac = 100 * t["outlier_fraction"].to_numpy(dtype=float)
+        err = 100 * t["outlier_fraction_err"].fillna(0).to_numpy(dtype=float)
+        has = n > 0
+        # what a point shows: the fraction, or for a bin without outliers its upper limit
+        value = np.where(has & (frac == 0), 100 * zero_outlier_upper_limit(np.maximum(n, 1)),
+                         frac)
+        tables[net] = (t, n, frac, err, has, value)
+        big = has & (n >= FIG8_SMALL_BIN)
+        if big.any():
+            y_hi = max(y_hi, float(np.nanmax(np.where(big, value + np.where(frac > 0, err, 0),
+                                                      0.0))))
+        if has.any():
+            x_top = max(x_top, float(t["z_hi"][has].max()))
+            x_lo = min(x_lo, float(t["z_lo"][has].min()))
+    return tables, max(5.0, 1.15 * y_hi), bin_edges, (x_lo, x_top)
+
+
+def _fig8_network(ax, cnt, bins: tuple, x: np.ndarray, c, label: str, y_max: float) -> list:
+    """Draw one network's bins in a Fig. 8 panel and its counts in the strip under it.
+
+    The line through the well-populated bins with outliers, their markers with error bars (open
+    for small bins), the upper limits of bins without outliers and the count step. Returns the
+    bins above the y-range as ``(bin z_mid, (x, value, colour, is_limit))``, drawn by
+    :func:`_fig8_over_marks`.
+    """
+    t, n, frac, err, has, value = bins
+    big, small = has & (n >= FIG8_SMALL_BIN), has & (n < FIG8_SMALL_BIN)
+    zero = has & (frac == 0)
+    over = has & (value > y_max)
+    # the line joins the well-populated bins with outliers
+    ax.plot(x[big & ~zero], frac[big & ~zero], "-", color=c, lw=1.0, alpha=0.7, label=label)
+    for mask, mfc in ((big & ~zero, c), (small & ~zero & ~over, "white")):
+        if mask.any():
+            ax.errorbar(x[mask], frac[mask], yerr=err[mask], fmt="o", color=c, mfc=mfc,
+                        ms=4.5, capsize=2, lw=1.0)
+    lim = zero & ~over
+    if lim.any():
+        ax.errorbar(x[lim], value[lim], yerr=0.06 * y_max, uplims=True, fmt="_", color=c,
+                    ms=7, lw=1.0, capsize=0, mfc="white" if small[lim].any() else c)
+    over_marks = [(round(float(t["z_mid"].iloc[j]), 6), (x[j], value[j], c, bool(zero[j])))
+                  for j in np.flatnonzero(over)]
+    cnt.step(t["z_mid"], np.where(has, n, np.nan), where="mid", color=c, lw=1.0)
+    return over_marks
+
+
+def _fig8_over_marks(ax, over_by_bin: dict[float, list], y_max: float) -> None:
+    """Draw the small bins above a Fig. 8 panel's range: a triangle at the top edge per network
+    and its value, stacked under the bin."""
+    for entries in over_by_bin.values():
+        for row, (xv, yv, c, is_limit) in enumerate(entries):
+            ax.plot(xv, 0.975 * y_max, "^", color=c, mfc="white", ms=6)
+            ax.text(float(np.mean([e[0] for e in entries])), (0.92 - 0.065 * row) * y_max,
+                    f"{'<' if is_limit else ''}{yv:.0f}%", color=c, fontsize=6.5,
+                    ha="center", va="top")
+
+
+def _fig8_panel(ax, cnt, table: pd.DataFrame, nets: list[str], by: str, title: str,
+                offsets) -> tuple[float, float]:
+    """Draw one Fig. 8 panel (bins of ``by``) and its count strip; return the (low, high)
+    redshift extent of its non-empty bins (from 0)."""
+    tables, y_max, bin_edges, x_range = _fig8_bins(table, nets, by)
+    over_by_bin: dict[float, list] = {}
+    for k, net in enumerate(nets):
+        x = tables[net][0]["z_mid"].to_numpy(dtype=float) + offsets[k]
+        for key, entry in _fig8_network(ax, cnt, tables[net], x, NET_COLORS[net], LABELS[net],
+                                        y_max):
+            over_by_bin.setdefault(key, []).append(entry)
+    ax.set_ylim(0, y_max)
+    _fig8_over_marks(ax, over_by_bin, y_max)
+    ax.set_ylabel(f"Outliers [%]\n(bins of {title})")
+    cnt.set_yscale("log")
+    cnt.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    cnt.yaxis.set_minor_formatter(NullFormatter())
+    cnt.set_ylabel("N", fontsize=8)
+    cnt.tick_params(labelsize=7)
+    cnt.axhline(FIG8_SMALL_BIN, color="0.5", lw=0.6, ls=":")
+    for e in sorted(bin_edges):
+        ax.axvline(e, color="0.9", lw=0.5, zorder=0)
+    ax.tick_params(labelbottom=False)
+    return x_range
 
 

@@ -16,13 +16,14 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from qp.metrics.pit import PIT
 
-from photoz.io import atomic_path
+from photoz.evaluate.pdfscores import score_ensemble
+from photoz.names import LABELS
+from photoz.products.train import ensemble_arrays, read_ensemble
 
 matplotlib.use("Agg", force=False)
 
-#: Network labels (the order and names of photoz.metrics.NETWORK_LABELS).
-LABELS = {"mlp": "MLP", "cnn": "CNN", "hybrid": "Hybrid", "hybrid_transfer": "Hybrid transfer"}
 #: PIT histogram bins.
 N_PIT_BINS = 20
 
@@ -33,12 +34,8 @@ def plot_pdf_calibration(pdfs: dict[str, str | os.PathLike]) -> Figure:
     Raises
     ------
     photoz.errors.PhotozDataError
-        For an unreadable p(z) file (:func:`photoz.pdf.read_ensemble`).
+        For an unreadable p(z) file (:func:`photoz.products.train.read_ensemble`).
     """
-    from qp.metrics.pit import PIT
-
-    from photoz.pdf import ensemble_arrays, read_ensemble, score_ensemble
-
     nets = list(pdfs)
     fig = Figure(figsize=(3.2 * max(len(nets), 2), 6.4))
     FigureCanvasAgg(fig)
@@ -83,12 +80,3 @@ def plot_pdf_calibration(pdfs: dict[str, str | os.PathLike]) -> Figure:
     qq.legend(fontsize=7)
     fig.tight_layout()
     return fig
-
-
-def save_pdf_calibration(pdfs: dict[str, str | os.PathLike], out_png, out_pdf) -> None:
-    """Draw :func:`plot_pdf_calibration` and write it as PNG and PDF, atomically."""
-    fig = plot_pdf_calibration(pdfs)
-    for path, fmt in ((out_png, "png"), (out_pdf, "pdf")):
-        meta = {"Creator": "photoz"} if fmt == "png" else {"Creator": "photoz", "CreationDate": None}
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, metadata=meta, dpi=150 if fmt == "png" else None)

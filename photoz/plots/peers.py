@@ -16,14 +16,14 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from photoz import metrics as pzm
 from photoz.errors import PhotozDataError
-from photoz.products import read_binned, read_summary
+from photoz.names import LABELS, METHODS, PEERS
+from photoz.products.evaluate import read_binned, read_summary
 
 matplotlib.use("Agg", force=False)
 
 #: Colours: networks from tab10's first four, peers from its next five.
-_COLOURS = dict(zip(pzm.METHODS, [f"C{i}" for i in range(len(pzm.METHODS))], strict=True))
+_COLOURS = dict(zip(METHODS, [f"C{i}" for i in range(len(METHODS))], strict=True))
 
 
 #: Bins with fewer test galaxies are not drawn (as the paper-figure code, photoz.plots' Fig. 8).
@@ -31,7 +31,7 @@ MIN_BIN_COUNT = 5
 
 
 def _labels() -> dict[str, str]:
-    return {**pzm.NETWORK_LABELS, **pzm.PEER_LABELS}
+    return {**LABELS, **LABELS}
 
 
 def read_comparison(summary_path: str | os.PathLike, binned_path: str | os.PathLike
@@ -44,7 +44,7 @@ def read_comparison(summary_path: str | os.PathLike, binned_path: str | os.PathL
         If either file is unreadable or holds no known method.
     """
     summary, binned = read_summary(summary_path), read_binned(binned_path)
-    methods = [m for m in pzm.METHODS if isinstance(summary.get(m), dict)]
+    methods = [m for m in METHODS if isinstance(summary.get(m), dict)]
     if not methods:
         raise PhotozDataError(f"{summary_path}: no network or peer metrics to compare")
     return summary, binned, methods
@@ -83,7 +83,7 @@ def plot_peer_comparison(summary: str | os.PathLike, binned: str | os.PathLike) 
         vals = np.array([summary[m][key] for m in methods], dtype=float) * scale
         errs = np.array([summary[m].get(f"{key}_err") or np.nan for m in methods], dtype=float)
         for yi, m, v, e in zip(y, methods, vals, errs * scale, strict=True):
-            peer = m in pzm.PEERS
+            peer = m in PEERS
             ax.barh(yi, v, xerr=None if not np.isfinite(e) else e, color=_COLOURS[m],
                     alpha=0.55 if peer else 0.9, hatch="//" if peer else None,
                     edgecolor="k", linewidth=0.5, capsize=2)
@@ -100,7 +100,7 @@ def plot_peer_comparison(summary: str | os.PathLike, binned: str | os.PathLike) 
         if r.empty:
             continue
         ax.errorbar(r["z_mid"], 100 * r["outlier_fraction"], yerr=100 * r["outlier_fraction_err"],
-                    color=_COLOURS[m], ls="--" if m in pzm.PEERS else "-", marker="o", ms=3,
+                    color=_COLOURS[m], ls="--" if m in PEERS else "-", marker="o", ms=3,
                     capsize=2, lw=1.2, label=labels[m])
     ax.set_xlabel(rf"$z_{{\rm true}}$ (bins of 0.5; $\geq {MIN_BIN_COUNT}$ galaxies)")
     ax.set_ylabel(r"outlier fraction $\eta$ (%)")
@@ -110,13 +110,3 @@ def plot_peer_comparison(summary: str | os.PathLike, binned: str | os.PathLike) 
                  f"({n_test} galaxies)", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def save_peer_comparison(summary_path, binned_path, out_png, out_pdf) -> None:
-    """Draw :func:`plot_peer_comparison` and write it as PNG and PDF, atomically.
-
-    The registry's figure ``peers_comparison`` (:func:`photoz.plots.plot_figure`).
-    """
-    from photoz.plots.registry import plot_figure
-
-    plot_figure("peers_comparison", out_png, out_pdf, summary=summary_path, binned=binned_path)

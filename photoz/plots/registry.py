@@ -3,7 +3,7 @@
 One table, :data:`REGISTRY`, says for each figure which products of the run it is drawn from
 (:data:`PRODUCT_PATHS`), which config values it takes (:data:`CONFIG_PARAMS`), its caption file and
 the function that draws it. The workflow reads nothing else: ``workflow/rules/common.smk`` takes
-the figure names and each figure's input files from :func:`figure_inputs`, ``figures.smk`` gives
+the figure names and each figure's input files from :func:`figure_inputs`, ``plots.smk`` gives
 each figure job only :func:`figure_params` (so an edit of ``evaluate.n_bootstrap`` or of the
 instrument reruns only the figures drawn from it), and ``workflow/scripts/plot_figure.py`` turns
 the job's files and parameters into the drawing function's arguments with :func:`figure_kwargs`.
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import matplotlib
 from matplotlib.figure import Figure
+from tqdm import tqdm
 
 from photoz.errors import PhotozConfigError
-from photoz.logs import progress as tqdm
 from photoz.plots.architecture import fig5_architectures
 from photoz.plots.outliers import fig8_outlier_fraction
 from photoz.plots.pdf import plot_pdf_calibration
@@ -269,7 +269,7 @@ def plot_figure(name: str, out_png, out_pdf, **inputs) -> None:
         Unreadable or malformed input file (the message names file and column).
     """
     spec = _spec(name)
-    with tqdm(total=3, desc=name, unit="step") as bar:
+    with tqdm(total=3, desc=name, unit="step", disable=None) as bar:
         with matplotlib.rc_context(_RC if spec.paper_style else {}):
             fig = make_figure(name, **inputs)
             bar.update()

@@ -10,18 +10,11 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from photoz import metrics as pzm
 from photoz.errors import PhotozConfigError
-from photoz.plots.style import (
-    NET_COLORS,
-    NET_LABELS,
-    _new_figure,
-    _ordered_nets,
-)
-from photoz.products import (  # noqa: F401 - HISTORY_COLUMNS: re-exported, defined once
-    HISTORY_COLUMNS,
-    read_history,
-)
+from photoz.evaluate import metrics as pzm
+from photoz.names import LABELS
+from photoz.plots.style import NET_COLORS, _new_figure, _ordered_nets
+from photoz.products.train import read_history, read_predictions
 
 
 # --------------------------------------------------------------------------------------------
@@ -42,7 +35,7 @@ def stop_reason(history: pd.DataFrame, max_epochs: int | None) -> str:
     str
         ``"max_epochs"`` when the last epoch reached ``max_epochs``, ``"early_stopping"`` when
         it ended before, ``"unknown"`` when ``max_epochs`` is None. (The loop in
-        :mod:`photoz.training` only ends early through early stopping.)
+        :mod:`photoz.train.network` only ends early through early stopping.)
     """
     if max_epochs is None:
         return "unknown"
@@ -87,10 +80,10 @@ def fig6_training_history(histories: Mapping[str, str],
                "early_stopping": f"early stop at epoch {int(ep[-1])}",
                "unknown": f"ended at epoch {int(ep[-1])}"}[reason]
         ax_acc.plot(
-            ep, h["train_accuracy"], "-", color=c, lw=1.3, label=f"{NET_LABELS[net]} train", **mk
+            ep, h["train_accuracy"], "-", color=c, lw=1.3, label=f"{LABELS[net]} train", **mk
         )
         ax_acc.plot(
-            ep, h["val_accuracy"], "--", color=c, lw=1.3, label=f"{NET_LABELS[net]} val.", **mk
+            ep, h["val_accuracy"], "--", color=c, lw=1.3, label=f"{LABELS[net]} val.", **mk
         )
         ax_loss.plot(ep, h["train_loss"], "-", color=c, lw=1.3, **mk)
         ax_loss.plot(ep, h["val_loss"], "--", color=c, lw=1.3, **mk)
@@ -102,7 +95,7 @@ def fig6_training_history(histories: Mapping[str, str],
                 ep[best], h["val_accuracy"].iloc[best], "*", color=c, ms=10, mec="k", mew=0.5
             )
         ax_loss.plot(ep[-1], val[-1], end_marker[reason], color=c, ms=8, mec="k", mew=0.6,
-                     label=f"{NET_LABELS[net]}: {how} (lr {lr:.0e})", zorder=4)
+                     label=f"{LABELS[net]}: {how} (lr {lr:.0e})", zorder=4)
         ax_acc.plot(ep[-1], h["val_accuracy"].iloc[-1], end_marker[reason], color=c, ms=8,
                     mec="k", mew=0.6, zorder=4)
     ax_acc.set_xlabel("Epoch")
@@ -227,19 +220,14 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
     nets = _ordered_nets(predictions)
     if not nets:
         raise PhotozConfigError("fig7_zphot_vs_zspec: no predictions given")
-    data = {n: pzm.read_predictions(predictions[n], split="test") for n in nets}
+    data = {n: read_predictions(predictions[n], split="test") for n in nets}
     if z_max is None:
-        # the paper's 0-4, widened only when more than 0.5% of the test set lies beyond
-        zt_all = np.concatenate([d["z_true"].to_numpy() for d in data.values()])
-        beyond = np.mean(zt_all > 4.0)
-        z_max = 4.0 if beyond <= 0.005 else float(np.ceil(zt_all.max()))
+        z_max = _fig7_default_z_max(data)
     fig = _new_figure(10.0, 10.5)
     outer = fig.add_gridspec(
         2, 2, hspace=0.25, wspace=0.42, left=0.07, right=0.93, top=0.95, bottom=0.06
     )
     edges = np.linspace(0.0, z_max, 101)
-    e_edges = np.linspace(-0.25, 0.25, 51)
-    line = np.linspace(0.0, z_max, 50)
     for k, net in enumerate(nets[:4]):
         inner = outer[k // 2, k % 2].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.0)
         ax = fig.add_subplot(inner[0])
@@ -247,51 +235,76 @@ def fig7_zphot_vs_zspec(predictions: Mapping[str, str], z_max: float | None = No
         zt = data[net]["z_true"].to_numpy()
         zp = data[net]["z_pred"].to_numpy()
         x_in = (zt >= 0.0) & (zt <= z_max)
-        inside = x_in & (zp >= 0.0) & (zp <= z_max)
-        _density_scatter(fig, ax, zt[inside], zp[inside], edges, edges,
-                         f"galaxies per ({z_max / 100:g})² cell")
-        _edge_arrows(ax, zt, x_in & (zp > z_max), x_in & (zp < 0.0),
-                     f"with z_pred > {z_max:g}", "with z_pred < 0")
-        n_x_out = int((~x_in).sum())
-        if n_x_out:
-            ax.text(0.985, 0.15, f"▶ {n_x_out:,} with z_true > {z_max:g} (not drawn)",
-                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.15")
-        ax.plot(line, line, color="k", lw=0.8)
-        for sgn in (1, -1):
-            ax.plot(line, line + sgn * 0.15 * (1 + line), "--", color="k", lw=0.8)
-        ax.set_xlim(0, z_max)
-        ax.set_ylim(0, z_max)
-        ax.set_ylabel(r"Photo-z $z_{\rm pred}$")
-        ax.tick_params(labelbottom=False)
-        ax.set_title(INPUT_TITLES[net], color=NET_COLORS[net], fontweight="bold")
-        m = pzm.point_metrics(zp, zt)
-        ax.text(
-            0.04,
-            0.96,
-            f"{NET_LABELS[net]}\n$\\eta$ = {100 * m['outlier_fraction']:.2f}%\n"
-            f"$\\sigma_{{\\rm NMAD}}$ = {m['sigma_nmad']:.3f}\nMAE = {m['mae']:.3f}\n"
-            f"N = {m['n']:,}",
-            transform=ax.transAxes,
-            va="top",
-            fontsize=8.5,
-            color="k",
-            bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1.5},
-        )
-        e = pzm.ez(zp, zt)
-        e_in = x_in & (e >= -0.25) & (e <= 0.25)
-        _density_scatter(fig, axr, zt[e_in], e[e_in], edges, e_edges, "galaxies\nper cell")
-        _edge_arrows(axr, zt, x_in & (e > 0.25), x_in & (e < -0.25), "above +0.25",
-                     "below −0.25")
-        if n_x_out:
-            axr.text(0.015, 0.07, f"▶ {n_x_out:,} with z_true > {z_max:g}", fontsize=7,
-                     transform=axr.transAxes, va="bottom", color="0.15",
-                     bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1.0})
-        axr.axhline(0, color="k", lw=0.8)
-        for sgn in (1, -1):
-            axr.axhline(sgn * 0.15, ls="--", color="k", lw=0.8)
-        axr.set_ylim(-0.25, 0.25)
-        axr.set_xlabel(r"True redshift $z_{\rm true}$")
-        axr.set_ylabel(r"$\Delta z/(1+z)$")
+        _fig7_zpred_panel(fig, ax, net, zt, zp, x_in, edges, z_max)
+        _fig7_residual_panel(fig, axr, zt, zp, x_in, edges, z_max)
     return fig
+
+
+def _fig7_default_z_max(data: Mapping[str, pd.DataFrame]) -> float:
+    """Fig. 7's axis range: the paper's 0-4, widened to the next integer above the largest true
+    redshift only when more than 0.5% of the test set lies beyond 4."""
+    zt_all = np.concatenate([d["z_true"].to_numpy() for d in data.values()])
+    beyond = np.mean(zt_all > 4.0)
+    return 4.0 if beyond <= 0.005 else float(np.ceil(zt_all.max()))
+
+
+def _fig7_zpred_panel(fig, ax, net: str, zt: np.ndarray, zp: np.ndarray, x_in: np.ndarray,
+                      edges: np.ndarray, z_max: float) -> None:
+    """Draw Fig. 7's upper panel of one network: z_pred vs z_true coloured by density, the counts
+    beyond the range, the 1:1 and +-0.15 (1 + z) lines, the title and the metrics box."""
+    line = np.linspace(0.0, z_max, 50)
+    inside = x_in & (zp >= 0.0) & (zp <= z_max)
+    _density_scatter(fig, ax, zt[inside], zp[inside], edges, edges,
+                     f"galaxies per ({z_max / 100:g})² cell")
+    _edge_arrows(ax, zt, x_in & (zp > z_max), x_in & (zp < 0.0),
+                 f"with z_pred > {z_max:g}", "with z_pred < 0")
+    n_x_out = int((~x_in).sum())
+    if n_x_out:
+        ax.text(0.985, 0.15, f"▶ {n_x_out:,} with z_true > {z_max:g} (not drawn)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.15")
+    ax.plot(line, line, color="k", lw=0.8)
+    for sgn in (1, -1):
+        ax.plot(line, line + sgn * 0.15 * (1 + line), "--", color="k", lw=0.8)
+    ax.set_xlim(0, z_max)
+    ax.set_ylim(0, z_max)
+    ax.set_ylabel(r"Photo-z $z_{\rm pred}$")
+    ax.tick_params(labelbottom=False)
+    ax.set_title(INPUT_TITLES[net], color=NET_COLORS[net], fontweight="bold")
+    m = pzm.point_metrics(zp, zt)
+    ax.text(
+        0.04,
+        0.96,
+        f"{LABELS[net]}\n$\\eta$ = {100 * m['outlier_fraction']:.2f}%\n"
+        f"$\\sigma_{{\\rm NMAD}}$ = {m['sigma_nmad']:.3f}\nMAE = {m['mae']:.3f}\n"
+        f"N = {m['n']:,}",
+        transform=ax.transAxes,
+        va="top",
+        fontsize=8.5,
+        color="k",
+        bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1.5},
+    )
+
+
+def _fig7_residual_panel(fig, axr, zt: np.ndarray, zp: np.ndarray, x_in: np.ndarray,
+                         edges: np.ndarray, z_max: float) -> None:
+    """Draw Fig. 7's lower panel of one network: dz/(1+z) vs z_true in +-0.25 coloured by
+    density, the counts beyond the range and the 0 and +-0.15 lines."""
+    e_edges = np.linspace(-0.25, 0.25, 51)
+    n_x_out = int((~x_in).sum())
+    e = pzm.ez(zp, zt)
+    e_in = x_in & (e >= -0.25) & (e <= 0.25)
+    _density_scatter(fig, axr, zt[e_in], e[e_in], edges, e_edges, "galaxies\nper cell")
+    _edge_arrows(axr, zt, x_in & (e > 0.25), x_in & (e < -0.25), "above +0.25",
+                 "below −0.25")
+    if n_x_out:
+        axr.text(0.015, 0.07, f"▶ {n_x_out:,} with z_true > {z_max:g}", fontsize=7,
+                 transform=axr.transAxes, va="bottom", color="0.15",
+                 bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1.0})
+    axr.axhline(0, color="k", lw=0.8)
+    for sgn in (1, -1):
+        axr.axhline(sgn * 0.15, ls="--", color="k", lw=0.8)
+    axr.set_ylim(-0.25, 0.25)
+    axr.set_xlabel(r"True redshift $z_{\rm true}$")
+    axr.set_ylabel(r"$\Delta z/(1+z)$")
 
 

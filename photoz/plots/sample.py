@@ -9,16 +9,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from photoz.errors import PhotozDataError
-from photoz.plots.style import (
-    BAND_COLORS,
-    _new_figure,
-)
-from photoz.products import read_photometry
-
+from photoz.plots.style import BAND_COLORS, _new_figure
+from photoz.products.photometry import read_photometry
 
 # --------------------------------------------------------------------------------------------
 # Fig. 1: throughputs
 # --------------------------------------------------------------------------------------------
+#: Fig. 1's legend label of the curves' parts beyond the silicon cutoff.
+_FIG1_REMOVED = "tabulated beyond the cutoff (set to 0)"
+
+
 def fig1_throughputs(instrument_cfg: Mapping | None = None) -> Figure:
     """Fig. 1: total throughput of the seven CSST bands versus wavelength.
 
@@ -46,33 +46,13 @@ def fig1_throughputs(instrument_cfg: Mapping | None = None) -> Figure:
     fig = _new_figure(7.5, 3.8)
     ax = fig.add_subplot()
     x_hi = SILICON_CUTOFF_NM
-    removed_label = "tabulated beyond the cutoff (set to 0)"
+    removed_label = _FIG1_REMOVED
     for band, pivot in zip(inst.bands, pivots, strict=True):
-        bp = inst.bandpasses[band]
-        wave = np.asarray(bp.wave_list, dtype=float)
-        thr = np.asarray(bp(wave), dtype=float)
-        color = BAND_COLORS.get(band, "k")
-        ax.fill_between(wave, thr, color=color, alpha=0.18, lw=0)
-        ax.plot(wave, thr, color=color, lw=1.4, label=band)
-        raw_nm, raw_thr = raw[band][0] / 10.0, raw[band][1]
-        x_hi = max(x_hi, float(raw_nm[raw_thr > 0].max()) if (raw_thr > 0).any() else 0.0)
-        beyond = raw_nm >= SILICON_CUTOFF_NM
-        if np.any(raw_thr[beyond] > 0):
-            ax.plot(raw_nm[beyond], raw_thr[beyond], ls=":", color=color, lw=1.2,
-                    label=removed_label)
-            removed_label = "_" + removed_label  # one legend entry
-        peak = int(np.argmax(thr))
-        ax.text(
-            wave[peak],
-            thr[peak] + 0.02,
-            band,
-            color=color,
-            ha="center",
-            va="bottom",
-            fontsize=10,
-            fontweight="bold",
-        )
-        ax.axvline(pivot, color=color, lw=0.6, ls=":")
+        band_hi, tail = _fig1_band(ax, inst.bandpasses[band], raw[band], band, pivot,
+                                   removed_label)
+        x_hi = max(x_hi, band_hi)
+        if tail:
+            removed_label = "_" + _FIG1_REMOVED  # one legend entry
     ax.axvline(SILICON_CUTOFF_NM, color="k", lw=0.9, ls="--")
     ax.text(SILICON_CUTOFF_NM - 8, 0.6, f"silicon cutoff\n{SILICON_CUTOFF_NM:.0f} nm",
             transform=ax.get_xaxis_transform(), fontsize=8, va="center", ha="right")
@@ -82,30 +62,74 @@ def fig1_throughputs(instrument_cfg: Mapping | None = None) -> Figure:
     ax.set_ylim(0, None)
     top = ax.get_ylim()[1]
     ax.set_ylim(0, top * 1.12)
-    handles = [ln for ln in ax.lines if ln.get_label() == "tabulated beyond the cutoff (set to 0)"]
+    handles = [ln for ln in ax.lines if ln.get_label() == _FIG1_REMOVED]
     if handles:
         ax.legend(handles=handles, loc="upper right", frameon=False)
-        # the removed tails are ~1% high: show them on a log scale
-        ins = ax.inset_axes([0.66, 0.36, 0.32, 0.44])
-        for band in inst.bands:
-            raw_nm, raw_thr = raw[band][0] / 10.0, raw[band][1]
-            if not np.any(raw_thr[raw_nm >= SILICON_CUTOFF_NM] > 0):
-                continue
-            color = BAND_COLORS.get(band, "k")
-            bp = inst.bandpasses[band]
-            wave = np.asarray(bp.wave_list, dtype=float)
-            ins.plot(wave, np.asarray(bp(wave), dtype=float), color=color, lw=1.2)
-            beyond = raw_nm >= SILICON_CUTOFF_NM
-            ins.plot(raw_nm[beyond], raw_thr[beyond], ":", color=color, lw=1.2)
-        ins.axvline(SILICON_CUTOFF_NM, color="k", lw=0.8, ls="--")
-        ins.set_yscale("log")
-        ins.set_ylim(1e-4, 1.0)
-        ins.set_xlim(850, ax.get_xlim()[1])
-        ins.tick_params(labelsize=7)
-        ins.set_title("z and y tails (log scale)", fontsize=7)
+        _fig1_tails_inset(ax, inst, raw)
     ax.set_title("CSST survey-camera bands (dotted verticals: pivot wavelengths)")
     fig.tight_layout()
     return fig
+
+
+def _fig1_band(ax, bp, raw_curve, band: str, pivot: float,
+               removed_label: str) -> tuple[float, bool]:
+    """Draw one band of Fig. 1: its filled throughput curve, the tabulated part beyond the
+    silicon cutoff (dotted, labelled ``removed_label``), its name at the peak and its pivot.
+
+    Returns the reddest wavelength (nm) where the tabulated curve is positive (0 if nowhere) and
+    whether a part beyond the cutoff was drawn.
+    """
+    from photoz.instrument import SILICON_CUTOFF_NM
+
+    wave = np.asarray(bp.wave_list, dtype=float)
+    thr = np.asarray(bp(wave), dtype=float)
+    color = BAND_COLORS.get(band, "k")
+    ax.fill_between(wave, thr, color=color, alpha=0.18, lw=0)
+    ax.plot(wave, thr, color=color, lw=1.4, label=band)
+    raw_nm, raw_thr = raw_curve[0] / 10.0, raw_curve[1]
+    x_hi = float(raw_nm[raw_thr > 0].max()) if (raw_thr > 0).any() else 0.0
+    beyond = raw_nm >= SILICON_CUTOFF_NM
+    tail = bool(np.any(raw_thr[beyond] > 0))
+    if tail:
+        ax.plot(raw_nm[beyond], raw_thr[beyond], ls=":", color=color, lw=1.2,
+                label=removed_label)
+    peak = int(np.argmax(thr))
+    ax.text(
+        wave[peak],
+        thr[peak] + 0.02,
+        band,
+        color=color,
+        ha="center",
+        va="bottom",
+        fontsize=10,
+        fontweight="bold",
+    )
+    ax.axvline(pivot, color=color, lw=0.6, ls=":")
+    return x_hi, tail
+
+
+def _fig1_tails_inset(ax, inst, raw: Mapping) -> None:
+    """Draw Fig. 1's inset: on a log scale, the bands with a tail beyond the silicon cutoff (the
+    removed tails are ~1% high), each curve solid and its tail dotted, and the cutoff."""
+    from photoz.instrument import SILICON_CUTOFF_NM
+
+    ins = ax.inset_axes([0.66, 0.36, 0.32, 0.44])
+    for band in inst.bands:
+        raw_nm, raw_thr = raw[band][0] / 10.0, raw[band][1]
+        if not np.any(raw_thr[raw_nm >= SILICON_CUTOFF_NM] > 0):
+            continue
+        color = BAND_COLORS.get(band, "k")
+        bp = inst.bandpasses[band]
+        wave = np.asarray(bp.wave_list, dtype=float)
+        ins.plot(wave, np.asarray(bp(wave), dtype=float), color=color, lw=1.2)
+        beyond = raw_nm >= SILICON_CUTOFF_NM
+        ins.plot(raw_nm[beyond], raw_thr[beyond], ":", color=color, lw=1.2)
+    ins.axvline(SILICON_CUTOFF_NM, color="k", lw=0.8, ls="--")
+    ins.set_yscale("log")
+    ins.set_ylim(1e-4, 1.0)
+    ins.set_xlim(850, ax.get_xlim()[1])
+    ins.tick_params(labelsize=7)
+    ins.set_title("z and y tails (log scale)", fontsize=7)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,20 +8,20 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 import numpy as np
 import pandas as pd
+from astropy import constants
 from matplotlib.colors import AsinhNorm
 from matplotlib.figure import Figure
 
 from photoz import BANDS
 from photoz.errors import PhotozDataError, PhotozError
-from photoz.plots.style import (
-    BAND_COLORS,
-    _new_figure,
-)
-from photoz.products import read_photometry, read_shard_ids, read_shard_rows, read_truth
+from photoz.plots.style import BAND_COLORS, _new_figure
+from photoz.products.catalog import read_truth
+from photoz.products.photometry import read_photometry
+from photoz.products.simulate import read_shard_ids, read_shard_rows
 from photoz.sed import observed_sed
 
-#: Planck constant, erg s (CODATA 2018), for photon flux -> f_nu.
-_H_ERG_S = 6.62607015e-27
+#: Planck constant, erg s (CODATA 2018, ``astropy.constants``), for photon flux -> f_nu.
+_H_ERG_S = constants.h.cgs.value
 #: AB magnitude of 1 microjansky: m_AB = 23.9 - 2.5 log10(f / uJy) (Oke & Gunn 1983).
 _AB_UJY = 23.9
 
@@ -288,71 +288,108 @@ def fig4_aperture_fluxes(
         raise PhotozDataError(f"photometry {photometry}: missing column(s) {missing}")
     ids = ex["object_id"].to_numpy(dtype=np.int64)
     tr = _truth_rows(truth, ids)
-    wave = np.linspace(200.0, 1100.0, 451)
     fig = _new_figure(8.0, 5.6)
     ax = fig.add_subplot()
     colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, max(len(ids), 1)))
     all_mags = []
     for k in range(len(ids)):
         row = ex.iloc[k]
-        color = colors[k]
         flux = row[flux_cols].to_numpy(dtype=float)
         err = row[err_cols].to_numpy(dtype=float)
-        f_uj = electrons_to_ujy(flux, zp, ttot)
-        e_uj = electrons_to_ujy(err, zp, ttot)
-        sed = None
-        model = None
-        t = tr.iloc[k]
-        if {"sed_template", "sed_amplitude"} <= set(tr.columns):
-            try:
-                sed = observed_sed(
-                    t["sed_template"],
-                    float(t["sed_amplitude"]),
-                    float(t.get("ebv", 0.0) if np.isfinite(t.get("ebv", 0.0)) else 0.0),
-                    float(t.get("redshift", row["redshift"])),
-                    sed_library,
-                    emission_lines=emission_lines,
-                    # a template mixture (catalog.template_mixing) when the table has one
-                    template_2=t.get("sed_template_2") or None,
-                    amplitude_2=float(t.get("sed_amplitude_2", 0.0)),
-                )
-                model = np.array([sed.calculateFlux(inst.bandpasses[b]) for b in BANDS])
-                model = model * inst.area * ttot
-            except (PhotozError, ValueError, KeyError) as exc:
-                warnings.warn(f"no SED for object {ids[k]}: {exc}", stacklevel=2)
-                sed = None
-        if model is None and all(c in tr.columns for c in flux_cols):
-            model = t[flux_cols].to_numpy(dtype=float)
-        scale = np.nan
-        if model is not None and np.all(np.isfinite(model)):
-            w = np.where((err > 0) & np.isfinite(flux), 1.0 / np.maximum(err, 1e-30) ** 2, 0.0)
-            denom = np.sum(w * model**2)
-            scale = float(np.sum(w * flux * model) / denom) if denom > 0 else np.nan
+        sed, model = _fig4_model(tr.iloc[k], row, ids[k], inst, sed_library, emission_lines)
+        scale = _fig4_scale(flux, err, model)
         label = f"z = {row['redshift']:.2f}, ID {ids[k]}"
         if np.isfinite(scale):
             label += f"; SED × {scale:.2f}"
-        if sed is not None and np.isfinite(scale) and scale > 0:
-            ax.plot(wave, ujy_to_ab(scale * sed_to_ujy(sed, wave)), color=color, lw=1.0,
-                    alpha=0.8, label=label)
-        elif model is not None and np.isfinite(scale) and scale > 0:
-            ax.plot(pivots, ujy_to_ab(scale * electrons_to_ujy(model, zp, ttot)), "s",
-                    mfc="none", color=color, ms=6, label=label)
-        else:
-            ax.plot([], [], color=color, label=label)
-        detected = f_uj > e_uj
-        mag = ujy_to_ab(f_uj)
-        # 1-sigma magnitude errors, asymmetric: m(F - sigma) - m(F) down, m(F) - m(F + sigma) up
-        lo_err = mag - ujy_to_ab(f_uj + e_uj)
-        hi_err = ujy_to_ab(np.where(detected, f_uj - e_uj, np.nan)) - mag
-        ax.errorbar(pivots[detected], mag[detected],
-                    yerr=[np.nan_to_num(hi_err[detected], nan=0.0), lo_err[detected]],
-                    fmt="o", color=color, mec="k", mew=0.4, ms=5, capsize=2, lw=1.0, zorder=3)
-        limit = ujy_to_ab(np.maximum(f_uj, 0.0) + e_uj)
-        nd = ~detected & np.isfinite(limit)
-        if nd.any():
-            ax.plot(pivots[nd], limit[nd], "v", color=color, mec="k", mew=0.4, ms=7, zorder=3)
-        all_mags.extend(mag[detected & np.isfinite(mag)])
-        all_mags.extend(limit[nd])
+        _fig4_curve(ax, sed, model, scale, colors[k], label, pivots, zp, ttot)
+        all_mags.extend(_fig4_points(ax, pivots, electrons_to_ujy(flux, zp, ttot),
+                                     electrons_to_ujy(err, zp, ttot), colors[k]))
+    _fig4_dress(ax, all_mags, pivots)
+    fig.tight_layout()
+    return fig
+
+
+def _fig4_model(t: pd.Series, row: pd.Series, oid, inst, sed_library: str,
+                emission_lines: bool) -> tuple[object | None, np.ndarray | None]:
+    """The best-fit SED of one Fig. 4 galaxy (a galsim.SED, or None) and its model band fluxes
+    in electrons (or None).
+
+    The SED is the truth row's template (mixture); the model fluxes are the SED's through the
+    bandpasses, else the truth table's ``flux_<band>`` where it has them. A failing SED warns.
+    """
+    flux_cols = [f"flux_{b}" for b in BANDS]
+    sed = None
+    model = None
+    if {"sed_template", "sed_amplitude"} <= set(t.index):
+        try:
+            sed = observed_sed(
+                t["sed_template"],
+                float(t["sed_amplitude"]),
+                float(t.get("ebv", 0.0) if np.isfinite(t.get("ebv", 0.0)) else 0.0),
+                float(t.get("redshift", row["redshift"])),
+                sed_library,
+                emission_lines=emission_lines,
+                # a template mixture (catalog.template_mixing) when the table has one
+                template_2=t.get("sed_template_2") or None,
+                amplitude_2=float(t.get("sed_amplitude_2", 0.0)),
+            )
+            model = np.array([sed.calculateFlux(inst.bandpasses[b]) for b in BANDS])
+            model = model * inst.area * inst.total_exposure_time
+        except (PhotozError, ValueError, KeyError) as exc:
+            # stacklevel 3: the caller of fig4_aperture_fluxes
+            warnings.warn(f"no SED for object {oid}: {exc}", stacklevel=3)
+            sed = None
+    if model is None and all(c in t.index for c in flux_cols):
+        model = t[flux_cols].to_numpy(dtype=float)
+    return sed, model
+
+
+def _fig4_scale(flux: np.ndarray, err: np.ndarray, model: np.ndarray | None) -> float:
+    """Fig. 4's aperture factor s = sum(F m / sigma^2) / sum(m^2 / sigma^2); NaN without a
+    finite model."""
+    if model is None or not np.all(np.isfinite(model)):
+        return np.nan
+    w = np.where((err > 0) & np.isfinite(flux), 1.0 / np.maximum(err, 1e-30) ** 2, 0.0)
+    denom = np.sum(w * model**2)
+    return float(np.sum(w * flux * model) / denom) if denom > 0 else np.nan
+
+
+def _fig4_curve(ax, sed, model, scale: float, color, label: str, pivots: np.ndarray,
+                zp: np.ndarray, ttot: np.ndarray) -> None:
+    """Draw one Fig. 4 galaxy's scaled SED curve (else its scaled model band fluxes as open
+    squares, else only a legend entry), labelled ``label``."""
+    wave = np.linspace(200.0, 1100.0, 451)
+    if sed is not None and np.isfinite(scale) and scale > 0:
+        ax.plot(wave, ujy_to_ab(scale * sed_to_ujy(sed, wave)), color=color, lw=1.0,
+                alpha=0.8, label=label)
+    elif model is not None and np.isfinite(scale) and scale > 0:
+        ax.plot(pivots, ujy_to_ab(scale * electrons_to_ujy(model, zp, ttot)), "s",
+                mfc="none", color=color, ms=6, label=label)
+    else:
+        ax.plot([], [], color=color, label=label)
+
+
+def _fig4_points(ax, pivots: np.ndarray, f_uj: np.ndarray, e_uj: np.ndarray, color) -> list:
+    """Draw one Fig. 4 galaxy's aperture magnitudes with 1-sigma errors, and 1-sigma upper
+    limits (downward triangles) for fluxes below their error; return the magnitudes drawn."""
+    detected = f_uj > e_uj
+    mag = ujy_to_ab(f_uj)
+    # 1-sigma magnitude errors, asymmetric: m(F - sigma) - m(F) down, m(F) - m(F + sigma) up
+    lo_err = mag - ujy_to_ab(f_uj + e_uj)
+    hi_err = ujy_to_ab(np.where(detected, f_uj - e_uj, np.nan)) - mag
+    ax.errorbar(pivots[detected], mag[detected],
+                yerr=[np.nan_to_num(hi_err[detected], nan=0.0), lo_err[detected]],
+                fmt="o", color=color, mec="k", mew=0.4, ms=5, capsize=2, lw=1.0, zorder=3)
+    limit = ujy_to_ab(np.maximum(f_uj, 0.0) + e_uj)
+    nd = ~detected & np.isfinite(limit)
+    if nd.any():
+        ax.plot(pivots[nd], limit[nd], "v", color=color, mec="k", mew=0.4, ms=7, zorder=3)
+    return list(mag[detected & np.isfinite(mag)]) + list(limit[nd])
+
+
+def _fig4_dress(ax, all_mags: list, pivots: np.ndarray) -> None:
+    """Fig. 4's axes: the magnitude range (brighter up), labels, the legend with the point and
+    limit symbols, the band names at their pivots and the title."""
     if all_mags:
         ax.set_ylim(max(all_mags) + 0.8, min(all_mags) - 0.8)  # brighter up
     else:
@@ -370,7 +407,5 @@ def fig4_aperture_fluxes(
                 va="bottom", color=BAND_COLORS[b], fontsize=8, fontweight="bold")
     ax.set_title("Aperture magnitudes of the Fig. 3 galaxies and their best-fit SEDs, "
                  "scaled to the aperture", fontsize=9, pad=14)
-    fig.tight_layout()
-    return fig
 
 

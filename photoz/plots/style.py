@@ -8,9 +8,9 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from photoz import metrics as pzm
 from photoz.errors import PhotozConfigError
 from photoz.io import atomic_path
+from photoz.names import NETWORKS
 
 matplotlib.use("Agg", force=False)
 
@@ -22,7 +22,6 @@ NET_COLORS: dict[str, str] = {
     "hybrid": "#2ca02c",  # green
     "hybrid_transfer": "#d62728",  # red
 }
-NET_LABELS = pzm.NETWORK_LABELS
 #: One colour per band, blue to red.
 BAND_COLORS: dict[str, str] = {
     "NUV": "#6a3d9a",
@@ -58,10 +57,10 @@ def _need(inputs: Mapping, name: str, key: str):
 
 
 def _ordered_nets(mapping: Mapping[str, object]) -> list[str]:
-    unknown = sorted(set(mapping) - set(pzm.NETWORKS))
+    unknown = sorted(set(mapping) - set(NETWORKS))
     if unknown:
-        raise PhotozConfigError(f"unknown network(s) {unknown}; known {list(pzm.NETWORKS)}")
-    return [n for n in pzm.NETWORKS if n in mapping]
+        raise PhotozConfigError(f"unknown network(s) {unknown}; known {list(NETWORKS)}")
+    return [n for n in NETWORKS if n in mapping]
 
 
 def _new_figure(width: float, height: float) -> Figure:

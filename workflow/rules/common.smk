@@ -6,15 +6,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir).resolve()))
 
 from photoz import BANDS  # noqa: E402
-from photoz.config import network_settings, validate_config  # noqa: E402
-from photoz.cosmos import resolve_cosmos_dir  # noqa: E402
+from photoz.names import NETWORKS as ALL_NETWORKS, PEERS as ALL_PEERS, RAIL_PEERS, wildcard  # noqa: E402
+from photoz.train.settings import network_settings  # noqa: E402
+from photoz.config import validate_config  # noqa: E402
+from photoz.catalog.cosmos import resolve_cosmos_dir  # noqa: E402
 from photoz.plots import registry as figure_registry  # noqa: E402
-from photoz.splits import ratio_tag, train_test_ratios  # noqa: E402
+from photoz.catalog.splits import ratio_tag, train_test_ratios  # noqa: E402
 
 validate_config(config, source="config (config/config.yaml + --configfile + --config)")
 
 NETWORKS = list(config["train"]["networks"])
-# catalog.train_test_ratio, as a list (photoz.splits). The first ratio is the truth table's split:
+# catalog.train_test_ratio, as a list (photoz.catalog.splits). The first ratio is the truth table's split:
 # its products keep the one-ratio paths (results/models/<net>.pt ...), which the figures and the
 # peers read. Each further ratio trains and predicts under r<a>-<b>/ (RATIO_TAGS: "1-3" for
 # "1:3"); with one ratio there are none, and the DAG and paths are the one-ratio run's.
@@ -28,7 +30,7 @@ FIGURES = list(figure_registry.FIGURES)
 
 wildcard_constraints:
     shard=r"\d+",
-    net="|".join(["mlp", "cnn", "hybrid", "hybrid_transfer"]),
+    net=wildcard(ALL_NETWORKS),
     figure="|".join(figure_registry.REGISTRY),
     ratio=r"\d+-\d+",
     # train_network's ratio level: empty for the first ratio, r<a>-<b>/ for a further one
@@ -98,13 +100,18 @@ def ratio_products():
         *expand("results/models/r{ratio}/{net}.pt", ratio=RATIO_TAGS, net=NETWORKS),
         *expand("results/models/r{ratio}/{net}_history.csv", ratio=RATIO_TAGS, net=NETWORKS),
         *ratio_predictions(),
-        *expand("results/pdfs/r{ratio}/{net}.hdf5", ratio=RATIO_TAGS, net=NETWORKS),
+        *ratio_pdfs(),
     ]
 
 
 def ratio_predictions():
     """Predictions of every network for each further ratio, ratio by ratio (none with one)."""
     return expand("results/predictions/r{ratio}/{net}.parquet", ratio=RATIO_TAGS, net=NETWORKS)
+
+
+def ratio_pdfs():
+    """The p(z) of every network for each further ratio, ratio by ratio as ratio_predictions."""
+    return expand("results/pdfs/r{ratio}/{net}.hdf5", ratio=RATIO_TAGS, net=NETWORKS)
 
 
 def cosmos_catalog_input(wildcards):
@@ -214,7 +221,7 @@ def catalog_settings():
 
 
 def split_settings():
-    """The ``catalog`` keys the split of a further ratio reads (photoz.splits): the truth table's
+    """The ``catalog`` keys the split of a further ratio reads (photoz.catalog.splits): the truth table's
     ratio (the first), ``test_size`` and ``validation_fraction``."""
     cat = config["catalog"]
     return {"train_test_ratio": RATIOS[0], "test_size": cat["test_size"],
@@ -253,7 +260,7 @@ def simulate_data_dir():
 
 
 def training_settings(wildcards):
-    """One network's training settings (photoz.config.network_settings): without the
+    """One network's training settings (photoz.train.settings.network_settings): without the
     ``networks`` list and the machine settings, so trimming the list or changing the threads
     retrains nothing."""
     return network_settings(config["train"], wildcards.net)

@@ -1,4 +1,4 @@
-# Deep ensembles (photoz.ensemble; included by train.smk only when train.ensemble_size > 1): each
+# Deep ensembles (photoz.train.ensemble; included by train.smk only when train.ensemble_size > 1): each
 # network trained ensemble_size times, member k with seed seed + k (hybrid_transfer's member k from
 # the MLP's and CNN's member k), each a separate job; combine_ensemble then writes the network's
 # usual products (results/models/<net>.pt, predictions, pdfs) from the members' mixture.
@@ -22,7 +22,7 @@ rule train_member:
     params:
         settings=training_settings,
         instrument=config["instrument"],
-        seed=config["seed"],  # the run seed: member k trains with seed + k (photoz.ensemble.member_seed)
+        seed=config["seed"],  # the run seed: member k trains with seed + k (photoz.train.ensemble.member_seed)
     conda:
         "../envs/photoz.yaml"
     log:

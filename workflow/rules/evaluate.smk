@@ -5,10 +5,10 @@ rule compute_metrics:
     input:
         predictions=expand("results/predictions/{net}.parquet", net=NETWORKS + PEERS),
         selection="results/photometry/selection.json",
-        pdfs=expand("results/pdfs/{net}.hdf5", net=NETWORKS),  # p(z) scores (photoz.pdf)
+        pdfs=expand("results/pdfs/{net}.hdf5", net=NETWORKS),  # p(z) scores (photoz.train.heads)
         # each further train:test ratio's networks, ratio by ratio (none with one ratio)
         ratio_predictions=ratio_predictions(),
-        ratio_pdfs=expand("results/pdfs/r{ratio}/{net}.hdf5", ratio=RATIO_TAGS, net=NETWORKS),
+        ratio_pdfs=ratio_pdfs(),
     output:
         summary="results/metrics/summary.json",
         table="results/metrics/summary.md",
@@ -19,7 +19,8 @@ rule compute_metrics:
         ),
         binned="results/metrics/binned.csv",
     params:
-        networks=NETWORKS + PEERS,
+        methods=NETWORKS + PEERS,
+        pdf_methods=NETWORKS,
         train_test_ratio=RATIOS[0],
         n_bootstrap=config["evaluate"]["n_bootstrap"],
         seed=config["seed"],

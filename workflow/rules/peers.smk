@@ -9,7 +9,7 @@ rule fit_peer:
         predictions="results/predictions/{peer}.parquet",
         model="results/peers/{peer}_model.pkl",
     wildcard_constraints:
-        peer="random_forest|gradient_boosting",
+        peer=wildcard([p for p in ALL_PEERS if p not in RAIL_PEERS]),
     params:
         settings=lambda wc: config["peer_settings"][wc.peer],
         instrument=config["instrument"],
@@ -36,7 +36,7 @@ rule fit_rail_peer:
         model="results/peers/{peer}_model.pkl",
         pdf="results/peers/{peer}_pz.hdf5",
     wildcard_constraints:
-        peer="flexzboost|knn|bpz",
+        peer=wildcard(RAIL_PEERS),
     params:
         settings=lambda wc: config["peer_settings"][wc.peer],
         instrument=config["instrument"],

@@ -33,7 +33,7 @@ rule train_network:
         "../scripts/train_network.py"
 
 
-# ---- several train:test ratios (catalog.train_test_ratio a list; photoz.splits). The first
+# ---- several train:test ratios (catalog.train_test_ratio a list; photoz.catalog.splits). The first
 # ratio's networks are train_network's jobs at the one-ratio paths; each further ratio gets its own
 # photometry table (the same rows, that ratio's split), which train_network's jobs under
 # r<a>-<b>/ read. With one ratio no job of this rule is planned.

@@ -5,7 +5,8 @@ from photoz.logs import log_to_file
 log_to_file(snakemake.log[0])  # noqa: F821
 
 from photoz.instrument import load_instrument  # noqa: E402
-from photoz.photometry import TRAINING_NEEDS, measure_photometry  # noqa: E402
+from photoz.photometry.config import TRAINING_NEEDS  # noqa: E402
+from photoz.photometry.stage import measure_photometry  # noqa: E402
 
 measure_photometry(
     truth_path=snakemake.input.truth,  # noqa: F821

@@ -1,21 +1,26 @@
-"""Rule compute_metrics: photo-z metrics beside the paper's table (photoz.summary.write_summary)."""
+"""Rule compute_metrics: photo-z metrics beside the paper's table (photoz.evaluate.summary.write_summary)."""
 
 from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821
 
-from photoz.summary import write_summary  # noqa: E402
+from photoz.evaluate.summary import write_summary  # noqa: E402
 
-p = snakemake.params  # noqa: F821
-# several train:test ratios: the further ones' predictions, ratio by ratio, each in the order of
-# ratio_networks (common.smk ratio_predictions); none with one ratio
+p, inp = snakemake.params, snakemake.input  # noqa: F821
+
+
+def by_ratio(files, ratios, methods):
+    """The further ratios' files, ratio by ratio, each in the order of ``methods``."""
+    files, n = list(files), len(methods)
+    return {r: dict(zip(methods, files[k * n:(k + 1) * n], strict=True))
+            for k, r in enumerate(ratios)}
+
+
 further, nets = getattr(p, "further_ratios", []), getattr(p, "ratio_networks", [])
-files = list(snakemake.input.ratio_predictions)  # noqa: F821
-ratio_predictions = {ratio: dict(zip(nets, files[k * len(nets):(k + 1) * len(nets)], strict=True))
-                     for k, ratio in enumerate(further)}
 write_summary(
-    predictions=dict(zip(p.networks, snakemake.input.predictions, strict=True)),  # noqa: F821
-    selection_path=snakemake.input.selection,  # noqa: F821
+    predictions=dict(zip(p.methods, inp.predictions, strict=True)),
+    pdfs=dict(zip(p.pdf_methods, inp.pdfs, strict=True)),
+    selection_path=inp.selection,
     out_json=snakemake.output.summary,  # noqa: F821
     out_md=snakemake.output.table,  # noqa: F821
     out_binned_csv=snakemake.output.binned,  # noqa: F821
@@ -23,5 +28,6 @@ write_summary(
     train_test_ratio=p.train_test_ratio,
     n_bootstrap=p.n_bootstrap,
     seed=p.seed,
-    ratio_predictions=ratio_predictions,
+    ratio_predictions=by_ratio(inp.ratio_predictions, further, nets),
+    ratio_pdfs=by_ratio(inp.ratio_pdfs, further, nets),
 )

@@ -4,6 +4,6 @@ from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821
 
-from photoz.cosmos import download_cosmos  # noqa: E402
+from photoz.catalog.cosmos import download_cosmos  # noqa: E402
 
 download_cosmos(snakemake.params.directory, sample=snakemake.params.sample)  # noqa: F821

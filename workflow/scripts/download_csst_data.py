@@ -4,6 +4,6 @@ from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821
 
-from photoz.download import fetch_csst_file  # noqa: E402
+from photoz.catalog.download import fetch_csst_file  # noqa: E402
 
 fetch_csst_file(snakemake.params.relative, snakemake.output[0])  # noqa: F821

@@ -4,7 +4,7 @@ from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821
 
-from photoz.peers import run_peer  # noqa: E402
+from photoz.peers.stage import run_peer  # noqa: E402
 
 out, p = snakemake.output, snakemake.params  # noqa: F821
 run_peer(

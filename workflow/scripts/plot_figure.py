@@ -1,10 +1,10 @@
-"""Rule plot_figure: draw one figure of the registry (photoz.plots.plot_figure)."""
+"""Rule plot_figure: draw one figure of the registry (photoz.plots.registry.plot_figure)."""
 
 from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821
 
-from photoz.plots import figure_kwargs, plot_figure  # noqa: E402
+from photoz.plots.registry import figure_kwargs, plot_figure  # noqa: E402
 
 name = snakemake.wildcards.figure  # noqa: F821
 inputs = {key: snakemake.input[key] for key in snakemake.input.keys()}  # noqa: F821

@@ -4,7 +4,7 @@ from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821 - snakemake is injected by the script directive
 
-from photoz.catalog import build_truth_table  # noqa: E402
+from photoz.catalog.truth import build_truth_table  # noqa: E402
 from photoz.instrument import load_instrument  # noqa: E402
 
 p = snakemake.params  # noqa: F821

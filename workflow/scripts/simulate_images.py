@@ -5,7 +5,7 @@ from photoz.logs import log_to_file
 log_to_file(snakemake.log[0])  # noqa: F821
 
 from photoz.instrument import load_instrument  # noqa: E402
-from photoz.simulate import simulate_shard  # noqa: E402
+from photoz.simulate.stage import simulate_shard  # noqa: E402
 
 p = snakemake.params  # noqa: F821
 simulate_shard(

@@ -1,14 +1,14 @@
-"""Rule train_flow: the DC2 normalizing flow of source flow (photoz.flow.train_flow)."""
+"""Rule train_flow: the DC2 normalizing flow of source flow (photoz.catalog.flow.train_flow)."""
 
 from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821 - snakemake is injected by the script directive
 
-from photoz.flow import limit_threads  # noqa: E402
+from photoz.catalog.flow import limit_threads  # noqa: E402
 
 limit_threads(snakemake.threads)  # noqa: F821 - before jax starts
 
-from photoz.flow import train_flow  # noqa: E402
+from photoz.catalog.flow import train_flow  # noqa: E402
 
 p = snakemake.params.flow  # noqa: F821
 train_flow(

@@ -1,11 +1,11 @@
-"""Rule train_member: train one deep-ensemble member of a network (photoz.ensemble)."""
+"""Rule train_member: train one deep-ensemble member of a network (photoz.train.ensemble)."""
 
 from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821
 
-from photoz.ensemble import train_member  # noqa: E402
 from photoz.instrument import load_instrument  # noqa: E402
+from photoz.train.ensemble import train_member  # noqa: E402
 
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 net = snakemake.wildcards.net  # noqa: F821

@@ -1,11 +1,11 @@
-"""Rule train_network: train one of the four networks and predict photo-z (photoz.training)."""
+"""Rule train_network: train one of the four networks and predict photo-z (photoz.train.network)."""
 
 from photoz.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821
 
 from photoz.instrument import load_instrument  # noqa: E402
-from photoz.training import train_network  # noqa: E402
+from photoz.train.network import train_network  # noqa: E402
 
 inp, p = snakemake.input, snakemake.params  # noqa: F821
 net = snakemake.wildcards.net  # noqa: F821
