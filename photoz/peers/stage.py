@@ -95,7 +95,7 @@ def load_peer_photometry(path: str | os.PathLike) -> pd.DataFrame:
     Parameters
     ----------
     path : path-like
-        ``results/photometry/photometry.parquet`` (docs/data_products.md §3).
+        ``results/photometry/photometry.parquet`` (docs/outputs.md §3).
 
     Returns
     -------

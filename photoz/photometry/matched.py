@@ -211,7 +211,7 @@ def matched_fluxes(images: np.ndarray, x, y, a, b, theta, scale: float = MATCHED
 
 
 # --------------------------------------------------------------------------------------------
-# Table columns (docs/data_products.md §3)
+# Table columns (docs/outputs.md §3)
 # --------------------------------------------------------------------------------------------
 
 #: RAIL-style name templates (``<quantity>_<band>_<survey>``, as RAIL's ``mag_{band}_lsst``) of

@@ -29,7 +29,7 @@ from photoz.plots.stamps import fig3_example_stamps, fig4_aperture_fluxes
 from photoz.plots.style import _RC, _need, _save
 
 #: The products figures are drawn from: input name -> path in the run directory (as the stages'
-#: rules write them; docs/data_products.md). ``{shard}`` and ``{net}`` are expanded over the run's
+#: rules write them; docs/outputs.md). ``{shard}`` and ``{net}`` are expanded over the run's
 #: shards and networks.
 PRODUCT_PATHS: dict[str, str] = {
     "photometry": "results/photometry/photometry.parquet",

@@ -1,4 +1,4 @@
-"""The data products of docs/data_products.md, grouped by the stage that writes them.
+"""The data products of docs/outputs.md, grouped by the stage that writes them.
 
 Every stage, figure, benchmark and test reads and writes the files that pass between stages
 through this package, so that a product's layout is written down once: one column list, one

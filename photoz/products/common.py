@@ -34,7 +34,7 @@ def read_parquet(path: Path, columns: Sequence[str] | None, what: str,
         missing = [c for c in columns if c not in names and c not in optional]
         if missing:
             raise PhotozDataError(
-                f"{what} {path}: missing column(s) {missing} (docs/data_products.md)"
+                f"{what} {path}: missing column(s) {missing} (docs/outputs.md)"
             )
         columns = None if read_all else [c for c in columns if c in names]
     try:

@@ -1,4 +1,4 @@
-"""Stamp shards ``results/images/shard_{i}.h5`` (docs/data_products.md §2): reader and writer.
+"""Stamp shards ``results/images/shard_{i}.h5`` (docs/outputs.md §2): reader and writer.
 
 A shard holds ``images`` (N, 7, H, W) float32 electrons, ``object_id`` (N,) int64 and
 ``noise_sigma`` (N, 7) float32 electrons, with attributes :data:`SHARD_ATTRS`. Every reader goes
@@ -28,7 +28,7 @@ from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.io import atomic_path
 
-#: Datasets of a shard, in the order of docs/data_products.md §2.
+#: Datasets of a shard, in the order of docs/outputs.md §2.
 SHARD_DATASETS: tuple[str, ...] = ("images", "object_id", "noise_sigma")
 #: Attributes every shard carries (the simulation adds more: psf_r80, gsparams, versions ...).
 SHARD_ATTRS: tuple[str, ...] = ("bands", "pixel_scale", "seed", "psf", "stamp_size")
@@ -72,7 +72,7 @@ def open_shard(path: str | os.PathLike) -> Iterator[h5py.File]:
         for name in SHARD_DATASETS:
             if name not in f:
                 raise PhotozDataError(
-                    f"stamp shard {path}: no dataset {name!r} (docs/data_products.md §2)"
+                    f"stamp shard {path}: no dataset {name!r} (docs/outputs.md §2)"
                 )
         images, oid, sigma = f["images"], f["object_id"], f["noise_sigma"]
         if images.ndim != 4 or images.shape[1] != len(BANDS):

@@ -135,7 +135,7 @@ def crop_or_pad(images: np.ndarray, size: int, noise_sigma: np.ndarray,
 
 def load_stamps(shard_paths: Sequence[str | Path], object_ids: np.ndarray, size: int,
                 noise_sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Stamps of the given galaxies from the simulation shards (docs/data_products.md §2).
+    """Stamps of the given galaxies from the simulation shards (docs/outputs.md §2).
 
     Each shard is read once; only the wanted rows are kept, cropped or padded to ``size``
     (:func:`crop_or_pad`) as they are read.

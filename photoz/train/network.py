@@ -268,7 +268,7 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     net : str
         ``"mlp"``, ``"cnn"``, ``"hybrid"`` or ``"hybrid_transfer"``.
     photometry_path : path-like
-        Photometry table (docs/data_products.md §3); rows with ``selected`` are used, split by
+        Photometry table (docs/outputs.md §3); rows with ``selected`` are used, split by
         ``split`` into train / validation / test.
     shard_paths : list of path-like
         Stamp shards (§2), matched by ``object_id``; not opened for the MLP.
