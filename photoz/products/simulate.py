@@ -10,7 +10,7 @@ Storage (config ``simulate.compression``, :data:`COMPRESSIONS`): ``none`` (the d
 shuffle and deflate level :data:`GZIP_LEVEL`, ``lzf`` with shuffle and LZF. All are
 lossless and built into every h5py, so the readers return bit-identical arrays whatever the
 writer chose. Measured on 2,048 galaxies of the default run (64 x 64 float32 stamps, 114,688
-bytes per galaxy, README "Paper scale"): gzip 1.22x smaller (93.8 kB per galaxy), lzf 1.08x.
+bytes per galaxy, docs/performance.md "Disk"): gzip 1.22x smaller (93.8 kB per galaxy), lzf 1.08x.
 The pixels are float32 sums of Poisson and Gaussian read noise of sigma ~10 e-, not integers:
 about 26 of their 32 bits are noise, so no lossless filter can do much better than 32/26 = 1.23x.
 """

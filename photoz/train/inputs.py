@@ -18,7 +18,7 @@ per-sample Python, no data loader workers): 8,000 stamps of 7 x 32 x 32 float32 
   batch statistics follow the one or two brightest galaxies of a batch (the i-band batch
   variance changes 333x between random batches of 128; 1.4x after asinh), and on the default
   run's 10,901 training galaxies asinh lowered the CNN's sigma_NMAD from 0.0481 to 0.0419
-  (README, "Image networks"). An earlier test on 1,428 galaxies that had not converged had
+  (docs/science.md, "Image-network recipe"). An earlier test on 1,428 galaxies that had not converged had
   found the opposite.
 - Image augmentation: the 8 elements of the dihedral group D4 (rotations by 0/90/180/270 degrees,
   with and without a flip), applied per sample as one ``gather`` (:class:`D4`).

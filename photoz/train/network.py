@@ -8,7 +8,7 @@ the learning rate divided by 10 after ``lr_patience`` (5) epochs without validat
 
 Beside it, options measured to give the image networks an optimiser budget like the MLP's (the
 MLP's epoch visits all 50 flux realisations of every galaxy, an image network's epoch each
-galaxy once; README "Image networks"): ``passes_per_epoch`` (each pass a fresh flux realisation
+galaxy once; docs/science.md "Image-network recipe"): ``passes_per_epoch`` (each pass a fresh flux realisation
 and D4 element per galaxy), a cosine learning-rate schedule with linear warm-up
 (``lr_schedule: cosine``, ``warmup_epochs``), several flux realisations per stamp visit
 sharing one CNN pass (``flux_draws_per_stamp``, the hybrids), decoupled weight decay (AdamW, Loshchilov &
