@@ -132,6 +132,39 @@ def check_config(config: dict) -> None:
             f"train.ensemble_size: {config['train']['ensemble_size']} with several "
             f"catalog.train_test_ratio values {list(ratios)}: deep ensembles are built for one ratio "
             "only; set ensemble_size: 1 or give one ratio")
+    check_components(config["catalog"])
+
+
+def check_components(catalog: dict) -> None:
+    """Cross-key checks of ``catalog.galaxy_model: bulge_disk_knots`` the schema cannot express.
+
+    Raises
+    ------
+    PhotozConfigError
+        Naming the key: the model needs the COSMOS templates (``catalog.sed_library``), a COSMOS
+        template as ``components.bulge_oldest``, and each ``_min`` below its ``_max``.
+    """
+    if catalog["galaxy_model"] != "bulge_disk_knots":
+        return
+    from photoz.sed import template_names
+
+    if catalog["sed_library"] != "cosmos":
+        raise PhotozConfigError(
+            f"catalog.sed_library: {catalog['sed_library']!r} with galaxy_model bulge_disk_knots; "
+            "the model's bulge templates are calibrated on the COSMOS library: use cosmos")
+    c = catalog["components"]
+    for key, example in (("bulge_oldest", "S0_A_0"), ("young_youngest", "SB11_A_0")):
+        if c[key] not in template_names("cosmos"):
+            raise PhotozConfigError(f"catalog.components.{key}: {c[key]!r} is not a COSMOS "
+                                    f"template (e.g. {example})")
+    if c["young_mean"]["E"] != 0:
+        raise PhotozConfigError(f"catalog.components.young_mean.E: {c['young_mean']['E']} must be "
+                                "0: the elliptical templates are not in age order (no young disk)")
+    for low, high in (("knot_f_min", "knot_f_max"), ("size_ratio_min", "size_ratio_max"),
+                      ("n_knots_min", "n_knots_max")):
+        if not c[low] <= c[high]:
+            raise PhotozConfigError(f"catalog.components.{low}: {c[low]} is above "
+                                    f"catalog.components.{high} = {c[high]}")
 
 
 def _read_yaml(path: str | Path) -> dict:

@@ -343,7 +343,9 @@ def test_examples_span_redshift_and_are_shared_by_fig3_and_fig4(run_dir):
     assert ex["redshift"].max() == pytest.approx(3.6)
     assert 1005 not in set(ex["object_id"])  # not selected
     fig3 = make_figure("fig3_example_stamps", **_inputs("fig3_example_stamps", run_dir))
-    assert len([a for a in fig3.axes if a.images]) == 6 * 7
+    assert len([a for a in fig3.axes if a.images]) == 6 * 8  # 7 bands + the i, r, g composite
+    composites = [a for a in fig3.axes if a.images and a.images[0].get_array().ndim == 3]
+    assert len(composites) == 6 and composites[0].get_title() == "i, r, g"
     labels = [a.get_ylabel() for a in fig3.axes if a.get_ylabel()]
     assert [f"z = {z:.2f}" for z in ex["redshift"]] == [s.split("\n")[0] for s in labels]
     fig4 = make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
@@ -352,6 +354,24 @@ def test_examples_span_redshift_and_are_shared_by_fig3_and_fig4(run_dir):
     assert [
         f"z = {z:.2f}, ID {i}" for z, i in zip(ex["redshift"], ex["object_id"], strict=True)
     ] == [t.split(";")[0] for t in texts]
+
+
+def test_colour_composite_shows_a_red_centre_in_a_blue_disk():
+    """i, r, g -> red, green, blue: a stamp whose centre is bright in i and whose outskirts are
+    bright in g is red in the middle and blue outside."""
+    from photoz.plots.stamps import colour_composite
+
+    yy, xx = np.mgrid[:32, :32] - 15.5
+    r2 = xx**2 + yy**2
+    core, disk = 200 * np.exp(-r2 / 4), 20 * np.exp(-np.sqrt(r2) / 6)
+    stamp = np.zeros((7, 32, 32))
+    stamp[BANDS.index("i")] = core + 0.2 * disk
+    stamp[BANDS.index("r")] = 0.5 * core + 0.5 * disk
+    stamp[BANDS.index("g")] = 0.1 * core + disk
+    rgb = colour_composite(stamp, sigma=1.0).astype(float)
+    assert rgb.shape == (32, 32, 3)
+    assert rgb[16, 16, 0] > rgb[16, 16, 2]  # the centre: red above blue
+    assert rgb[16, 27, 2] > rgb[16, 27, 0]  # the outskirts: blue above red
 
 
 def test_unit_conversions():

@@ -23,7 +23,7 @@ from dry_runs import dry_run, job_counts
 
 from photoz import BANDS
 from photoz.names import LABELS
-from photoz.products.catalog import TRUTH_COLUMNS, read_truth
+from photoz.products.catalog import TRUTH_COLUMNS, TRUTH_COMPONENT_COLUMNS, read_truth
 from photoz.products.photometry import PHOTOMETRY_COLUMNS, read_photometry
 from photoz.products.simulate import open_shard, read_shard_ids
 from photoz.products.train import read_history, read_predictions
@@ -106,7 +106,7 @@ def test_intermediate_products_hold_finite_numbers(test_run):
     # the readers of photoz.products check the whole contract of each product (columns, types,
     # finite values, unique ids, split labels, shard layout) and raise naming file/column/row
     truth = read_truth(test_run / "results/catalog/truth.parquet")
-    assert len(truth) == 400 and list(truth.columns) == list(TRUTH_COLUMNS)
+    assert len(truth) == 400 and list(truth.columns) == list(TRUTH_COLUMNS + TRUTH_COMPONENT_COLUMNS)
     assert set(truth["split"]) <= {"train", "validation", "test", "unused"}
     assert np.isfinite(truth[[f"flux_{b}" for b in BANDS]].to_numpy()).all()
     n_images = 0

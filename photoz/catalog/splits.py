@@ -116,9 +116,11 @@ def assign_split(n: int, test_size: int, ratio: str, validation_fraction: float,
 
 #: The independent random streams of the catalogue stage, in the order they are spawned from the
 #: run seed (``np.random.SeedSequence(seed).spawn``): the subset of galaxies kept, the morphology
-#: draws, the split's permutation. The order is part of the products: changing it changes every
-#: truth table.
-CATALOG_STREAMS: tuple[str, ...] = ("subset", "morphology", "split")
+#: draws, the split's permutation, the galaxy components (:mod:`photoz.catalog.components`).
+#: The order is part of the products: changing it changes every truth table; a stream appended
+#: at the end leaves the others as they were (child i of a SeedSequence does not depend on how
+#: many are spawned).
+CATALOG_STREAMS: tuple[str, ...] = ("subset", "morphology", "split", "components")
 
 
 def catalog_streams(seed: int) -> dict[str, np.random.Generator]:

@@ -204,9 +204,9 @@ def catalog_settings():
     """The ``catalog`` keys prepare_catalog reads (photoz.catalog.build_truth_table).
 
     ``cosmos.sample`` only tells download_cosmos what to fetch, and ``cosmos`` is read only for
-    the cosmos source. ``emission_lines`` and ``template_mixing`` are left out when off
-    (photoz.catalog reads them as off when absent), so a results/ made before the key existed is
-    not remade. Of a list of train:test ratios only the first (the truth table's split): adding a
+    the cosmos source. ``emission_lines`` and ``template_mixing`` are left out when off, and
+    ``galaxy_model`` and ``components`` with the one-Sersic model (photoz.catalog reads them as
+    off / ``sersic`` when absent), so a results/ made before the key existed is not remade. Of a list of train:test ratios only the first (the truth table's split): adding a
     ratio remakes no catalogue, nor the stamps and photometry after it.
     """
     cat = dict(config["catalog"])
@@ -214,6 +214,9 @@ def catalog_settings():
     for key in ("emission_lines", "template_mixing"):
         if not cat.get(key, False):
             cat.pop(key, None)  # off = the SEDs before the key existed: no rerun
+    if cat.get("galaxy_model", "sersic") == "sersic":
+        cat.pop("galaxy_model", None)
+        cat.pop("components", None)
     cosmos = cat.pop("cosmos")
     if cat["source"] == "cosmos":
         cat["cosmos"] = {k: v for k, v in cosmos.items() if k != "sample"}
