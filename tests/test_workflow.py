@@ -97,7 +97,9 @@ def test_every_peer_of_the_test_config_is_scored_and_drawn(test_run):
 def test_every_p_z_method_has_the_same_scores_and_every_row_its_flux(test_run):
     """Issue 29: the networks and the RAIL peers (FlexZBoost, KNearNeigh, BPZ) have the same p(z)
     scores in summary.json; every row names the flux measurement its method read, the peers the
-    networks' (.test/: photometry.flux_type kron)."""
+    networks' (the photometry table's photometry.flux_type; matched in config/config.yaml)."""
+    from photoz.train.inputs import load_photometry
+
     summary = json.loads((test_run / "results/metrics/summary.json").read_text())
     for method in (*NETWORKS, "flexzboost", "knn", "bpz"):
         for key in ("crps", "pit_ks", "coverage_68", "coverage_95"):
@@ -106,8 +108,9 @@ def test_every_p_z_method_has_the_same_scores_and_every_row_its_flux(test_run):
     for peer in ("random_forest", "gradient_boosting"):
         assert "crps" not in summary[peer], peer  # no p(z)
     peers = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())["peers"]
-    assert {summary[p]["input_flux"] for p in peers} == {"kron"}
-    assert [summary[n]["input_flux"] for n in NETWORKS] == ["kron", "none", "kron", "kron"]
+    flux = load_photometry(test_run / "results/photometry/photometry.parquet").attrs["flux_type"]
+    assert flux in ("kron", "matched") and {summary[p]["input_flux"] for p in peers} == {flux}
+    assert [summary[n]["input_flux"] for n in NETWORKS] == [flux, "none", flux, flux]
 
 
 @pytest.mark.slow

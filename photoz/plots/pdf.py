@@ -115,7 +115,7 @@ def _examples(ax, ens, z: np.ndarray, label: str) -> None:
     picks = order[[int(f * (len(z) - 1)) for f in (0.1, 0.5, 0.9)]]
     grid_z = np.linspace(0, float(z.max()) + 0.5, 800)
     for j, k in enumerate(picks):
-        ax.plot(grid_z, np.asarray(ens[int(k)].pdf(grid_z)).ravel(), color=f"C{j + 4}")
+        ax.plot(grid_z, np.asarray(ens[np.array([k])].pdf(grid_z)).ravel(), color=f"C{j + 4}")
         ax.axvline(z[k], color=f"C{j + 4}", ls=":", lw=1.2)
     ax.set_title(f"{label}: p(z) of 3 test galaxies (dotted: true z)", fontsize=8)
     ax.set_xlabel("z")

@@ -110,7 +110,7 @@ def plot_peer_comparison(summary: str | os.PathLike, binned: str | os.PathLike) 
             continue
         ax.errorbar(r["z_mid"], 100 * r["outlier_fraction"], yerr=100 * r["outlier_fraction_err"],
                     color=_COLOURS[m], ls="--" if m in PEERS else "-", marker="o", ms=3,
-                    capsize=2, lw=1.2, label=labels[m])
+                    capsize=2, lw=1.2, label=LABELS[m])
     ax.set_xlabel(rf"$z_{{\rm true}}$ (bins of 0.5; $\geq {MIN_BIN_COUNT}$ galaxies)")
     ax.set_ylabel(r"outlier fraction $\eta$ (%)")
     ax.legend(fontsize=7, ncol=2)
