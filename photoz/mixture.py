@@ -1,11 +1,12 @@
 """Gaussian-mixture p(z) as arrays: CDF, quantiles, mode, likelihood, width calibration, CRPS.
 
 Every network's p(z) is a mixture of Gaussians in z per galaxy (weights ``w``, means ``mu``, widths
-``sig``, each of shape (n, K); :mod:`photoz.train.heads` makes them, :mod:`photoz.products.train`
-stores them as ``qp.mixmod`` ensembles). The training stage calibrates and summarises them
-(:func:`fit_width_scale`, :func:`point_estimates`), the metrics stage scores them
-(:func:`crps_mixture`, :mod:`photoz.evaluate.pdfscores`) and the figures draw them: the maths
-lives here, once, in numpy float64.
+``sig``, each of shape (n, K); :mod:`photoz.train.heads` makes them), truncated at z = 0
+(:data:`Z_LOWER`; :mod:`photoz.products.train` tabulates the truncated p(z) as ``qp.interp``
+ensembles). The training stage calibrates and summarises them (:func:`fit_width_scale`,
+:func:`point_estimates`), the files tabulate them (:func:`truncated_pdf`) and the tests check the
+metrics stage's numerical CRPS against the closed form (:func:`crps_mixture`): the maths lives
+here, once, in numpy float64.
 
 Calibration: every width is multiplied by one factor ``s`` (a temperature on the widths) chosen to
 minimise the negative log-likelihood of the *validation* galaxies (:func:`fit_width_scale`); the
@@ -17,8 +18,11 @@ with S(z) = sum_k w_k Phi((mu_k - z) / sigma_k) the mixture's survival function:
 Gaussian mixture (e.g. Johnson, Kotz & Balakrishnan 1994, Continuous Univariate Distributions 1,
 Sect. 13.10.1, for one component). The functions taking ``lower`` give the truncated p(z)'s CDF,
 density, quantiles, mode and likelihood; they work in logs (``scipy.special.log_ndtr``), so a
-mixture almost wholly below ``lower`` keeps a finite, normalised p(z) piled up at ``lower``. The CRPS is the closed form for a Gaussian mixture (Grimit et al.
-2006, QJRMS 132, 2925, eq. A1), because neither qp 1.1 nor rail.evaluation 2.0 has a CRPS.
+mixture almost wholly below ``lower`` keeps a finite, normalised p(z) piled up at ``lower``.
+
+:func:`crps_mixture` is the closed-form CRPS of an untruncated Gaussian mixture (Grimit et al. 2006,
+QJRMS 132, 2925, eq. A1; neither qp 1.1 nor rail.evaluation 2.0 has a CRPS): the reference against
+which the numerical CRPS every method gets (:mod:`photoz.evaluate.pdfscores`) is tested.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from photoz.errors import PhotozDataError
-from photoz.products.train import ensemble_arrays, make_ensemble
+from photoz.products.train import ensemble_arrays, make_ensemble, read_qp
 
 #: Central intervals scored: 68% and 95% (PIT between (1 -/+ c) / 2).
 COVERAGES = (0.68, 0.95)
@@ -227,3 +227,44 @@ def score_ensemble(ens, z_true: np.ndarray | None = None, raw_too: bool = True) 
             raw = score_pdfs(make_ensemble(w, mu, sig / scale, ids, z, 1.0), z)
         out.update({f"{k}_raw": v for k, v in raw.items()})
     return out
+
+
+def score_file(path, object_id: np.ndarray, z_true: np.ndarray) -> dict:
+    """:func:`score_ensemble` of the given galaxies of any method's p(z) file.
+
+    The file's rows are matched to ``object_id`` by its ancillary ``object_id`` (a network's file
+    holds the test galaxies, a RAIL peer's every selected one, in its own order); the true
+    redshifts are the caller's (the predictions table's).
+
+    Parameters
+    ----------
+    path : path-like
+        A qp file (``results/pdfs/<net>.hdf5``, ``results/peers/<peer>_pz.hdf5``).
+    object_id : ndarray, shape (n,), int
+    z_true : ndarray, shape (n,)
+
+    Returns
+    -------
+    dict
+        As :func:`score_ensemble`.
+
+    Raises
+    ------
+    PhotozDataError
+        If the file is unreadable, has no ``object_id`` per p(z) or lacks one of the galaxies.
+    """
+    ens = read_qp(path)
+    ids = np.asarray((ens.ancil or {}).get("object_id", []), dtype=np.int64).ravel()
+    if len(ids) != ens.npdf:
+        raise PhotozDataError(f"p(z) file {path}: no ancillary object_id per p(z); rerun the "
+                              "job that writes it")
+    wanted = np.asarray(object_id, dtype=np.int64)
+    missing = ~np.isin(wanted, ids)
+    if missing.any():
+        raise PhotozDataError(f"p(z) file {path}: no p(z) for test galaxy object_id "
+                              f"{wanted[missing][0]} ({int(missing.sum())} missing); rerun the "
+                              "job that writes it")
+    order = np.argsort(ids, kind="stable")
+    rows = order[np.searchsorted(ids, wanted, sorter=order)]
+    sub = ens if np.array_equal(rows, np.arange(ens.npdf)) else ens[rows]
+    return score_ensemble(sub, np.asarray(z_true, dtype=np.float64))

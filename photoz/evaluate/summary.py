@@ -19,20 +19,20 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.errors import PhotozConfigError
 from photoz.evaluate.metrics import (
     binned_metrics,
     bootstrap_metrics,
     point_metrics,
     redshift_bin_edges,
 )
-from photoz.evaluate.pdfscores import score_ensemble
+from photoz.evaluate.pdfscores import score_file
 from photoz.io import write_text
 from photoz.names import LABELS, METHODS, NETWORKS
 from photoz.paper import PAPER_N_SELECTED, PAPER_RESULTS, PAPER_SPLIT_SIZES, paper_row
 from photoz.products.evaluate import write_binned, write_summary_json
 from photoz.products.photometry import read_selection
-from photoz.products.train import prediction_metadata, read_predictions, read_qp
+from photoz.products.train import prediction_metadata, read_predictions
 
 
 def _fmt(value: float | None, kind: str) -> str:
@@ -276,7 +276,8 @@ def _score(path: str | os.PathLike, rng: np.random.Generator, n_bootstrap: int,
            pdf_path: str | os.PathLike | None = None) -> dict:
     """Test-set metrics of one predictions file: point, bootstrap errors, the flux it read
     (``input_flux``: ``matched``, ``kron``, ``none`` for stamps only; None if its metadata does
-    not say) and, given its p(z) file, the p(z) scores (:func:`_pdf_scores`)."""
+    not say) and, given its p(z) file, the p(z) scores
+    (:func:`photoz.evaluate.pdfscores.score_file`)."""
     df = read_predictions(path, split="test")
     zp, zt = df["z_pred"].to_numpy(), df["z_true"].to_numpy()
     metrics = point_metrics(zp, zt)
@@ -284,37 +285,9 @@ def _score(path: str | os.PathLike, rng: np.random.Generator, n_bootstrap: int,
     metrics.update(bootstrap_metrics(zp, zt, n_bootstrap=n_bootstrap, seed=rng))
     metrics["input_flux"] = prediction_metadata(path).get("input_flux")
     if pdf_path is not None:
-        metrics.update(_pdf_scores(pdf_path, df))  # crps, pit_ks, coverage ...
+        # crps, pit_ks, coverage ...: the p(z) of the test galaxies, matched by object_id
+        metrics.update(score_file(pdf_path, df["object_id"].to_numpy(), zt))
     return metrics
-
-
-def _pdf_scores(pdf_path: str | os.PathLike, test: pd.DataFrame) -> dict:
-    """:func:`photoz.evaluate.pdfscores.score_ensemble` of the test galaxies of a p(z) file.
-
-    The file's rows are matched to the predictions' test rows by ancillary ``object_id`` (a
-    network's file holds the test galaxies, a RAIL peer's every selected one); the true
-    redshifts are the predictions'.
-
-    Raises
-    ------
-    PhotozDataError
-        If the file is unreadable, has no ``object_id`` or lacks a test galaxy.
-    """
-    ens = read_qp(pdf_path)
-    ids = np.asarray((ens.ancil or {}).get("object_id", []), dtype=np.int64).ravel()
-    if len(ids) != ens.npdf:
-        raise PhotozDataError(f"p(z) file {pdf_path}: no ancillary object_id per p(z); rerun "
-                              "the job that writes it")
-    index = pd.Series(np.arange(len(ids)), index=ids)
-    wanted = test["object_id"].to_numpy(dtype=np.int64)
-    missing = ~np.isin(wanted, ids)
-    if missing.any():
-        raise PhotozDataError(f"p(z) file {pdf_path}: no p(z) for test galaxy object_id "
-                              f"{wanted[missing][0]} ({int(missing.sum())} missing); rerun the "
-                              "job that writes it")
-    rows = index.loc[wanted].to_numpy()
-    sub = ens if np.array_equal(rows, np.arange(ens.npdf)) else ens[rows]
-    return score_ensemble(sub, test["z_true"].to_numpy(dtype=np.float64))
 
 
 def _split_counts(path: str | os.PathLike) -> dict[str, int]:
