@@ -182,7 +182,9 @@ def truncated_pdf(grid: np.ndarray, w: np.ndarray, mu: np.ndarray, sig: np.ndarr
         sl = slice(start, start + chunk)
         t = (grid[None, above, None] - mu[sl, None, :]) / sig[sl, None, :]
         logn = -0.5 * t * t - np.log(sig[sl, None, :]) - 0.5 * math.log(2 * math.pi)
-        logp = special.logsumexp(logn, b=np.broadcast_to(w[sl, None, :], logn.shape), axis=-1)
+        top = logn.max(-1)  # logsumexp by hand: scipy's takes twice as long here
+        with np.errstate(divide="ignore"):
+            logp = top + np.log(np.einsum("ck,cmk->cm", w[sl], np.exp(logn - top[..., None])))
         out[sl, above] = np.exp(logp - norm[sl, None])
     return out
 
