@@ -16,7 +16,7 @@ mean +- sample standard deviation over seeds of each and the flux each method re
 
 Usage: ``python -m photoz benchmark seeds [--seeds 1,2,3] [--jobs 2] [--peers all|none|a,b]
 [--markdown] [--configfile F ...]``. It takes about three default runs' training time (about
-30 min on 2 cores, measured 2026-12-01) plus about 3.6 CPU-minutes of peers per seed.
+30 min on 2 cores, measured 2026-12-01) plus about 3 CPU-minutes of peers per seed.
 """
 
 from __future__ import annotations
