@@ -271,7 +271,7 @@ def _inputs(name, run):
         "fig7_zphot_vs_zspec": {"predictions": run["predictions"]},
         "fig8_outlier_fraction": {"binned": run["binned"]},
         "peers_comparison": {"summary": run["summary"], "binned": run["binned"]},
-        "pdf_calibration": {"pdfs": run["pdfs"]},
+        "pdf_calibration": {"pdfs": run["pdfs"], "peer_pdfs": {}},
     }[name]
 
 
@@ -605,8 +605,8 @@ def test_registry_names_each_figures_arguments_and_caption(repo_root):
     """The one registry: its inputs and params are the drawing functions' keywords, every required
     argument is an input, and every caption file exists."""
     assert list(REGISTRY)[:8] == list(FIGURES)
-    assert run_figures(False) == [*FIGURES, "pdf_calibration"]
-    assert run_figures(True) == [*FIGURES, "pdf_calibration", "peers_comparison"]
+    # issue 29: the comparison figure is drawn with or without peers
+    assert run_figures() == [*FIGURES, "pdf_calibration", "peers_comparison"]
     for name, spec in REGISTRY.items():
         args = inspect.signature(spec.draw).parameters
         assert set(spec.inputs) | set(spec.params) <= set(args), name
@@ -638,6 +638,31 @@ def test_figure_params_hold_only_what_each_figure_draws(repo_root):
     assert {n: figure_params(n, edited, nets) for n in REGISTRY} == params
     assert figure_inputs("fig8_outlier_fraction", nets, [0]) == {
         "binned": "results/metrics/binned.csv"}
+
+
+def test_the_p_z_figure_takes_the_rail_peers_files(repo_root):
+    """Issue 29: the p(z) calibration figure is drawn from every p(z) of the run, the RAIL peers'
+    too (the tree peers give none); a run without peers passes none."""
+    from photoz.config import load_config
+
+    cfg = load_config(repo_root / ".test" / "config.yaml")
+    nets = list(cfg["train"]["networks"])
+    inputs = figure_inputs("pdf_calibration", nets, [0], peers=cfg["peers"])
+    assert inputs["peer_pdfs"] == [f"results/peers/{p}_pz.hdf5" for p in ("flexzboost", "knn",
+                                                                           "bpz")]
+    params = figure_params("pdf_calibration", cfg, nets)
+    assert params == {"networks": nets, "peers": ["flexzboost", "knn", "bpz"]}
+    kwargs = figure_kwargs("pdf_calibration", inputs, params)
+    assert kwargs["peer_pdfs"] == {"flexzboost": "results/peers/flexzboost_pz.hdf5",
+                                   "knn": "results/peers/knn_pz.hdf5",
+                                   "bpz": "results/peers/bpz_pz.hdf5"}
+    assert list(kwargs["pdfs"]) == nets
+    plain = load_config(repo_root / "config" / "config.yaml")
+    assert figure_inputs("pdf_calibration", nets, [0], peers=plain["peers"])["peer_pdfs"] == []
+    assert figure_params("pdf_calibration", plain, nets)["peers"] == []
+    with pytest.raises(PhotozConfigError, match="one per peer"):
+        figure_kwargs("pdf_calibration", {"pdfs": [], "peer_pdfs": ["a.hdf5"]},
+                      {"networks": [], "peers": []})
 
 
 def test_figure_kwargs_pair_files_with_networks():

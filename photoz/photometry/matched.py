@@ -283,3 +283,28 @@ def network_flux_columns(flux_type: str, bands) -> tuple[list[str], list[str], s
         return ([MATCHED_TEMPLATES["flux"].format(band=b) for b in bands],
                 [MATCHED_TEMPLATES["flux_err"].format(band=b) for b in bands], "npix_matched")
     raise PhotozValueError("flux_type", "must be 'kron' or 'matched'", flux_type)
+
+
+def magnitude_columns(flux_type: str, bands) -> tuple[list[str], list[str]]:
+    """AB magnitude and magnitude-error columns of the flux measurement ``flux_type``.
+
+    The magnitudes the photometry stage wrote from the fluxes :func:`network_flux_columns` gives
+    (m = ZP - 2.5 log10(F / t), NaN for F <= 0; sigma_m = 2.5 / ln 10 sigma_F / F): what the
+    classical peers read (:mod:`photoz.peers.stage`), so they see the networks' measurement.
+
+    Returns
+    -------
+    mag_cols, mag_err_cols : list of str
+        ``mag_<b>``, ``mag_err_<b>`` (``kron``) or the matched-filter ones (``matched``).
+
+    Raises
+    ------
+    PhotozValueError
+        For another ``flux_type``.
+    """
+    if flux_type == "kron":
+        return [f"mag_{b}" for b in bands], [f"mag_err_{b}" for b in bands]
+    if flux_type == "matched":
+        return ([MATCHED_TEMPLATES["mag"].format(band=b) for b in bands],
+                [MATCHED_TEMPLATES["mag_err"].format(band=b) for b in bands])
+    raise PhotozValueError("flux_type", "must be 'kron' or 'matched'", flux_type)

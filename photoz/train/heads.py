@@ -14,6 +14,12 @@ split: the same products, a cruder p(z).
 This module holds the heads' loss (torch) and turns a trained network's raw outputs into
 calibrated mixtures and the predictions table's columns (:func:`calibrate`,
 :func:`prediction_columns`); the mixture maths is :mod:`photoz.mixture`.
+
+No p(z) below z = 0 (issue 29): after training, a network's p(z) is its mixture truncated at
+z = 0 and renormalised (:data:`photoz.mixture.Z_LOWER`). The training and its loss are untouched
+(the same weights, bit for bit); the width factor is fitted on the truncated likelihood and the
+point estimates are the truncated p(z)'s, and the p(z) files hold the truncated p(z)
+(:func:`photoz.products.train.make_ensemble`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import math
 import numpy as np
 import torch
 
-from photoz.mixture import SIGMA_MIN, fit_width_scale, point_estimates
+from photoz.mixture import SIGMA_MIN, Z_LOWER, fit_width_scale, point_estimates
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -181,14 +187,16 @@ def calibrate(raw: np.ndarray, output: str, z: np.ndarray, fit_rows: np.ndarray 
     Returns
     -------
     w, mu, sigma : ndarray, shape (n, K)
-        ``sigma`` already multiplied by the scale.
+        ``sigma`` already multiplied by the scale: the mixture before its truncation at z = 0.
     width_scale : float
+        Fitted by the likelihood of the mixtures truncated at z = 0
+        (:func:`photoz.mixture.fit_width_scale` with ``lower=Z_LOWER``), the p(z) as stored.
     """
     w, mu, sig = mixture_arrays(raw, output)
     if width_scale is None:
         rows = np.asarray(fit_rows, dtype=bool)
         width_scale = fit_width_scale(np.asarray(z, np.float64)[rows], w[rows], mu[rows],
-                                      sig[rows])
+                                      sig[rows], lower=Z_LOWER)
     return w, mu, sig * width_scale, float(width_scale)
 
 
@@ -196,13 +204,13 @@ def prediction_columns(raw: np.ndarray, output: str, w: np.ndarray, mu: np.ndarr
                        sig: np.ndarray) -> dict[str, np.ndarray]:
     """``z_pred`` and :data:`photoz.products.train.PDF_COLUMNS` of the predictions table.
 
-    ``z_pred`` is the network's output for ``"point"`` (then also ``z_mode`` and, to 1e-12,
-    ``z_median``) and the median of the p(z) for ``"pdf"``: the median is what the paper's MAE
-    loss estimates, so the point metrics compare like with like.
+    ``z_mode``, ``z_median``, ``z_lo68``, ``z_hi68`` are those of the p(z) truncated at z = 0
+    (:func:`photoz.mixture.point_estimates` with ``lower=Z_LOWER``). ``z_pred`` is the median of
+    that p(z) for ``"pdf"`` (what the paper's MAE loss estimates, so the point metrics compare
+    like with like) and the network's output for ``"point"`` (the paper's regression; its
+    truncated p(z) then has the mode max(z_pred, 0)).
     """
-    cols = point_estimates(w, mu, sig)
+    cols = point_estimates(w, mu, sig, lower=Z_LOWER)
     if output == "point":
-        z = np.asarray(raw, dtype=np.float64).reshape(-1)
-        cols["z_mode"] = z
-        return {"z_pred": z, **cols}
+        return {"z_pred": np.asarray(raw, dtype=np.float64).reshape(-1), **cols}
     return {"z_pred": cols["z_median"], **cols}

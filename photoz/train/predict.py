@@ -19,7 +19,12 @@ import torch
 from photoz.errors import PhotozDataError
 from photoz.mixture import mixture_of_members
 from photoz.models.build import build_model
-from photoz.products.train import load_checkpoint, make_ensemble, write_predictions
+from photoz.products.train import (
+    load_checkpoint,
+    make_ensemble,
+    make_mixture_ensemble,
+    write_predictions,
+)
 from photoz.train.heads import calibrate, mixture_arrays, prediction_columns
 from photoz.train.inference import predict_tensors
 from photoz.train.inputs import load_photometry, prepare_inputs
@@ -71,7 +76,7 @@ def predict(model_path: str | Path, photometry_path: str | Path,
                            out_path=out_path)
     frame = predictions_table(mix)
     if out_path is not None:
-        write_predictions(frame, out_path)
+        write_predictions(frame, out_path, metadata={"input_flux": mix.input_flux})
     log.info("predicted %d galaxies with %s (%s) on %s", len(frame), model_path, mix.net,
              mix.device)
     return frame
@@ -81,9 +86,12 @@ def predict(model_path: str | Path, photometry_path: str | Path,
 class Mixtures:
     """Calibrated p(z) of every selected galaxy of a table (:func:`predict_mixtures`).
 
-    ``w``, ``mu``, ``sig`` have shape (n, K) (n, N K for a deep ensemble); ``raw`` and ``output``
-    are what :func:`photoz.train.heads.prediction_columns` takes (an ensemble: ``None`` and ``"pdf"``,
-    so that ``z_pred`` is the mixture's median).
+    ``w``, ``mu``, ``sig`` have shape (n, K) (n, N K for a deep ensemble): the calibrated mixture
+    before its truncation at z = 0 (the p(z) is that mixture truncated and renormalised,
+    :func:`mixtures_ensemble`); ``raw`` and ``output`` are what
+    :func:`photoz.train.heads.prediction_columns` takes (an ensemble: ``None`` and ``"pdf"``, so
+    that ``z_pred`` is the p(z)'s median). ``input_flux`` is the flux measurement the network read
+    (:func:`input_flux`), written into the predictions table's metadata.
     """
 
     net: str
@@ -97,10 +105,18 @@ class Mixtures:
     raw: np.ndarray | None
     output: str
     device: torch.device
+    input_flux: str | None = None
+
+
+def input_flux(model_inputs, flux_type: str) -> str:
+    """The flux measurement a network reads: ``flux_type`` (``photometry.flux_type``: ``kron`` or
+    ``matched``) if ``"flux"`` is among its ``model_inputs``, else ``"none"`` (the CNN: stamps)."""
+    return str(flux_type) if "flux" in model_inputs else "none"
 
 
 def _network_outputs(ckpt: dict, model_path, df: pd.DataFrame, shard_paths, dev):
-    """One network's prepared inputs and raw outputs (n,) or (n, 3 K) on ``df``'s galaxies."""
+    """One network's prepared inputs, raw outputs (n,) or (n, 3 K) on ``df``'s galaxies, output
+    setting and :func:`input_flux`."""
     try:
         output = ckpt.get("output", "point")
         model = build_model(ckpt["net"], output=output,
@@ -129,7 +145,7 @@ def _network_outputs(ckpt: dict, model_path, df: pd.DataFrame, shard_paths, dev)
                           tta=bool(ckpt.get("tta", False)), autocast=amp)
     if len(data.z) == 0:
         raw = raw.reshape((0,) if output == "point" else (0, 3 * int(ckpt["pdf_components"])))
-    return data, raw, output
+    return data, raw, output, input_flux(model.inputs, data.input_scaling["flux_type"])
 
 
 def predict_mixtures(model_path: str | Path, photometry_path: str | Path,
@@ -152,19 +168,19 @@ def predict_mixtures(model_path: str | Path, photometry_path: str | Path,
                     out_path if out_path is not None else "returned")
     ensemble = ckpt.get("ensemble")
     if ensemble is None:
-        data, raw, output = _network_outputs(ckpt, model_path, df, shard_paths, dev)
+        data, raw, output, flux = _network_outputs(ckpt, model_path, df, shard_paths, dev)
         w, mu, sig, scale = calibrate(raw, output, data.z, None,
                                       width_scale=float(ckpt.get("width_scale", 1.0)))
     else:
         members = []
         for member in ensemble["members"]:
-            data, raw, output = _network_outputs(member, model_path, df, shard_paths, dev)
+            data, raw, output, flux = _network_outputs(member, model_path, df, shard_paths, dev)
             members.append(mixture_arrays(raw, output))
         scale = float(ensemble["width_scale"])
         w, mu, sig = mixture_of_members(members)
         sig, raw, output = sig * scale, None, "pdf"
     return Mixtures(ckpt["net"], data.object_id, data.z.astype(np.float64), data.split, w, mu,
-                    sig, float(scale), raw, output, dev)
+                    sig, float(scale), raw, output, dev, flux)
 
 
 def predictions_table(mix: Mixtures) -> pd.DataFrame:
@@ -188,9 +204,15 @@ def predictions_table(mix: Mixtures) -> pd.DataFrame:
                          "split": mix.split})
 
 
-def mixtures_ensemble(mix: Mixtures, rows: np.ndarray | None = None):
-    """The calibrated p(z) of ``rows`` (default every galaxy) as a ``qp`` ensemble
-    (:func:`photoz.products.train.make_ensemble`, ancillary ``width_scale`` the calibration's)."""
+def mixtures_ensemble(mix: Mixtures, rows: np.ndarray | None = None, truncated: bool = True):
+    """The calibrated p(z) of ``rows`` (default every galaxy) as a ``qp`` ensemble.
+
+    ``truncated``: the p(z) truncated at z = 0 (:func:`photoz.products.train.make_ensemble`, the
+    network's p(z) file); otherwise the untruncated mixtures as a ``qp.mixmod``
+    (:func:`photoz.products.train.make_mixture_ensemble`, a deep-ensemble member's file). Ancillary
+    ``width_scale`` the calibration's.
+    """
     sel = slice(None) if rows is None else rows
-    return make_ensemble(mix.w[sel], mix.mu[sel], mix.sig[sel], mix.object_id[sel],
-                         mix.z_true[sel], mix.width_scale)
+    make = make_ensemble if truncated else make_mixture_ensemble
+    return make(mix.w[sel], mix.mu[sel], mix.sig[sel], mix.object_id[sel], mix.z_true[sel],
+                mix.width_scale)

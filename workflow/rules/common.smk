@@ -87,7 +87,7 @@ def all_targets():
         "results/metrics/summary.md",
         "results/metrics/summary.html",
         "results/metrics/binned.csv",
-        *expand("results/figures/{figure}.{ext}", figure=figure_registry.run_figures(bool(PEERS)),
+        *expand("results/figures/{figure}.{ext}", figure=figure_registry.run_figures(),
                 ext=("png", "pdf")),
     ]
 
@@ -107,6 +107,11 @@ def ratio_products():
 def ratio_predictions():
     """Predictions of every network for each further ratio, ratio by ratio (none with one)."""
     return expand("results/predictions/r{ratio}/{net}.parquet", ratio=RATIO_TAGS, net=NETWORKS)
+
+
+def rail_peer_pdfs():
+    """The p(z) files of the run's RAIL peers (rule fit_rail_peer), in the order of PEERS."""
+    return [f"results/peers/{p}_pz.hdf5" for p in PEERS if p in RAIL_PEERS]
 
 
 def ratio_pdfs():
@@ -163,7 +168,7 @@ def training_inputs(wildcards):
 def figure_inputs(wildcards):
     """The files one figure is drawn from (photoz.plots.registry)."""
     return figure_registry.figure_inputs(wildcards.figure, NETWORKS, SHARDS,
-                                        cropped=not KEEP_FULL_STAMPS)
+                                        cropped=not KEEP_FULL_STAMPS, peers=PEERS)
 
 
 def figure_params(wildcards):
