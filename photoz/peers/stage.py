@@ -61,7 +61,7 @@ from photoz.peers.rail import (
     zmode,
 )
 from photoz.peers.trees import fit_gradient_boosting, fit_random_forest, tree_features
-from photoz.products.train import write_predictions
+from photoz.products.train import write_ensemble, write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +225,9 @@ def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str
         (z_pred, model), ensemble = fn(x[fit], z[fit], x, seed=seed, threads=threads, **s), None
     out = _predictions(peer, df, z, z_pred)
     seconds = time.perf_counter() - start
-    write_predictions(out, out_predictions, metadata={"peer": peer, "seed": seed,
-                                                      "settings": s, "seconds": round(seconds, 2)})
+    # No wall time in the metadata: a product is the same bits in every run with the same seed
+    # (the time is in the log line below and in benchmarks/).
+    write_predictions(out, out_predictions, metadata={"peer": peer, "seed": seed, "settings": s})
     with atomic_path(out_model) as tmp, open(tmp, "wb") as fh:
         pickle.dump(model, fh)
     if out_pdf is not None:
@@ -234,9 +235,7 @@ def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str
             raise PhotozConfigError(f"peers: {peer} gives no p(z); only {list(RAIL_PEERS)} do")
         ensemble.set_ancil({"object_id": df["object_id"].to_numpy(),
                             "zmode": out["z_pred"].to_numpy()})
-        with atomic_path(out_pdf, suffix=".hdf5") as tmp:
-            tmp.unlink()  # qp (h5py) creates the file itself
-            ensemble.write_to(str(tmp))
+        write_ensemble(out_pdf, ensemble)  # with the digest photoz verify checks
     _log_test_metrics(peer, out, seconds)
     return out
 

@@ -10,7 +10,9 @@ predictions and p(z) files.
   :func:`read_predictions`;
 - ``results/pdfs/<net>.hdf5``: a ``qp.mixmod`` ensemble (weights, means, stds per galaxy; ``qp.read``
   opens it, as RAIL's evaluation stages do) with ancillary ``object_id``, ``z_true`` and
-  ``width_scale``: :func:`make_ensemble`, :func:`write_ensemble`, :func:`read_ensemble`.
+  ``width_scale``: :func:`make_ensemble`, :func:`write_ensemble`, :func:`read_ensemble`. The file's
+  root attribute :data:`PDF_DIGEST_ATTR` holds a SHA-256 of every dataset (:func:`hdf5_digest`),
+  which :func:`read_ensemble` and :func:`verify_ensemble` recompute.
 
 Written by rules ``train_network``, ``combine_ensemble`` and ``fit_peer`` / ``fit_rail_peer``
 (:mod:`photoz.train.network`, :mod:`photoz.train.ensemble`, :mod:`photoz.peers.stage`); read by the
@@ -19,6 +21,7 @@ metrics, the figures and ``python -m photoz predict``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -29,7 +32,7 @@ import torch
 
 from photoz.errors import PhotozDataError
 from photoz.io import atomic_path, content_digest, write_parquet, write_text
-from photoz.products.common import check_columns, read_parquet
+from photoz.products.common import check_columns, corrupt, read_parquet, read_text, remake_hint
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
@@ -76,8 +79,10 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 #: Columns of ``results/models/<net>_history.csv``, one row per epoch (docs/data_products.md §4).
+#: No wall time: the history is the same bits in every run with the same seed (the epoch times
+#: are in the training log, ``logs/``, and the job's time in ``benchmarks/``).
 HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "train_accuracy",
-                                    "val_accuracy", "learning_rate", "seconds")
+                                    "val_accuracy", "learning_rate")
 
 
 #: Columns of ``results/predictions/<name>.parquet`` (networks and peers alike).
@@ -105,13 +110,16 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     Raises
     ------
     PhotozDataError
-        If unreadable, a column is missing or the file has no rows.
+        If unreadable, corrupt (:func:`photoz.products.common.read_text`), a column is missing
+        or the file has no rows. A history written with a ``seconds`` column (before photoz kept
+        times out of its products) reads as it is.
     """
     path = Path(path)
+    text = read_text(path, "training history")
     try:
-        df = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise PhotozDataError(f"cannot read training history {path}: {exc}") from exc
+        df = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise corrupt(path, "training history", exc) from exc
     missing = [c for c in HISTORY_COLUMNS if c not in df.columns]
     if missing:
         raise PhotozDataError(f"training history {path}: missing column(s) {missing}")
@@ -194,27 +202,106 @@ def make_ensemble(w: np.ndarray, mu: np.ndarray, sig: np.ndarray, object_id: np.
     return ens
 
 
+#: Root attribute of a p(z) file (and of a RAIL peer's) holding :func:`hdf5_digest` of its datasets.
+PDF_DIGEST_ATTR = "photoz_sha256"
+
+
+def hdf5_digest(f) -> str:
+    """SHA-256 of every dataset of an open HDF5 file: path, dtype, shape and bytes, in path order.
+
+    qp writes its ensembles with h5py without checksums; this digest, stored in the file's root
+    attribute :data:`PDF_DIGEST_ATTR`, makes any changed byte of the data (or of a dataset's
+    shape or type) detectable.
+
+    Parameters
+    ----------
+    f : h5py.File
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    import h5py
+
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    h = hashlib.sha256()
+    for name in sorted(names):
+        data = np.ascontiguousarray(f[name][()])
+        h.update(f"{name} {data.dtype.str} {data.shape}:".encode())
+        h.update(data.tobytes())
+    return h.hexdigest()
+
+
 def write_ensemble(path: str | os.PathLike, ens) -> None:
-    """Write ``ens`` as HDF5 (``qp.read`` opens it) atomically."""
+    """Write ``ens`` as HDF5 (``qp.read`` opens it) atomically, with its digest.
+
+    The root attribute :data:`PDF_DIGEST_ATTR` holds :func:`hdf5_digest` of the file's datasets
+    (qp ignores it), which :func:`read_ensemble` checks.
+    """
+    import h5py
+
     with atomic_path(path, suffix=".hdf5") as tmp:  # qp picks the format from the suffix
+        tmp.unlink()  # qp (h5py) creates the file itself
         ens.write_to(str(tmp))
+        with h5py.File(tmp, "r+") as f:
+            # fixed-length, out of HDF5's global heap (photoz.products.simulate.fixed_strings)
+            f.attrs[PDF_DIGEST_ATTR] = np.bytes_(hdf5_digest(f).encode())
 
 
-def read_ensemble(path: str | os.PathLike):
-    """``qp.read(path)``, with the file named in the error.
+def verify_ensemble(path: str | os.PathLike) -> None:
+    """Check a p(z) file's datasets against the digest it carries.
+
+    A file without the digest (written before photoz kept them, or by another program) is
+    refused too: zeroed bytes over the attribute make HDF5 read it as padding, so that a damaged
+    file would otherwise look like an old one.
+
+    Parameters
+    ----------
+    path : path-like
+        A file of :func:`write_ensemble`.
 
     Raises
     ------
     PhotozDataError
-        If the file is missing or not a qp mixmod ensemble with ``z_true`` ancillary data.
+        Naming the file and how to remake it: unreadable as HDF5, no digest, or content that
+        differs from its digest.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            stored = f.attrs.get(PDF_DIGEST_ATTR)
+            actual = hdf5_digest(f) if stored is not None else None
+    except (OSError, KeyError, RuntimeError, ValueError) as exc:
+        raise corrupt(path, "p(z) file", exc) from exc
+    if stored is None:
+        raise PhotozDataError(f"p(z) file {path}: carries no digest (written before photoz kept "
+                              f"one), so it cannot be verified; {remake_hint(path)}")
+    stored = stored.decode() if isinstance(stored, bytes) else str(stored)
+    if actual != stored:
+        raise corrupt(path, "p(z) file", f"content sha256 {actual[:12]}... differs from the "
+                      f"stored {stored[:12]}...")
+
+
+def read_ensemble(path: str | os.PathLike):
+    """``qp.read(path)`` after :func:`verify_ensemble`, with the file named in the error.
+
+    Raises
+    ------
+    PhotozDataError
+        If the file is missing, carries no digest (written before photoz kept one: remake it),
+        is corrupt (its digest does not match) or is not a qp mixmod ensemble with ``z_true``
+        ancillary data.
     """
     import qp
 
+    verify_ensemble(path)
     try:
         ens = qp.read(str(path))
     except Exception as exc:
-        raise PhotozDataError(f"cannot read p(z) file {path}: {exc}; rerun its train_network "
-                              "job (snakemake --forcerun train_network)") from exc
+        raise corrupt(path, "p(z) file", exc) from exc
     if ens.ancil is None or "z_true" not in ens.ancil or "means" not in ens.objdata:
         raise PhotozDataError(f"p(z) file {path}: not a photoz mixmod ensemble (needs weights, "
                               "means, stds and ancillary z_true)")
