@@ -296,3 +296,14 @@ def test_real_galaxy_flux_is_the_truth_flux(tmp_path, instrument):
     sums = read_shard(out)["images"].sum(axis=(2, 3), dtype=np.float64) / flux
     # Only the (whitened) HST noise remains, ~6% of 3000 e- per stamp: the median is close to 1.
     assert np.median(sums) == pytest.approx(1.0, abs=0.03)
+
+
+def test_an_empty_shard_is_a_warning_in_its_log(tmp_path, instrument, caplog):
+    """catalog.n_galaxies 0 (all) lets simulate.n_shards exceed the galaxies unseen by the config
+    check: the shard's job says so (issue 30: 1,023 empty shards without a word)."""
+    truth = make_truth(tmp_path / "truth.parquet", 2)
+    out = tmp_path / "images" / "shard_4.h5"
+    with caplog.at_level("WARNING"):
+        simulate_shard(truth, out, 4, 5, instrument, sim(n_shards=5), seed=1)
+    assert "shard 4/5 holds no galaxy: simulate.n_shards (5) exceeds the 2 galaxies" in caplog.text
+    assert read_shard(out)["images"].shape[0] == 0
