@@ -178,12 +178,22 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
     A photoz error, or an operating-system error (a file that cannot be written), is printed as
-    ``error: <message>`` without a traceback, and the status is 1.
+    one line ``error: <message>`` without a traceback (a message of several lines, such as the
+    list of a config's problems, joined with "; "), and the status is 1.
     """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except (PhotozError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: its lines stripped, joined by "; " (by " " after a colon)."""
+    out = ""
+    for line in (part.strip() for part in text.splitlines()):
+        if line:
+            out += ("" if not out else " " if out.endswith(":") else "; ") + line
+    return out
