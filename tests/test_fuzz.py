@@ -1,4 +1,6 @@
-"""Fuzzing the public measurement functions (issue 15), 1,000 generated cases per function.
+"""Fuzzing the public numerical functions: hypothesis for the measurement functions (issue 15),
+1,000 generated cases per function, and a seeded specification fuzz of every public function of
+the numerical modules (issue 30; the second half of this file).
 
 The contract: every input gives either a typed :class:`photoz.errors.PhotozValueError` naming
 an argument that the specification below calls invalid, or a result that is finite where it
