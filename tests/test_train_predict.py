@@ -139,6 +139,10 @@ def _malformed(table: pd.DataFrame, case: str) -> tuple[pd.DataFrame, str]:
         t[flux] = t[flux].astype(str)
         t.loc[row, flux] = "bright"
         return t, rf"column '{flux}' row {row} is 'bright'; must be finite"
+    if case == "text redshift":
+        t["redshift"] = t["redshift"].astype(str)  # numbers as text read, one word does not
+        t.loc[row, "redshift"] = "z?"
+        return t, rf"column 'redshift' row {row} is 'z\?'; must be a number"
     if case == "float ids":
         t["object_id"] = t["object_id"].astype(float)
         return t, r"column 'object_id' must be integer, is float64"
@@ -150,7 +154,7 @@ def _malformed(table: pd.DataFrame, case: str) -> tuple[pd.DataFrame, str]:
 
 MALFORMED = ["nan flux", "zero error", "negative error", "inf error", "flux 1e300", "error 1e300",
              "error 1e-300", "missing flux", "missing error", "missing npix", "text flux",
-             "float ids", "repeated id"]
+             "text redshift", "float ids", "repeated id"]
 
 
 @pytest.mark.parametrize("case", MALFORMED)

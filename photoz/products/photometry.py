@@ -129,6 +129,7 @@ def read_photometry(path: str | os.PathLike, require_truth: bool = True,
         if "split" not in frame.columns:
             frame["split"] = ""
     _check_selected(path, what, sel, require_truth, network_columns)
+    df["redshift"] = pd.to_numeric(df["redshift"], errors="coerce")  # checked in selected rows
     df.attrs["n_rows"] = n_rows
     return df
 
@@ -151,6 +152,10 @@ def _check_selected(path: Path, what: str, df: pd.DataFrame, require_truth: bool
     if require_truth:
         first_bad(path, what, df, "split", ~df["split"].isin(SPLITS).to_numpy(),
                    f"expected one of {list(SPLITS)}", rows)
+    elif "redshift" in df.columns:  # optional (a catalogue to predict), but numbers if there
+        z = pd.to_numeric(df["redshift"], errors="coerce")
+        first_bad(path, what, df, "redshift", (z.isna() & df["redshift"].notna()).to_numpy(),
+                   "must be a number (or empty)", rows)
     first_bad(path, what, df, "object_id", df["object_id"].duplicated().to_numpy(),
                "repeats an id", rows)
 
