@@ -129,7 +129,7 @@ def test_point_source_with_psf_images_holds_the_psf_fraction(tmp_path, instrumen
         arr = load_psf_image(DATA_DIR / PSF_IMAGE_SUBDIR / f"{band}.npy")
         inside = arr[32:96, 32:96].sum()
         assert sums[j] == pytest.approx(flux * inside, rel=0.01), band
-    assert read_shard(out)["attrs"]["psf"] == "images"
+    assert read_shard(out)["attrs"]["psf"] == b"images"  # fixed-length ASCII (fixed_strings)
 
 
 def test_identical_pixels_for_two_shard_layouts(tmp_path, instrument):
