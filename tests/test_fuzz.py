@@ -27,6 +27,7 @@ Settings are fixed (``derandomize=True``, no example database) so CI sees the sa
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -919,3 +920,28 @@ def test_every_public_numerical_function_gives_a_typed_error_or_a_sane_result():
     assert sum(total.values()) >= 1000
     assert total["ok"] >= 300 and total["typed"] >= 300, dict(total)
     assert not failures, "\n".join(failures[:40])
+
+
+def test_the_issues_examples_are_typed_errors_naming_the_argument():
+    """Issue 30's examples, each silent before: fit_width_scale gave 1000.0 for one NaN weight,
+    calibrate took output='PDF' and width_scale nan or -2, outlier_fraction(threshold=nan) gave
+    0.0 and snr(flux, 0) inf."""
+    from photoz.evaluate.metrics import outlier_fraction
+    from photoz.mixture import fit_width_scale
+    from photoz.photometry.noise import snr
+    from photoz.train.heads import calibrate
+
+    w, mu, sig = np.full((4, 2), 0.5), np.ones((4, 2)), np.full((4, 2), 0.1)
+    w[1, 0] = np.nan
+    examples = [
+        ("w", lambda: fit_width_scale(np.ones(4), w, mu, sig)),
+        ("output", lambda: calibrate(np.ones(4), "PDF", np.ones(4), np.ones(4, bool))),
+        ("width_scale", lambda: calibrate(np.ones(4), "point", None, None, width_scale=np.nan)),
+        ("width_scale", lambda: calibrate(np.ones(4), "point", None, None, width_scale=-2.0)),
+        ("threshold", lambda: outlier_fraction([0.5, 1.0], [0.5, 1.2], threshold=np.nan)),
+        ("flux_err", lambda: snr(np.array([100.0, 5.0]), 0)),
+    ]
+    for argument, call in examples:
+        with pytest.raises(PhotozValueError) as info:
+            call()
+        assert info.value.argument == argument, info.value
