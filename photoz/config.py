@@ -114,7 +114,9 @@ def check_config(config: dict) -> None:
         Naming the key: ``train.networks`` holds hybrid_transfer without mlp and cnn, or a
         network twice; or a ``catalog.train_test_ratio`` has a zero side or repeats another; or
         ``train.ensemble_size`` > 1 with several ratios (members are trained for the first ratio
-        only, so the further ratios' networks would silently be single trainings).
+        only, so the further ratios' networks would silently be single trainings); or
+        ``simulate.n_shards`` exceeds ``catalog.n_galaxies`` > 0 (empty shards, a job each; with
+        0, all galaxies, the number is known only to the simulation, which warns).
     """
     nets = config["train"]["networks"]
     if "hybrid_transfer" in nets and not {"mlp", "cnn"} <= set(nets):
@@ -127,6 +129,11 @@ def check_config(config: dict) -> None:
 
     ratios = train_test_ratios(config)
     check_ratios(ratios)
+    n_gal, n_shards = config["catalog"]["n_galaxies"], config["simulate"]["n_shards"]
+    if n_gal > 0 and n_shards > n_gal:
+        raise PhotozConfigError(
+            f"simulate.n_shards: {n_shards} shards for catalog.n_galaxies {n_gal} galaxies would "
+            f"leave {n_shards - n_gal} shards empty (one job each); use at most {n_gal}")
     if config["train"]["ensemble_size"] > 1 and len(ratios) > 1:
         raise PhotozConfigError(
             f"train.ensemble_size: {config['train']['ensemble_size']} with several "
@@ -167,6 +174,20 @@ def check_components(catalog: dict) -> None:
                                     f"catalog.components.{high} = {c[high]}")
 
 
+def read_config_file(path: str | Path) -> dict:
+    """One config file as a mapping (empty file: ``{}``), naming the file on any error.
+
+    The Snakefile reads ``config/config.yaml`` with it before Snakemake does, so that a file that
+    is not UTF-8 or not YAML is a one-line :class:`PhotozConfigError` naming it.
+
+    Raises
+    ------
+    PhotozConfigError
+        If the file cannot be read, is not UTF-8 text, not YAML, or not a mapping.
+    """
+    return _read_yaml(path)
+
+
 def _read_yaml(path: str | Path) -> dict:
     """One config file as a mapping (empty file: ``{}``), naming the file on any error."""
     try:
@@ -174,6 +195,9 @@ def _read_yaml(path: str | Path) -> dict:
             part = yaml.safe_load(stream) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise PhotozConfigError(f"cannot read config file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise PhotozConfigError(f"config file {path}: not UTF-8 text ({exc}); save it as UTF-8"
+                                ) from exc
     if not isinstance(part, dict):
         raise PhotozConfigError(f"config file {path}: the top level must be a mapping of keys")
     return part

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import qp
 
-from photoz.errors import PhotozDataError
+from photoz.errors import PhotozValueError
 from photoz.evaluate.pdfscores import crps_ensemble, crps_from_cdf, score_ensemble, score_pdfs
 from photoz.mixture import crps_mixture
 
@@ -28,6 +28,9 @@ def test_numerical_crps_is_the_closed_form_of_gaussian_mixtures():
     far = crps_ensemble(ens[:3], np.array([12.0, 12.0, 12.0]))
     np.testing.assert_allclose(far, crps_mixture(np.full(3, 12.0), w[:3], mu[:3], sig[:3]),
                                atol=5e-6)
+    # one p(z) alone (qp cannot slice an ensemble of one; issue 30's fuzz found it)
+    one = qp.Ensemble(qp.mixmod, data={"weights": w[:1], "means": mu[:1], "stds": sig[:1]})
+    np.testing.assert_allclose(crps_ensemble(one, z[:1]), exact[:1], atol=5e-6, rtol=0)
 
 
 def test_crps_of_a_uniform_p_z_by_hand():
@@ -63,7 +66,8 @@ def test_the_same_p_z_scores_the_same_in_every_representation():
     assert b["nll"] == pytest.approx(a["nll"], abs=1e-2)
     # A peer's file holds no z_true: the scores take it from the caller.
     assert score_ensemble(gridded, z) == b
-    with pytest.raises(PhotozDataError, match="z_true"):
+    # Argument errors are typed and name the argument (issue 30).
+    with pytest.raises(PhotozValueError, match="^z_true: must be given"):
         score_ensemble(gridded)
-    with pytest.raises(PhotozDataError, match="one p\\(z\\) per galaxy"):
+    with pytest.raises(PhotozValueError, match="^z_true: must have shape"):
         score_pdfs(gridded, z[:-1])

@@ -141,7 +141,6 @@ def run_dir(tmp_path_factory):
                 "train_accuracy": 1 - loss / 2,
                 "val_accuracy": 1 - loss / 1.8,
                 "learning_rate": 1e-4,
-                "seconds": 3.0,
             }
         ), root / f"{net}_history.csv")
         histories[net] = str(root / f"{net}_history.csv")

@@ -669,3 +669,75 @@ def test_cropped_stamps_give_the_networks_the_same_predictions(test_run, tmp_pat
     crop = pd.read_parquet(work / "results/predictions/cnn.parquet")
     pd.testing.assert_frame_equal(crop, full)
     assert (work / "results/figures/fig3_example_stamps.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_photoz_verify_finds_every_product_of_the_run_good(test_run, capsys):
+    """Issue 30: every product of a run carries a checksum that `photoz verify` checks."""
+    from photoz.cli import main
+
+    assert main(["verify", str(test_run / "results")]) == 0
+    out = capsys.readouterr().out
+    summary = out.strip().splitlines()[-1]
+    assert ", 0 bad," in summary and "BAD" not in out, out[-3000:]
+    # the kinds without a checksum: figures as PDF, pickled peer models, BPZ's data files
+    unchecked = summary[summary.index("(not checked: "):]
+    assert all(kind not in unchecked for kind in (".parquet", ".h5", ".hdf5", ".pt", ".json",
+                                                  ".csv", ".png")), summary
+
+
+def _zero_inside_data(path: Path, n: int = 64, keep_mtime: bool = True) -> None:
+    """Zero ``n`` bytes in the middle of a parquet file's data pages, as bit rot would."""
+    raw = bytearray(path.read_bytes())
+    footer = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")
+    st = path.stat()
+    raw[footer // 2:footer // 2 + n] = bytes(n)
+    path.write_bytes(bytes(raw))
+    if keep_mtime:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.slow
+def test_a_zeroed_photometry_table_stops_verify_and_the_next_job(test_run, tmp_path):
+    """Issue 30's case on a copy of the finished run: 64 zeroed bytes in photometry.parquet.
+    With its modification time kept Snakemake has nothing to do, and `photoz verify` names the
+    file; with a new one the next job that reads it stops, naming it."""
+    import shutil
+
+    from photoz.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(test_run, run, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    table = run / "results" / "photometry" / "photometry.parquet"
+    _zero_inside_data(table, keep_mtime=True)
+    dry = _snakemake(run, "-n", timeout=300)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, (dry.stdout + dry.stderr)[-2000:]
+    assert main(["verify", str(run / "results")]) == 1
+    os.utime(table)  # touched: the jobs after it rerun, and the first one reading it stops
+    proc = _snakemake(run, "--cores", "2", "--until", "train_network", timeout=900)
+    out = proc.stdout + proc.stderr + "".join(p.read_text() for p in (run / "logs").rglob("*.log"))
+    assert proc.returncode != 0
+    assert f"photometry table {table.relative_to(run)} is corrupt" in out or \
+        f"photometry table {table} is corrupt" in out, out[-4000:]
+    assert "snakemake --forcerun measure_photometry" in out
+
+
+@pytest.mark.slow
+def test_two_runs_with_the_same_seed_write_the_same_bytes(test_run, tmp_path):
+    """Issue 30: a second .test run with the same seed, in a new directory, writes every file of
+    results/ with the same SHA-256 (the histories held each epoch's seconds and the peers' tables
+    the fit's wall time; those stay in logs/ and benchmarks/)."""
+    import hashlib
+
+    second = tmp_path / "second"
+    proc = _snakemake(second, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def digests(root: Path) -> dict[str, str]:
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted((root / "results").rglob("*")) if p.is_file()}
+
+    a, b = digests(test_run), digests(second)
+    assert sorted(a) == sorted(b)
+    differ = [name for name in a if a[name] != b[name]]
+    assert not differ, differ

@@ -125,7 +125,7 @@ def write_stamps(path: str | Path, images, object_id, noise_sigma, pixel_scale: 
     noise_sigma : array-like (N, 7) or (7,), electrons
     pixel_scale : float, arcsec
     chunk_rows : int or None
-        HDF5 chunk length (None: contiguous).
+        HDF5 chunk length along N (None: the writer's default, 8).
     """
     images = np.asarray(images, dtype=np.float32)
     n = images.shape[0]

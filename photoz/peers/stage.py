@@ -68,7 +68,7 @@ from photoz.peers.rail import (
 )
 from photoz.peers.trees import fit_gradient_boosting, fit_random_forest, tree_features
 from photoz.photometry.matched import magnitude_columns
-from photoz.products.train import write_predictions
+from photoz.products.train import write_ensemble, write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,8 @@ def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str
         ``results/photometry/photometry.parquet``.
     out_predictions, out_model : path-like
         ``results/predictions/<peer>.parquet`` (:data:`photoz.products.train.PREDICTION_COLUMNS`,
-        every selected galaxy; metadata ``peer``, ``seed``, ``settings``, ``seconds`` and
-        ``input_flux``, the flux measurement read) and the fitted model, pickled; both written
+        every selected galaxy; metadata ``peer``, ``seed``, ``settings`` and ``input_flux``, the
+        flux measurement read; no wall time) and the fitted model, pickled; both written
         atomically.
     instrument_cfg : dict or None
         The ``instrument`` config section (:func:`photoz.instrument.load_instrument`): its
@@ -252,8 +252,9 @@ def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str
         (z_pred, model), ensemble = fn(x[fit], z[fit], x, seed=seed, threads=threads, **s), None
     out = _predictions(peer, df, z, z_pred)
     seconds = time.perf_counter() - start
-    meta = {"peer": peer, "seed": seed, "settings": s, "seconds": round(seconds, 2),
-            "input_flux": df.attrs["flux_type"]}
+    # No wall time in the metadata: a product is the same bits in every run with the same seed
+    # (the time is in the log line below and in benchmarks/).
+    meta = {"peer": peer, "seed": seed, "settings": s, "input_flux": df.attrs["flux_type"]}
     _write_peer(peer, out, meta, model, ensemble, out_predictions, out_model, out_pdf)
     _log_test_metrics(peer, out, seconds)
     return out
@@ -278,9 +279,7 @@ def _write_peer(peer: str, out: pd.DataFrame, meta: dict, model, ensemble, out_p
                             "z_true": out["z_true"].to_numpy(dtype=np.float64),
                             "split": out["split"].to_numpy().astype(str),
                             "zmode": out["z_pred"].to_numpy()})
-        with atomic_path(out_pdf, suffix=".hdf5") as tmp:
-            tmp.unlink()  # qp (h5py) creates the file itself
-            ensemble.write_to(str(tmp))
+        write_ensemble(out_pdf, ensemble)  # with the digest photoz verify checks
 
 
 def _log_test_metrics(peer: str, out: pd.DataFrame, seconds: float) -> None:

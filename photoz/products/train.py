@@ -13,7 +13,10 @@ predictions and p(z) files.
   do), with ancillary ``object_id``, ``z_true``, ``width_scale`` and the mixture it was drawn from
   (:data:`MIXTURE_ANCIL`): :func:`make_ensemble`, :func:`write_ensemble`, :func:`read_ensemble`.
   A deep-ensemble member's mixtures (``results/members/<net>_m<k>.hdf5``, every selected galaxy,
-  the input of the combining step) stay a ``qp.mixmod``: :func:`make_mixture_ensemble`.
+  the input of the combining step) stay a ``qp.mixmod``: :func:`make_mixture_ensemble`. Every
+  p(z) file, the RAIL peers' too, is written by :func:`write_ensemble`: its root attribute
+  :data:`PDF_DIGEST_ATTR` holds a SHA-256 of every dataset (:func:`hdf5_digest`), which
+  :func:`read_qp` (so :func:`read_ensemble`) and :func:`verify_ensemble` recompute.
 
 Written by rules ``train_network``, ``combine_ensemble`` and ``fit_peer`` / ``fit_rail_peer``
 (:mod:`photoz.train.network`, :mod:`photoz.train.ensemble`, :mod:`photoz.peers.stage`); read by the
@@ -23,6 +26,7 @@ names the flux measurement its method read (``input_flux``: :func:`prediction_me
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -36,7 +40,7 @@ import torch
 from photoz.errors import PhotozDataError
 from photoz.io import atomic_path, content_digest, write_parquet, write_text
 from photoz.mixture import Z_LOWER, truncated_pdf
-from photoz.products.common import check_columns, read_parquet
+from photoz.products.common import check_columns, corrupt, read_parquet, read_text, remake_hint
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
@@ -83,8 +87,10 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 #: Columns of ``results/models/<net>_history.csv``, one row per epoch (docs/data_products.md §4).
+#: No wall time: the history is the same bits in every run with the same seed (the epoch times
+#: are in the training log, ``logs/``, and the job's time in ``benchmarks/``).
 HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "train_accuracy",
-                                    "val_accuracy", "learning_rate", "seconds")
+                                    "val_accuracy", "learning_rate")
 
 
 #: Columns of ``results/predictions/<name>.parquet`` (networks and peers alike).
@@ -112,13 +118,16 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     Raises
     ------
     PhotozDataError
-        If unreadable, a column is missing or the file has no rows.
+        If unreadable, corrupt (:func:`photoz.products.common.read_text`), a column is missing
+        or the file has no rows. A history written with a ``seconds`` column (before photoz kept
+        times out of its products) reads as it is.
     """
     path = Path(path)
+    text = read_text(path, "training history")
     try:
-        df = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise PhotozDataError(f"cannot read training history {path}: {exc}") from exc
+        df = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise corrupt(path, "training history", exc) from exc
     missing = [c for c in HISTORY_COLUMNS if c not in df.columns]
     if missing:
         raise PhotozDataError(f"training history {path}: missing column(s) {missing}")
@@ -265,38 +274,118 @@ def make_mixture_ensemble(w: np.ndarray, mu: np.ndarray, sig: np.ndarray, object
     return ens
 
 
+#: Root attribute of a p(z) file (and of a RAIL peer's) holding :func:`hdf5_digest` of its datasets.
+PDF_DIGEST_ATTR = "photoz_sha256"
+
+
+def hdf5_digest(f) -> str:
+    """SHA-256 of every dataset of an open HDF5 file: path, dtype, shape and bytes, in path order.
+
+    qp writes its ensembles with h5py without checksums; this digest, stored in the file's root
+    attribute :data:`PDF_DIGEST_ATTR`, makes any changed byte of the data (or of a dataset's
+    shape or type) detectable.
+
+    Parameters
+    ----------
+    f : h5py.File
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    import h5py
+
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    h = hashlib.sha256()
+    for name in sorted(names):
+        data = np.ascontiguousarray(f[name][()])
+        h.update(f"{name} {data.dtype.str} {data.shape}:".encode())
+        h.update(data.tobytes())
+    return h.hexdigest()
+
+
 def write_ensemble(path: str | os.PathLike, ens) -> None:
-    """Write ``ens`` as HDF5 (``qp.read`` opens it) atomically."""
+    """Write ``ens`` as HDF5 (``qp.read`` opens it) atomically, with its digest.
+
+    The root attribute :data:`PDF_DIGEST_ATTR` holds :func:`hdf5_digest` of the file's datasets
+    (qp ignores it), which :func:`read_ensemble` checks.
+    """
+    import h5py
+
     with atomic_path(path, suffix=".hdf5") as tmp:  # qp picks the format from the suffix
+        tmp.unlink()  # qp (h5py) creates the file itself
         ens.write_to(str(tmp))
+        with h5py.File(tmp, "r+") as f:
+            # fixed-length, out of HDF5's global heap (photoz.products.simulate.fixed_strings)
+            f.attrs[PDF_DIGEST_ATTR] = np.bytes_(hdf5_digest(f).encode())
+
+
+def verify_ensemble(path: str | os.PathLike) -> None:
+    """Check a p(z) file's datasets against the digest it carries.
+
+    A file without the digest (written before photoz kept them, or by another program) is
+    refused too: zeroed bytes over the attribute make HDF5 read it as padding, so that a damaged
+    file would otherwise look like an old one.
+
+    Parameters
+    ----------
+    path : path-like
+        A file of :func:`write_ensemble`.
+
+    Raises
+    ------
+    PhotozDataError
+        Naming the file and how to remake it: unreadable as HDF5, no digest, or content that
+        differs from its digest.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            stored = f.attrs.get(PDF_DIGEST_ATTR)
+            actual = hdf5_digest(f) if stored is not None else None
+    except (OSError, KeyError, RuntimeError, ValueError) as exc:
+        raise corrupt(path, "p(z) file", exc) from exc
+    if stored is None:
+        raise PhotozDataError(f"p(z) file {path}: carries no digest (written before photoz kept "
+                              f"one), so it cannot be verified; {remake_hint(path)}")
+    stored = stored.decode() if isinstance(stored, bytes) else str(stored)
+    if actual != stored:
+        raise corrupt(path, "p(z) file", f"content sha256 {actual[:12]}... differs from the "
+                      f"stored {stored[:12]}...")
 
 
 def read_qp(path: str | os.PathLike, what: str = "p(z) file"):
-    """``qp.read(path)`` of any method's p(z) file (networks' and RAIL peers'), the file named
-    in the error.
+    """``qp.read(path)`` of any method's p(z) file (networks' and RAIL peers') after
+    :func:`verify_ensemble`, the file named in the error.
 
     Raises
     ------
     PhotozDataError
-        If the file is missing or not a qp ensemble.
+        If the file is missing, carries no digest (written before photoz kept one: remake it),
+        is corrupt (its digest does not match) or is not a qp ensemble.
     """
     import qp
 
+    verify_ensemble(path)
     try:
         return qp.read(str(path))
     except Exception as exc:
-        raise PhotozDataError(f"cannot read {what} {path}: {exc}; rerun the job that writes it "
-                              "(snakemake --forcerun <rule>)") from exc
+        raise corrupt(path, what, exc) from exc
 
 
 def read_ensemble(path: str | os.PathLike):
-    """A network's p(z) file (:func:`make_ensemble`, or a member's :func:`make_mixture_ensemble`).
+    """A network's p(z) file (:func:`make_ensemble`, or a member's :func:`make_mixture_ensemble`),
+    verified against its digest (:func:`read_qp`).
 
     Raises
     ------
     PhotozDataError
-        If the file is missing or not a photoz p(z) file: a qp ensemble with ancillary
-        ``z_true`` and its mixture (mixmod data or :data:`MIXTURE_ANCIL`).
+        If the file is missing, carries no digest, is corrupt, or is not a photoz p(z) file: a
+        qp ensemble with ancillary ``z_true`` and its mixture (mixmod data or
+        :data:`MIXTURE_ANCIL`).
     """
     ens = read_qp(path)
     ancil = ens.ancil or {}

@@ -46,6 +46,8 @@ from photoz.products.train import (
     load_checkpoint,
     prediction_metadata,
     read_ensemble,
+    read_history,
+    read_predictions,
     save_checkpoint,
     write_ensemble,
     write_predictions,
@@ -146,7 +148,7 @@ def combine_members(member_models: Sequence[str | Path], member_predictions: Seq
         raise PhotozDataError(f"deep ensemble: {n} member checkpoints, {len(member_predictions)} "
                               f"prediction tables, {len(member_mixtures)} p(z) files and "
                               f"{len(member_histories)} histories: one of each per member")
-    table = pd.read_parquet(member_predictions[0], columns=["object_id", "z_true", "split"])
+    table = read_predictions(member_predictions[0], split=None)[["object_id", "z_true", "split"]]
     raw_members, scales = _raw_members(member_mixtures, table, member_predictions[0])
     w, mu, raw_sig = mixture_of_members(raw_members)
     z = table["z_true"].to_numpy(np.float64)
@@ -160,6 +162,7 @@ def combine_members(member_models: Sequence[str | Path], member_predictions: Seq
     seeds = [int(c["seed"]) for c in ckpts]
     ensemble = {"size": n, "seeds": seeds, "width_scale": float(width_scale), "members": ckpts}
     save_checkpoint(out_model, {**ckpts[0], "ensemble": ensemble})
+    read_history(member_histories[0])  # checked (not corrupt) before it is copied
     _copy_atomic(member_histories[0], out_history)
     write_predictions(predictions_table(mix), out_predictions,
                       metadata={"input_flux": mix.input_flux})

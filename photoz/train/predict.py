@@ -1,8 +1,12 @@
 """Apply a trained network to a photometry table and its stamps (``python -m photoz predict``).
 
 The inputs are prepared exactly as in training (:func:`photoz.train.inputs.prepare_inputs`), with the
-limiting fluxes (eq. 7), background sigma (eq. 4), image size and intensity scaling stored in
-the checkpoint, so a prediction never depends on the config at hand.
+flux type (Kron or matched), limiting fluxes (eq. 7), background sigma (eq. 4), image size and
+intensity scaling stored in the checkpoint, so a prediction depends neither on the config at hand
+nor on the table's metadata (a table re-saved with pandas has none). The table is checked before
+the network sees it (:func:`check_flux_range`): the columns that network reads must be present,
+and finite, with errors > 0 and within :data:`FLUX_BOUND` of the limiting flux, in every selected
+row; a bad value is a one-line :class:`~photoz.errors.PhotozDataError` naming column and row.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from photoz import BANDS
 from photoz.errors import PhotozDataError
 from photoz.mixture import mixture_of_members
 from photoz.models.build import build_model
+from photoz.photometry.matched import network_flux_columns
+from photoz.products.common import first_bad
 from photoz.products.train import (
     load_checkpoint,
     make_ensemble,
@@ -31,6 +38,13 @@ from photoz.train.inputs import load_photometry, prepare_inputs
 from photoz.train.settings import resolve_device, resolve_precision, seed_streams
 
 log = logging.getLogger(__name__)
+
+#: Largest |flux| and flux error :func:`check_flux_range` accepts, in units of the band's limiting
+#: flux F_lim (eq. 7, stored in the checkpoint): 1e8 F_lim is 20 magnitudes brighter than the
+#: 5-sigma limit (AB ~ 5-6 in every band), brighter than any galaxy a stamp holds. A flux of 1e300
+#: gave dz = 17.9 without a word (issue 30). Errors must also be at least 1e-8 F_lim (eq. 6 gives
+#: at least the pixel noise, ~1/50 F_lim).
+FLUX_BOUND = 1e8
 
 
 def predict(model_path: str | Path, photometry_path: str | Path,
@@ -69,7 +83,12 @@ def predict(model_path: str | Path, photometry_path: str | Path,
     ------
     PhotozDataError
         For an unreadable or corrupt checkpoint, one whose weights do not fit the network it
-        names, an unreadable table or shard, or a galaxy without a stamp. An empty selection is
+        names, an unreadable or corrupt table or shard, a galaxy without a stamp, or a table
+        that lacks a column the network reads (the checkpoint's flux type: ``flux_<b>``,
+        ``flux_err_<b>``, ``npix`` for Kron, the ``*_matched_<b>_csst`` ones and
+        ``npix_matched`` for matched) or holds, in a selected row, a value that is not finite,
+        an error <= 0, or a flux or error beyond :data:`FLUX_BOUND` (column and row named).
+        Rows with ``selected`` false are skipped (their number is logged). An empty selection is
         not an error: it logs a warning and gives an empty table.
     """
     mix = predict_mixtures(model_path, photometry_path, shard_paths, threads, device,
@@ -161,7 +180,13 @@ def predict_mixtures(model_path: str | Path, photometry_path: str | Path,
     torch.set_num_threads(max(1, int(threads)))
     dev = resolve_device(device)
     ckpt = load_checkpoint(model_path)
-    df = load_photometry(photometry_path, require_truth=False)
+    flux_type = checkpoint_flux_type(ckpt, model_path)
+    df = load_photometry(photometry_path, require_truth=False, flux_type=flux_type)
+    check_flux_range(df, flux_type, ckpt["input_scaling"]["limiting_flux"], photometry_path)
+    n_rows = df.attrs.get("n_rows", len(df))
+    log.info("%s: %d of %d rows selected; %d skipped (column selected is false)%s",
+             photometry_path, len(df), n_rows, n_rows - len(df),
+             f"; {flux_type} fluxes (the checkpoint's)" if len(df) else "")
     if len(df) == 0:
         log.warning("photometry table %s has no selected galaxy (no rows, or selected is false "
                     "everywhere): the predictions %s will be empty", photometry_path,
@@ -181,6 +206,69 @@ def predict_mixtures(model_path: str | Path, photometry_path: str | Path,
         sig, raw, output = sig * scale, None, "pdf"
     return Mixtures(ckpt["net"], data.object_id, data.z.astype(np.float64), data.split, w, mu,
                     sig, float(scale), raw, output, dev, flux)
+
+
+def checkpoint_flux_type(ckpt: dict, model_path) -> str:
+    """The fluxes a checkpoint's network was trained on: ``kron`` or ``matched``.
+
+    Stored in its ``input_scaling`` since matched fluxes exist; a checkpoint without it was
+    trained before them, on Kron fluxes (a warning says so).
+
+    Raises
+    ------
+    PhotozDataError
+        If the checkpoint names another flux type or other bands than ``NUV u g r i z y``.
+    """
+    scaling = ckpt["input_scaling"]
+    bands = tuple(scaling.get("bands", BANDS))
+    if bands != BANDS:
+        raise PhotozDataError(f"model checkpoint {model_path}: trained on bands {list(bands)}, "
+                              f"not {list(BANDS)}")
+    flux_type = scaling.get("flux_type")
+    if flux_type is None:
+        log.warning("model checkpoint %s does not say which fluxes it was trained on (written "
+                    "before matched fluxes existed): using the Kron fluxes flux_<band>",
+                    model_path)
+        return "kron"
+    if flux_type not in ("kron", "matched"):
+        raise PhotozDataError(f"model checkpoint {model_path}: unknown flux type {flux_type!r} "
+                              "in input_scaling; retrain it")
+    return str(flux_type)
+
+
+def check_flux_range(df: pd.DataFrame, flux_type: str, limiting_flux, path) -> None:
+    """Refuse fluxes and errors the network was never meant to see (:data:`FLUX_BOUND`).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Selected rows of a photometry table (:func:`photoz.train.inputs.load_photometry`, which
+        has checked them finite, errors > 0), with the file's row numbers in ``_row``.
+    flux_type : str
+        ``kron`` or ``matched`` (the columns of
+        :func:`photoz.photometry.matched.network_flux_columns`).
+    limiting_flux : sequence of float, shape (7,), electrons
+        F_lim per band (the checkpoint's).
+    path : path-like
+        The table, named in the error.
+
+    Raises
+    ------
+    PhotozDataError
+        Naming file, column and row: ``|flux| > FLUX_BOUND F_lim``, or a flux error outside
+        ``[F_lim / FLUX_BOUND, FLUX_BOUND F_lim]``.
+    """
+    flux_cols, err_cols, _ = network_flux_columns(flux_type, BANDS)
+    rows = df["_row"].to_numpy() if "_row" in df.columns else None
+    for j, lim in enumerate(np.asarray(limiting_flux, dtype=float)):
+        top, low = FLUX_BOUND * lim, lim / FLUX_BOUND
+        flux = df[flux_cols[j]].to_numpy(dtype=float)
+        first_bad(path, "photometry table", df, flux_cols[j], np.abs(flux) > top,
+                  f"|flux| must be <= {top:.3g} e- ({FLUX_BOUND:g} x the limiting flux)", rows)
+        err = df[err_cols[j]].to_numpy(dtype=float)
+        first_bad(path, "photometry table", df, err_cols[j], (err > top) | (err < low),
+                  f"the error must be in [{low:.3g}, {top:.3g}] e- (1/{FLUX_BOUND:g} to "
+                  f"{FLUX_BOUND:g} x the limiting flux)", rows)
 
 
 def predictions_table(mix: Mixtures) -> pd.DataFrame:
