@@ -1,6 +1,7 @@
 # photoz: CSST photometric redshifts from simulated seven-band galaxy images.
 # Reproduces Zhou et al. 2022, MNRAS 512, 4593. Run: snakemake --cores all (see README.md).
 import os
+import sys
 
 from snakemake.utils import min_version
 
@@ -11,6 +12,15 @@ min_version("8.0")
 # --configfile overlays over it too (a relative path was looked up in the working directory, where
 # Snakemake silently skipped it when --configfile was given, and the run used the schema's
 # defaults). photoz.config.load_merged_config (validate-config) starts from the same file.
+# photoz reads it first: a file that is not UTF-8 or not YAML is then a one-line PhotozConfigError
+# naming it, where Snakemake's own reading gave a traceback (--configfile files are read by
+# Snakemake's command line before this file runs: `make run` checks them with validate-config).
+sys.path.insert(0, workflow.basedir)
+from photoz.config import read_config_file  # noqa: E402
+
+read_config_file(os.path.join(workflow.basedir, "config", "config.yaml"))
+
+
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 

@@ -5,6 +5,7 @@ Sub-commands
 instrument       print the CSST bands: pivot wavelength, zero point, background noise, 5-sigma limit
 validate-config  merge config files as snakemake does, check them and print the config a run uses
 predict          apply a trained network to a photometry table and stamp shards
+verify           check every data product of a run (results/) against its checksum
 benchmark        run a benchmark (simulate, photometry, training speed; seeds: accuracy; information:
                  what the images could add to the fluxes) and print numbers
 unlock           remove the lock a killed Snakemake left, if no Snakemake runs in the directory
@@ -75,6 +76,30 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from photoz.products.verify import verify_results
+
+    found = verify_results(args.results)
+    for path, message in found.bad:
+        print(f"BAD {path}: {message}")
+    for path in found.temporaries:
+        print(f"note: {path} is a temporary file a killed job left; the next run of the rule that "
+              "writes it removes it (or delete it)")
+    n = len(found.good) + len(found.bad)
+    print(f"photoz verify {args.results}: {n} products checked, {len(found.bad)} bad, "
+          f"{len(found.good)} good; {len(found.unchecked)} files carry no checksum (not checked: "
+          f"{_suffixes(found.unchecked)})")
+    return 1 if found.bad else 0
+
+
+def _suffixes(paths) -> str:
+    """``'.pdf x10, .pkl x5'``: the kinds of ``paths``."""
+    from collections import Counter
+
+    counts = Counter(p.suffix or p.name for p in paths)
+    return ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) or "none"
+
+
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"photoz.benchmarks.{args.stage}")
     # A benchmark's parser without its own prog would call itself __main__.py.
@@ -132,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=_cmd_predict)
 
+    p = sub.add_parser("verify", help="check every product of a run against its checksum; "
+                       "exit status 1 if any is bad")
+    p.add_argument("results", nargs="?", default="results",
+                   help="the run's results directory (default results)")
+    p.set_defaults(func=_cmd_verify)
+
     p = sub.add_parser("unlock", help="remove a killed Snakemake's stale lock (make run does this)")
     p.add_argument("--directory", default=".", help="Snakemake working directory (default .)")
     p.set_defaults(func=_cmd_unlock)
@@ -144,11 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (1 with a one-line message for a photoz error)."""
+    """Run the command line; returns the exit status.
+
+    A photoz error, or an operating-system error (a file that cannot be written), is printed as
+    one line ``error: <message>`` without a traceback (a message of several lines, such as the
+    list of a config's problems, joined with "; "), and the status is 1.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except PhotozError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (PhotozError, OSError) as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: its lines stripped, joined by "; " (by " " after a colon)."""
+    out = ""
+    for line in (part.strip() for part in text.splitlines()):
+        if line:
+            out += ("" if not out else " " if out.endswith(":") else "; ") + line
+    return out

@@ -114,7 +114,9 @@ def check_config(config: dict) -> None:
         Naming the key: ``train.networks`` holds hybrid_transfer without mlp and cnn, or a
         network twice; or a ``catalog.train_test_ratio`` has a zero side or repeats another; or
         ``train.ensemble_size`` > 1 with several ratios (members are trained for the first ratio
-        only, so the further ratios' networks would silently be single trainings).
+        only, so the further ratios' networks would silently be single trainings); or
+        ``simulate.n_shards`` exceeds ``catalog.n_galaxies`` > 0 (empty shards, a job each; with
+        0, all galaxies, the number is known only to the simulation, which warns).
     """
     nets = config["train"]["networks"]
     if "hybrid_transfer" in nets and not {"mlp", "cnn"} <= set(nets):
@@ -127,11 +129,63 @@ def check_config(config: dict) -> None:
 
     ratios = train_test_ratios(config)
     check_ratios(ratios)
+    n_gal, n_shards = config["catalog"]["n_galaxies"], config["simulate"]["n_shards"]
+    if n_gal > 0 and n_shards > n_gal:
+        raise PhotozConfigError(
+            f"simulate.n_shards: {n_shards} shards for catalog.n_galaxies {n_gal} galaxies would "
+            f"leave {n_shards - n_gal} shards empty (one job each); use at most {n_gal}")
     if config["train"]["ensemble_size"] > 1 and len(ratios) > 1:
         raise PhotozConfigError(
             f"train.ensemble_size: {config['train']['ensemble_size']} with several "
             f"catalog.train_test_ratio values {list(ratios)}: deep ensembles are built for one ratio "
             "only; set ensemble_size: 1 or give one ratio")
+    check_components(config["catalog"])
+
+
+def check_components(catalog: dict) -> None:
+    """Cross-key checks of ``catalog.galaxy_model: bulge_disk_knots`` the schema cannot express.
+
+    Raises
+    ------
+    PhotozConfigError
+        Naming the key: the model needs the COSMOS templates (``catalog.sed_library``), a COSMOS
+        template as ``components.bulge_oldest``, and each ``_min`` below its ``_max``.
+    """
+    if catalog["galaxy_model"] != "bulge_disk_knots":
+        return
+    from photoz.sed import template_names
+
+    if catalog["sed_library"] != "cosmos":
+        raise PhotozConfigError(
+            f"catalog.sed_library: {catalog['sed_library']!r} with galaxy_model bulge_disk_knots; "
+            "the model's bulge templates are calibrated on the COSMOS library: use cosmos")
+    c = catalog["components"]
+    for key, example in (("bulge_oldest", "S0_A_0"), ("young_youngest", "SB11_A_0")):
+        if c[key] not in template_names("cosmos"):
+            raise PhotozConfigError(f"catalog.components.{key}: {c[key]!r} is not a COSMOS "
+                                    f"template (e.g. {example})")
+    if c["young_mean"]["E"] != 0:
+        raise PhotozConfigError(f"catalog.components.young_mean.E: {c['young_mean']['E']} must be "
+                                "0: the elliptical templates are not in age order (no young disk)")
+    for low, high in (("knot_f_min", "knot_f_max"), ("size_ratio_min", "size_ratio_max"),
+                      ("n_knots_min", "n_knots_max")):
+        if not c[low] <= c[high]:
+            raise PhotozConfigError(f"catalog.components.{low}: {c[low]} is above "
+                                    f"catalog.components.{high} = {c[high]}")
+
+
+def read_config_file(path: str | Path) -> dict:
+    """One config file as a mapping (empty file: ``{}``), naming the file on any error.
+
+    The Snakefile reads ``config/config.yaml`` with it before Snakemake does, so that a file that
+    is not UTF-8 or not YAML is a one-line :class:`PhotozConfigError` naming it.
+
+    Raises
+    ------
+    PhotozConfigError
+        If the file cannot be read, is not UTF-8 text, not YAML, or not a mapping.
+    """
+    return _read_yaml(path)
 
 
 def _read_yaml(path: str | Path) -> dict:
@@ -141,6 +195,9 @@ def _read_yaml(path: str | Path) -> dict:
             part = yaml.safe_load(stream) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise PhotozConfigError(f"cannot read config file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise PhotozConfigError(f"config file {path}: not UTF-8 text ({exc}); save it as UTF-8"
+                                ) from exc
     if not isinstance(part, dict):
         raise PhotozConfigError(f"config file {path}: the top level must be a mapping of keys")
     return part

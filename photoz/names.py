@@ -18,6 +18,9 @@ NETWORKS: tuple[str, ...] = ("mlp", "cnn", "hybrid", "hybrid_transfer")
 PEERS: tuple[str, ...] = ("random_forest", "gradient_boosting", "flexzboost", "knn", "bpz")
 #: The peers that run through RAIL (rule ``fit_rail_peer``); the others through rule ``fit_peer``.
 RAIL_PEERS: tuple[str, ...] = ("flexzboost", "knn", "bpz")
+#: The peers whose fit draws no random numbers (BPZ: template fitting with a fixed prior), which
+#: the seeds benchmark (:mod:`photoz.benchmarks.seeds`) therefore fits once.
+SEEDLESS_PEERS: tuple[str, ...] = ("bpz",)
 #: Every method the summary can hold: the networks, then the peers.
 METHODS: tuple[str, ...] = NETWORKS + PEERS
 #: Display names of every method, for tables, figure legends and the report.

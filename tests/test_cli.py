@@ -118,3 +118,14 @@ def test_training_benchmark_peak_follows_native_bf16(monkeypatch, capsys):
         out = capsys.readouterr().out
         assert ("no native bf16" in out) is not native
         assert "cnn               10.0% of it (fp32)" in out
+
+
+def test_every_photoz_error_is_one_line(tmp_path, capsys):
+    """Issue 30: the CLI prints one line and no traceback for every PhotozError, also for a
+    config with several problems (one per line in the exception)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: -1\nsimulate:\n  n_shards: zero\n  stamp_size: 1000000\n")
+    assert main(["validate-config", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "seed: -1" in err and "; simulate.n_shards: 'zero'" in err and "stamp_size" in err

@@ -264,3 +264,91 @@ def test_network_settings_pick_one_networks_values():
         network_settings({"batch_size": 1}, "mlp")
     with pytest.raises(PhotozConfigError, match="unknown network"):
         network_settings(train, "resnet")
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 30: values that passed the schema and failed late, untyped
+# --------------------------------------------------------------------------------------------
+LATE_FAILURES = [
+    # an h5py TypeError in simulate_images (2^64), scikit-learn's random_state (2^32)
+    ({"seed": 2**64}, r"seed: 18446744073709551616 is greater than the maximum of 4294967295"),
+    ({"seed": 2**32}, r"seed: 4294967296 is greater than the maximum of 4294967295"),
+    # an 815 TiB allocation
+    ({"simulate": {"stamp_size": 1000000}},
+     r"simulate\.stamp_size: 1000000 is greater than the maximum of 1024"),
+    # 1,023 jobs writing empty shards, without a word
+    ({"catalog": {"n_galaxies": 400}, "simulate": {"n_shards": 1024}},
+     r"simulate\.n_shards: 1024 shards for catalog\.n_galaxies 400 galaxies would leave 624 "
+     r"shards empty"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", LATE_FAILURES)
+def test_values_that_failed_late_are_refused_naming_the_key(overrides, message):
+    with pytest.raises(PhotozConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_the_limits_leave_the_real_values_valid():
+    assert load_config(overrides={"seed": 2**32 - 1})["seed"] == 2**32 - 1
+    # n_galaxies 0 (all): the number is known only to the simulation, which warns per empty shard
+    cfg = load_config(overrides={"catalog": {"n_galaxies": 0}, "simulate": {"n_shards": 1000}})
+    assert cfg["simulate"]["n_shards"] == 1000
+    load_config(overrides={"catalog": {"n_galaxies": 400}, "simulate": {"n_shards": 400,
+                                                                        "stamp_size": 1024}})
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path, capsys):
+    from photoz.cli import main
+
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("simulate:\n  n_shards: 2  # café\n".encode("latin-1"))
+    with pytest.raises(PhotozConfigError, match=rf"config file {path}: not UTF-8 text"):
+        load_config(path)
+    assert main(["validate-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: config file {path}: not UTF-8 text") and err.count("\n") == 1
+
+
+def _snakemake_dry_run(workdir, snakefile, *configfiles):
+    import os
+    import subprocess
+    import sys
+
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    cmd = [snakemake, "-n", "--snakefile", str(snakefile), "--directory", str(workdir)]
+    if configfiles:
+        cmd += ["--configfile", *map(str, configfiles)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=workdir,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides, message", LATE_FAILURES[::2] + LATE_FAILURES[3:])
+def test_snakemake_refuses_them_before_the_first_job(repo_root, tmp_path, overrides, message):
+    """The Snakefile's validation (common.smk) stops the run before any job, naming the key."""
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text(yaml.safe_dump(overrides))
+    proc = _snakemake_dry_run(tmp_path, repo_root / "Snakefile", repo_root / ".test/config.yaml",
+                              overlay)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "PhotozConfigError" in out and __import__("re").search(message, out), out[-2000:]
+    assert "Job stats" not in out and not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_snakemake_names_a_non_utf8_config_yaml(repo_root, tmp_path):
+    """The Snakefile reads config/config.yaml with photoz before Snakemake does: a file saved in
+    Latin-1 is a PhotozConfigError naming it, not Snakemake's UnicodeDecodeError traceback."""
+    work = tmp_path / "w"
+    (work / "config").mkdir(parents=True)
+    for name in ("workflow", "profiles", "Snakefile"):
+        (work / name).symlink_to(repo_root / name)
+    text = (repo_root / "config" / "config.yaml").read_text() + "# café\n"
+    (work / "config" / "config.yaml").write_bytes(text.encode("latin-1"))
+    proc = _snakemake_dry_run(work, work / "Snakefile")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"config file {work / 'config' / 'config.yaml'}: not UTF-8 text" in out, out[-2000:]
+    assert "UnicodeDecodeError" not in out.replace("PhotozConfigError", "")

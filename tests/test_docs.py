@@ -38,20 +38,11 @@ LINKED = [*PAGES, REPO / "CHANGELOG.md"]
 # its change is merged (a test below fails when an entry is no longer pending).
 # ==============================================================================================
 #: Sub-commands of ``python -m photoz`` (as a tuple of words) the docs show before they exist.
-PENDING_COMMANDS = {
-    ("verify",): "issue 30: python -m photoz verify [results]",
-}
+PENDING_COMMANDS: dict[tuple[str, ...], str] = {}
 #: (sub-command, option) pairs the docs show before the option exists.
-PENDING_OPTIONS = {
-    (("benchmark", "seeds"), "--markdown"): "issue 29: the seeds table as Markdown",
-    (("benchmark", "seeds"), "--peers"): "issue 29: the peers in the seeds benchmark",
-}
+PENDING_OPTIONS: dict[tuple[tuple[str, ...], str], str] = {}
 #: Config keys (and their sub-keys) the docs name before the schema has them.
-PENDING_KEYS = {
-    "catalog.galaxy_model": "issue 28: the bulge + disk + knots galaxy model",
-    "catalog.components": "issue 28: the components' parameters",
-    "peer_settings.flux_type": "issue 29: the peers' flux measurement",
-}
+PENDING_KEYS: dict[str, str] = {}
 # ==============================================================================================
 
 #: Wrong keys the docs show on purpose, as the example of a refused config.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.errors import PhotozDataError, PhotozValueError
 from photoz.evaluate import metrics
 
 # A five-galaxy example worked by hand (see the comments of test_hand_computed_values).
@@ -119,7 +119,7 @@ def test_binned_metrics_by_hand():
     by_pred = metrics.binned_metrics(Z_PRED, Z_TRUE, by="z_pred", n_bootstrap=0)
     assert by_pred["n"][2] == 3
     assert by_pred["outlier_fraction"][2] == pytest.approx(1 / 3)
-    with pytest.raises(PhotozConfigError):
+    with pytest.raises(PhotozValueError, match="^by: must be one of"):
         metrics.binned_metrics(Z_PRED, Z_TRUE, by="redshift")
 
 

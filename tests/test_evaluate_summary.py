@@ -63,7 +63,7 @@ def test_write_summary(run_files, tmp_path):
         assert on_disk[net]["sigma_nmad_err"] > 0
     assert result["mlp"]["sigma_nmad"] < result["hybrid_transfer"]["sigma_nmad"]
     md = (out / "summary.md").read_text()
-    assert "| MLP | 400 |" in md
+    assert "| MLP | — | 400 |" in md  # toy tables name no input flux
     assert "1.43%" in md and "0.90%" in md and "0.029" in md  # the paper's 30k row
     binned = pd.read_csv(out / "binned.csv")
     assert set(binned["network"]) == set(NETWORKS)
@@ -149,11 +149,12 @@ def test_write_summary_html_has_the_same_table(run_files, tmp_path):
     parser = Cells()
     parser.feed(page)
     header, *rows = parser.rows
-    assert header[:4] == ["network", "n_test", "sigma_NMAD", "paper"]
+    assert header[:5] == ["network", "input flux", "n_test", "sigma_NMAD", "paper"]
+    assert header[-4:] == ["CRPS", "PIT KS", "coverage 68", "coverage 95"]
     assert [r[0] for r in rows] == ["MLP", "CNN", "Hybrid", "Hybrid-transfer"]
-    assert [r[1] for r in rows] == ["400"] * 4
-    assert rows[0][2] == f"{result['mlp']['sigma_nmad']:.4f}"
-    assert rows[3][5] == "1.06%"  # the paper's 20k hybrid-transfer outlier fraction
+    assert [r[2] for r in rows] == ["400"] * 4
+    assert rows[0][3] == f"{result['mlp']['sigma_nmad']:.4f}"
+    assert rows[3][6] == "1.06%"  # the paper's 20k hybrid-transfer outlier fraction
 
 
 def test_a_ratio_the_paper_did_not_run_has_no_paper_values(run_files, tmp_path):
@@ -165,7 +166,7 @@ def test_a_ratio_the_paper_did_not_run_has_no_paper_values(run_files, tmp_path):
     md = (tmp_path / "s.md").read_text()
     assert "has no run with this ratio" in md
     rows = [line.strip("|").split("|") for line in md.splitlines() if line.startswith("| ")][1:]
-    assert len(rows) == 4 and all(r[3].strip() == r[5].strip() == r[7].strip() == "—" for r in rows)
+    assert len(rows) == 4 and all(r[4].strip() == r[6].strip() == r[8].strip() == "—" for r in rows)
     assert paper.paper_row("6:2") == "30k" and paper.paper_row("2:6") == "10k"
 
 
@@ -227,3 +228,64 @@ def test_several_ratios_are_rows_beside_the_papers(run_files, tmp_path):
         lines[("1:3", "10k", "CNN", "120", "10,000", "350")]
     page = (tmp_path / "s.html").read_text()
     assert page.count("<table") == 2 and "Every train:test ratio" in page and "10,000" in page
+
+
+def test_every_p_z_method_is_scored_alike_and_every_row_names_its_flux(tmp_path):
+    """Issue 29: a network's p(z) file (its test galaxies) and a RAIL peer's (every selected
+    galaxy, in another order, another qp representation) get the same scores from the one scorer,
+    matched by object_id; every row names the flux its method read."""
+    import qp
+
+    from photoz.evaluate.pdfscores import score_ensemble
+    from photoz.products.train import make_ensemble, write_ensemble
+
+    rng = np.random.default_rng(5)
+    n_test, n_train = 300, 200
+    z = rng.uniform(0.2, 2.5, n_test + n_train)
+    split = np.array(["test"] * n_test + ["train"] * n_train)
+    ids = np.arange(n_test + n_train) + 100
+    zp = z + rng.normal(0, 0.05, z.size)
+    files = {}
+    for net, flux in (("mlp", "matched"), ("cnn", "none"), ("flexzboost", "kron")):
+        files[net] = write_toy_predictions(tmp_path / f"{net}.parquet", z, zp, split, ids, flux)
+    t = split == "test"
+    mlp_pdf = tmp_path / "mlp.hdf5"
+    one = np.ones((int(t.sum()), 1))
+    write_ensemble(mlp_pdf, make_ensemble(one, zp[t, None], np.full_like(one, 0.05), ids[t],
+                                          z[t], 1.1))
+    order = rng.permutation(z.size)  # a peer's file: every galaxy, its own order and grid
+    grid = np.linspace(0.0, 3.0, 301)
+    peer = qp.Ensemble(qp.interp, data={"xvals": grid, "yvals": np.exp(
+        -0.5 * ((grid[None, :] - zp[order, None]) / 0.08) ** 2)})
+    peer.set_ancil({"object_id": ids[order]})
+    peer_pdf = tmp_path / "fzb.hdf5"
+    write_ensemble(peer_pdf, peer)
+    sel = tmp_path / "selection.json"
+    sel.write_text(json.dumps({"n_selected": 500}))
+    out = summary.write_summary(files, sel, tmp_path / "s.json", tmp_path / "s.md",
+                                tmp_path / "b.csv", "3:1", n_bootstrap=0,
+                                pdfs={"mlp": mlp_pdf, "flexzboost": peer_pdf})
+    assert [out[m]["input_flux"] for m in ("mlp", "cnn", "flexzboost")] == ["matched", "none",
+                                                                             "kron"]
+    for method in ("mlp", "flexzboost"):
+        for key in ("crps", "pit_ks", "coverage_68", "coverage_95"):
+            assert 0 <= out[method][key] < 1, (method, key)
+    assert "crps" not in out["cnn"] and out["mlp"]["width_scale"] == 1.1
+    # the peer's scores are those of its test galaxies, in the predictions' order
+    back = qp.read(str(peer_pdf))
+    rows = np.argsort(ids[order])[:n_test]
+    assert out["flexzboost"]["crps"] == pytest.approx(
+        score_ensemble(back[rows], z[t])["crps"], rel=1e-12)
+    md = (tmp_path / "s.md").read_text()
+    lines = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+             for line in md.splitlines() if line.startswith("| ") and "---" not in line}
+    assert lines["MLP"][1] == "matched" and lines["CNN"][1] == "none (stamps)"
+    assert lines["FlexZBoost (RAIL)"][1] == "kron"
+    assert lines["FlexZBoost (RAIL)"][-4] == f"{out['flexzboost']['crps']:.4f}"
+    assert lines["CNN"][-4:] == ["—"] * 4
+    # a p(z) file lacking a test galaxy is an error naming it
+    write_ensemble(peer_pdf, back[np.flatnonzero(ids[order] != ids[0])])  # a test galaxy's
+    with pytest.raises(PhotozDataError, match="fzb.hdf5.*object_id"):
+        summary.write_summary(files, sel, tmp_path / "s.json", tmp_path / "s.md",
+                              tmp_path / "b.csv", "3:1", n_bootstrap=0,
+                              pdfs={"flexzboost": peer_pdf})

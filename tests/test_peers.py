@@ -19,9 +19,9 @@ from photoz.errors import PhotozConfigError
 from photoz.evaluate.metrics import sigma_nmad
 from photoz.evaluate.summary import write_summary
 from photoz.instrument import load_instrument
-from photoz.names import PEERS, RAIL_PEERS
+from photoz.names import LABELS, PEERS, RAIL_PEERS
 from photoz.peers.rail import bpz_nt_array, rail_table, write_bpz_data
-from photoz.peers.stage import magnitudes, one_sigma_limits, run_peer
+from photoz.peers.stage import load_peer_photometry, magnitudes, one_sigma_limits, run_peer
 from photoz.peers.trees import tree_features
 from photoz.products.train import read_predictions
 
@@ -170,6 +170,84 @@ def test_peers_are_scored_beside_the_networks(toy, toy_runs, tmp_path):
     plot_figure("peers_comparison", tmp_path / "f.png", tmp_path / "f.pdf",
                 summary=tmp_path / "both.json", binned=tmp_path / "both.csv")
     assert (tmp_path / "f.png").stat().st_size > 5000 and (tmp_path / "f.pdf").stat().st_size > 5000
+
+
+def _matched_table(src, dst, instrument):
+    """The toy table with matched-filter fluxes unlike its Kron ones (0.7 x Kron + extra noise)
+    and ``photometry.flux_type: matched`` in its metadata, as the photometry stage writes it."""
+    from photoz.products.photometry import MATCHED_TEMPLATES, write_photometry
+
+    df = pd.read_parquet(src)
+    rng = np.random.default_rng(0)
+    flux = 0.7 * df[[f"flux_{b}" for b in BANDS]].to_numpy()
+    err = 0.8 * df[[f"flux_err_{b}" for b in BANDS]].to_numpy()
+    flux = flux + rng.normal(0, 1.0, flux.shape) * err
+    mag = instrument.electrons_to_mag(flux)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag_err = np.where(flux > 0, 2.5 / np.log(10.0) * err / flux, np.nan)
+    for j, b in enumerate(BANDS):
+        for key, arr in (("flux", flux), ("flux_err", err), ("mag", mag), ("mag_err", mag_err),
+                         ("snr", flux / err)):
+            df[MATCHED_TEMPLATES[key].format(band=b)] = arr[:, j]
+    write_photometry(df, dst, {"source": "toy", "photometry_config": {"flux_type": "matched"}})
+    return dst
+
+
+def test_peers_read_the_networks_flux_measurement(toy, tmp_path, instrument, test_settings):
+    """Issue 29: with photometry.flux_type matched the peers read the matched-filter fluxes, the
+    networks' (as magnitudes of exactly those fluxes); peer_settings.flux_type overrides it; the
+    predictions table names the flux it read."""
+    from photoz.photometry.matched import network_flux_columns
+    from photoz.products.train import prediction_metadata
+    from photoz.train.inputs import flux_arrays, load_photometry
+
+    path = _matched_table(toy[1], tmp_path / "matched.parquet", instrument)
+    peers_view = load_peer_photometry(path)
+    assert peers_view.attrs["flux_type"] == "matched"
+    flux, flux_err, _ = flux_arrays(load_photometry(path))  # what the MLP reads
+    assert network_flux_columns("matched", BANDS)[0][0] == "flux_matched_NUV_csst"
+    mag = peers_view[[f"mag_{b}" for b in BANDS]].to_numpy()
+    np.testing.assert_allclose(mag, instrument.electrons_to_mag(flux), rtol=1e-12)
+    mag_err = peers_view[[f"mag_err_{b}" for b in BANDS]].to_numpy()
+    ok = flux > 0
+    np.testing.assert_allclose(mag_err[ok], (2.5 / np.log(10) * flux_err / flux)[ok], rtol=1e-12)
+    kron = load_peer_photometry(path, "kron")
+    phot = pd.read_parquet(path)
+    sel = phot[phot["selected"]]
+    np.testing.assert_array_equal(kron["mag_g"], sel["mag_g"])
+    assert not np.allclose(kron["mag_g"], peers_view["mag_g"])
+    preds = {}
+    for flux_type in (None, "kron"):
+        out = tmp_path / f"rf_{flux_type}.parquet"
+        preds[flux_type] = run_peer("random_forest", path, out, tmp_path / "rf.pkl", {},
+                                    test_settings["random_forest"], seed=5,
+                                    flux_type=flux_type)["z_pred"]
+        assert prediction_metadata(out)["input_flux"] == (flux_type or "matched")
+    assert not np.allclose(preds[None], preds["kron"])  # the measurement is really used
+
+
+def test_every_p_z_method_is_scored_and_drawn_alike(toy, toy_runs, tmp_path):
+    """Issue 29: the RAIL peers' p(z) get the networks' scores (crps, pit_ks, coverage) in
+    summary.json and a PIT histogram in the p(z) calibration figure; the rows name their flux."""
+    from photoz.plots.registry import make_figure
+
+    directory, _ = toy
+    sel = tmp_path / "selection.json"
+    sel.write_text(json.dumps({"n_selected": 123}))
+    preds = {p: directory / f"{p}.parquet" for p in PEERS}
+    pdfs = {p: toy_runs[p][1] for p in RAIL_PEERS}
+    out = write_summary(preds, sel, tmp_path / "s.json", tmp_path / "s.md", tmp_path / "b.csv",
+                        "3:1", n_bootstrap=5, seed=1, pdfs=pdfs)
+    for peer in PEERS:
+        assert out[peer]["input_flux"] == "kron", peer  # the toy table's photometry.flux_type
+        has = {k in out[peer] for k in ("crps", "pit_ks", "coverage_68", "coverage_95")}
+        assert has == {peer in RAIL_PEERS}, peer
+    for peer in RAIL_PEERS:
+        assert 0 < out[peer]["crps"] < 0.5 and 0 <= out[peer]["coverage_68"] <= 1, peer
+    fig = make_figure("pdf_calibration", pdfs={}, peer_pdfs=pdfs)
+    titles = [ax.get_title() for ax in fig.axes[2:]]
+    for title, peer in zip(titles, RAIL_PEERS, strict=True):
+        assert title.startswith(LABELS[peer]) and f"CRPS {out[peer]['crps']:.4f}" in title
 
 
 def test_peers_overlay_is_a_valid_config_with_every_peer(repo_root):

@@ -141,7 +141,6 @@ def run_dir(tmp_path_factory):
                 "train_accuracy": 1 - loss / 2,
                 "val_accuracy": 1 - loss / 1.8,
                 "learning_rate": 1e-4,
-                "seconds": 3.0,
             }
         ), root / f"{net}_history.csv")
         histories[net] = str(root / f"{net}_history.csv")
@@ -271,7 +270,7 @@ def _inputs(name, run):
         "fig7_zphot_vs_zspec": {"predictions": run["predictions"]},
         "fig8_outlier_fraction": {"binned": run["binned"]},
         "peers_comparison": {"summary": run["summary"], "binned": run["binned"]},
-        "pdf_calibration": {"pdfs": run["pdfs"]},
+        "pdf_calibration": {"pdfs": run["pdfs"], "peer_pdfs": {}},
     }[name]
 
 
@@ -343,7 +342,9 @@ def test_examples_span_redshift_and_are_shared_by_fig3_and_fig4(run_dir):
     assert ex["redshift"].max() == pytest.approx(3.6)
     assert 1005 not in set(ex["object_id"])  # not selected
     fig3 = make_figure("fig3_example_stamps", **_inputs("fig3_example_stamps", run_dir))
-    assert len([a for a in fig3.axes if a.images]) == 6 * 7
+    assert len([a for a in fig3.axes if a.images]) == 6 * 8  # 7 bands + the i, r, g composite
+    composites = [a for a in fig3.axes if a.images and a.images[0].get_array().ndim == 3]
+    assert len(composites) == 6 and composites[0].get_title() == "i, r, g"
     labels = [a.get_ylabel() for a in fig3.axes if a.get_ylabel()]
     assert [f"z = {z:.2f}" for z in ex["redshift"]] == [s.split("\n")[0] for s in labels]
     fig4 = make_figure("fig4_aperture_fluxes", **_inputs("fig4_aperture_fluxes", run_dir))
@@ -352,6 +353,24 @@ def test_examples_span_redshift_and_are_shared_by_fig3_and_fig4(run_dir):
     assert [
         f"z = {z:.2f}, ID {i}" for z, i in zip(ex["redshift"], ex["object_id"], strict=True)
     ] == [t.split(";")[0] for t in texts]
+
+
+def test_colour_composite_shows_a_red_centre_in_a_blue_disk():
+    """i, r, g -> red, green, blue: a stamp whose centre is bright in i and whose outskirts are
+    bright in g is red in the middle and blue outside."""
+    from photoz.plots.stamps import colour_composite
+
+    yy, xx = np.mgrid[:32, :32] - 15.5
+    r2 = xx**2 + yy**2
+    core, disk = 200 * np.exp(-r2 / 4), 20 * np.exp(-np.sqrt(r2) / 6)
+    stamp = np.zeros((7, 32, 32))
+    stamp[BANDS.index("i")] = core + 0.2 * disk
+    stamp[BANDS.index("r")] = 0.5 * core + 0.5 * disk
+    stamp[BANDS.index("g")] = 0.1 * core + disk
+    rgb = colour_composite(stamp, sigma=1.0).astype(float)
+    assert rgb.shape == (32, 32, 3)
+    assert rgb[16, 16, 0] > rgb[16, 16, 2]  # the centre: red above blue
+    assert rgb[16, 27, 2] > rgb[16, 27, 0]  # the outskirts: blue above red
 
 
 def test_unit_conversions():
@@ -585,8 +604,8 @@ def test_registry_names_each_figures_arguments_and_caption(repo_root):
     """The one registry: its inputs and params are the drawing functions' keywords, every required
     argument is an input, and every caption file exists."""
     assert list(REGISTRY)[:8] == list(FIGURES)
-    assert run_figures(False) == [*FIGURES, "pdf_calibration"]
-    assert run_figures(True) == [*FIGURES, "pdf_calibration", "peers_comparison"]
+    # issue 29: the comparison figure is drawn with or without peers
+    assert run_figures() == [*FIGURES, "pdf_calibration", "peers_comparison"]
     for name, spec in REGISTRY.items():
         args = inspect.signature(spec.draw).parameters
         assert set(spec.inputs) | set(spec.params) <= set(args), name
@@ -618,6 +637,31 @@ def test_figure_params_hold_only_what_each_figure_draws(repo_root):
     assert {n: figure_params(n, edited, nets) for n in REGISTRY} == params
     assert figure_inputs("fig8_outlier_fraction", nets, [0]) == {
         "binned": "results/metrics/binned.csv"}
+
+
+def test_the_p_z_figure_takes_the_rail_peers_files(repo_root):
+    """Issue 29: the p(z) calibration figure is drawn from every p(z) of the run, the RAIL peers'
+    too (the tree peers give none); a run without peers passes none."""
+    from photoz.config import load_config
+
+    cfg = load_config(repo_root / ".test" / "config.yaml")
+    nets = list(cfg["train"]["networks"])
+    inputs = figure_inputs("pdf_calibration", nets, [0], peers=cfg["peers"])
+    assert inputs["peer_pdfs"] == [f"results/peers/{p}_pz.hdf5" for p in ("flexzboost", "knn",
+                                                                           "bpz")]
+    params = figure_params("pdf_calibration", cfg, nets)
+    assert params == {"networks": nets, "peers": ["flexzboost", "knn", "bpz"]}
+    kwargs = figure_kwargs("pdf_calibration", inputs, params)
+    assert kwargs["peer_pdfs"] == {"flexzboost": "results/peers/flexzboost_pz.hdf5",
+                                   "knn": "results/peers/knn_pz.hdf5",
+                                   "bpz": "results/peers/bpz_pz.hdf5"}
+    assert list(kwargs["pdfs"]) == nets
+    plain = load_config(repo_root / "config" / "config.yaml")
+    assert figure_inputs("pdf_calibration", nets, [0], peers=plain["peers"])["peer_pdfs"] == []
+    assert figure_params("pdf_calibration", plain, nets)["peers"] == []
+    with pytest.raises(PhotozConfigError, match="one per peer"):
+        figure_kwargs("pdf_calibration", {"pdfs": [], "peer_pdfs": ["a.hdf5"]},
+                      {"networks": [], "peers": []})
 
 
 def test_figure_kwargs_pair_files_with_networks():

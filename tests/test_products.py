@@ -107,7 +107,7 @@ def test_predictions_and_history_round_trip(tmp_path):
     with pytest.raises(PhotozDataError, match=r"p\.parquet: column z_true is not a finite "
                                               r"number in row 2"):
         read_predictions(path)
-    rows = [[1, 0.3, 0.35, 0.6, 0.55, 1e-3, 2.0], [2, 0.2, 0.3, 0.7, 0.6, 1e-3, 2.1]]
+    rows = [[1, 0.3, 0.35, 0.6, 0.55, 1e-3], [2, 0.2, 0.3, 0.7, 0.6, 1e-3]]
     write_history(rows, tmp_path / "h.csv")
     hist = read_history(tmp_path / "h.csv")
     assert list(hist.columns) == list(HISTORY_COLUMNS) and hist["epoch"].tolist() == [1, 2]
@@ -212,3 +212,196 @@ def test_cropped_shard_gives_the_networks_the_same_stamps(tmp_path):
     assert read_shard_ids(tmp_path / "crop_0.h5").tolist() == [10, 11, 13]
     with pytest.raises(PhotozDataError, match=r"shard_0\.h5: cannot crop 20x20 stamps to 24x24"):
         crop_shard(path, tmp_path / "big.h5", [10], 24)
+
+
+# --------------------------------------------------------------------------------------------
+# Integrity (issue 30): every product verifiable on read
+# --------------------------------------------------------------------------------------------
+def _zeroed(src, dst, offset: int, n: int, keep_mtime: bool = False):
+    """A copy of ``src`` at ``dst`` with ``n`` bytes from ``offset`` set to 0 (as bit rot or a
+    bad disk block leaves them), optionally with the original's modification time."""
+    import os
+
+    raw = bytearray(src.read_bytes())
+    raw[offset:offset + n] = bytes(n)
+    dst.write_bytes(bytes(raw))
+    if keep_mtime:
+        st = os.stat(src)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return dst
+
+
+def _footer_start(path) -> int:
+    """Offset of a parquet file's footer (its data pages end there)."""
+    raw = path.read_bytes()
+    return len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")
+
+
+def _toy_products(tmp_path):
+    from photoz.benchmarks.toydata import write_toy_inputs
+    from photoz.instrument import load_instrument
+
+    phot, shards = write_toy_inputs(tmp_path / "in", 60, load_instrument({}), seed=3,
+                                    stamp_size=16, n_shards=1)
+    truth = write_truth_table(tmp_path / "truth.parquet",
+                              truth_table(np.arange(40), redshift=np.linspace(0.1, 2.0, 40)))
+    return truth, phot, shards[0]
+
+
+@pytest.mark.parametrize("keep_mtime", [False, True])
+def test_64_zeroed_bytes_anywhere_in_a_parquet_product_are_found(tmp_path, keep_mtime):
+    """The issue's case: 64 zeroed bytes inside the truth or photometry table. Inside the data
+    pages the product's own reader refuses the file (page CRC-32), naming it and how to remake
+    it; anywhere in the file (footer and metadata included) ``photoz verify`` does."""
+    from photoz.products.photometry import read_photometry
+    from photoz.products.verify import verify_file
+
+    truth, phot, _ = _toy_products(tmp_path)
+    for src, reader in ((truth, read_truth), (phot, read_photometry)):
+        verify_file(src)
+        size, footer = src.stat().st_size, _footer_start(src)
+        for offset in range(4, size - 64, 48):
+            bad = _zeroed(src, tmp_path / f"zeroed_{src.name}", offset, 64, keep_mtime)
+            if bad.read_bytes() == src.read_bytes():
+                continue  # the 64 bytes were zeros already
+            with pytest.raises(PhotozDataError, match=rf"zeroed_{src.stem}\.parquet"):
+                verify_file(bad)
+            if offset + 64 <= footer:
+                with pytest.raises(PhotozDataError, match=r"corrupt .*remake it: delete"):
+                    reader(bad)
+
+
+def test_zeroed_4_kib_in_a_stamp_shard_are_found(tmp_path):
+    """4 KiB zeroed in a shard: in a chunk of stamps the readers refuse it (fletcher32), in the
+    HDF5 metadata the file does not open or its layout breaks; verify finds both."""
+    import h5py
+
+    from photoz.products.verify import verify_file
+
+    _, _, shard = _toy_products(tmp_path)
+    verify_file(shard)
+    with h5py.File(shard) as f:
+        ids = f["object_id"][()]
+        first_chunk = f["images"].id.get_chunk_info(0).byte_offset
+    size = shard.stat().st_size
+    offsets = [0, 1024, 2048, 3072, first_chunk, first_chunk + 5000, size // 2, size - 4096]
+    for offset in offsets:
+        bad = _zeroed(shard, tmp_path / "zeroed_0.h5", offset, 4096, keep_mtime=True)
+        with pytest.raises(PhotozDataError, match=r"zeroed_0\.h5"):
+            verify_file(bad)
+        if offset >= first_chunk:
+            with pytest.raises(PhotozDataError, match=r"zeroed_0\.h5.*remake it"):
+                list(shard_chunks(bad))
+            with pytest.raises(PhotozDataError, match=r"zeroed_0\.h5"):
+                read_shard_rows(bad, ids)
+
+
+def test_a_shard_attribute_changed_on_disk_is_found(tmp_path):
+    """HDF5 keeps no checksum of attributes: their digest does (a zeroed pixel_scale would have
+    changed Fig. 3's scale bar without a word)."""
+    import h5py
+
+    path = write_stamps(tmp_path / "shard_0.h5", _noisy_stamps(2), [1, 2], np.ones(7))
+    with h5py.File(path, "a") as f:
+        f.attrs["pixel_scale"] = 0.0
+    with pytest.raises(PhotozDataError, match=r"shard_0\.h5 is corrupt.*attributes differ"):
+        read_shard_ids(path)
+
+
+def test_zeroed_bytes_in_a_pdf_file_are_found(tmp_path):
+    from photoz.products.train import make_ensemble, read_ensemble, verify_ensemble, write_ensemble
+
+    rng = np.random.default_rng(1)
+    w = rng.dirichlet(np.ones(3), 50)
+    ens = make_ensemble(w, rng.uniform(0, 3, (50, 3)), rng.uniform(0.1, 0.3, (50, 3)),
+                        np.arange(50), rng.uniform(0, 3, 50), 1.5)
+    path = tmp_path / "mlp.hdf5"
+    write_ensemble(path, ens)
+    assert read_ensemble(path).npdf == 50
+    verify_ensemble(path)
+    size = path.stat().st_size
+    found = 0
+    for offset in range(0, size - 64, 64):
+        bad = _zeroed(path, tmp_path / "zeroed.hdf5", offset, 64)
+        if bad.read_bytes() == path.read_bytes():
+            continue
+        with pytest.raises(PhotozDataError, match=r"zeroed\.hdf5"):
+            verify_ensemble(bad)
+        with pytest.raises(PhotozDataError, match=r"zeroed\.hdf5"):
+            read_ensemble(bad)
+        found += 1
+    assert found > 20
+
+
+def test_text_products_with_zeroed_bytes_are_refused(tmp_path):
+    from photoz.products.photometry import read_selection, write_selection
+
+    sel = tmp_path / "photometry" / "selection.json"
+    write_selection({"n_total": 4, "n_measured": 3, "n_selected": 2, "snr_threshold": 10.0,
+                     "snr_bands": ["g", "i"]}, sel)
+    hist = tmp_path / "models" / "mlp_history.csv"
+    write_history([[1, 0.3, 0.35, 0.6, 0.55, 1e-3], [2, 0.2, 0.3, 0.7, 0.6, 1e-3]], hist)
+    for path, reader, rule in ((sel, read_selection, "measure_photometry"),
+                               (hist, read_history, "train_network")):
+        reader(path)
+        _zeroed(path, path, 20, 8)
+        with pytest.raises(PhotozDataError, match=rf"{path.name} is corrupt .*NUL byte at offset "
+                                                  rf"20.*--forcerun {rule}"):
+            reader(path)
+
+
+def test_every_parquet_product_carries_page_checksums_and_a_resaved_table_reads(tmp_path):
+    """A table re-saved with pandas (a user's) reads as before; verify says it carries none."""
+    from photoz.io import PARQUET_CHECKSUM_KEY
+    from photoz.products.photometry import read_photometry
+    from photoz.products.verify import verify_file
+
+    _, phot, _ = _toy_products(tmp_path)
+    import pyarrow.parquet as pq
+
+    assert PARQUET_CHECKSUM_KEY.encode() in pq.read_schema(phot).metadata
+    resaved = tmp_path / "resaved.parquet"
+    pd.read_parquet(phot).to_parquet(resaved)
+    pd.testing.assert_frame_equal(read_photometry(resaved), read_photometry(phot))
+    with pytest.raises(PhotozDataError, match=r"resaved\.parquet: carries no page checksums"):
+        verify_file(resaved)
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    """A job killed inside atomic_path leaves .<name>.<random>.tmp; the next write of the same
+    file removes it (and no other file)."""
+    target = tmp_path / "shard_3.h5"
+    stale = [tmp_path / ".shard_3.h5.k1llm3xy.tmp", tmp_path / ".shard_3.h5.abcdefgh.tmp"]
+    others = [tmp_path / ".shard_31.h5.abcdefgh.tmp", tmp_path / "shard_3.h5.bak",
+              tmp_path / ".shard_3.h5.toolongname.tmp"]
+    for p in stale + others:
+        p.write_bytes(b"half a shard")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in others)
+
+
+def test_verify_lists_the_bad_products_and_exits_1(tmp_path, capsys):
+    from photoz.cli import main
+
+    results = tmp_path / "results"
+    truth, phot, shard = _toy_products(tmp_path)
+    for src, rel in ((truth, "catalog/truth.parquet"), (phot, "photometry/photometry.parquet"),
+                     (shard, "images/shard_0.h5")):
+        (results / rel).parent.mkdir(parents=True, exist_ok=True)
+        (results / rel).write_bytes(src.read_bytes())
+    write_history([[1, 0.3, 0.35, 0.6, 0.55, 1e-3]], results / "models" / "mlp_history.csv")
+    (results / "figures").mkdir()
+    (results / "figures" / "fig1.pdf").write_bytes(b"%PDF-1.4")
+    assert main(["verify", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "4 products checked, 0 bad, 4 good; 1 files carry no checksum (not checked: .pdf x1)" in out
+    bad = results / "photometry" / "photometry.parquet"
+    _zeroed(bad, bad, 2000, 64, keep_mtime=True)
+    (results / "images" / ".shard_0.h5.k1llm3xy.tmp").write_bytes(b"half")
+    assert main(["verify", str(results)]) == 1
+    out = capsys.readouterr().out
+    assert f"BAD {bad}: parquet file {bad} is corrupt" in out
+    assert "snakemake --forcerun measure_photometry" in out
+    assert "1 bad" in out and ".shard_0.h5.k1llm3xy.tmp is a temporary file" in out

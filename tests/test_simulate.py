@@ -129,7 +129,7 @@ def test_point_source_with_psf_images_holds_the_psf_fraction(tmp_path, instrumen
         arr = load_psf_image(DATA_DIR / PSF_IMAGE_SUBDIR / f"{band}.npy")
         inside = arr[32:96, 32:96].sum()
         assert sums[j] == pytest.approx(flux * inside, rel=0.01), band
-    assert read_shard(out)["attrs"]["psf"] == "images"
+    assert read_shard(out)["attrs"]["psf"] == b"images"  # fixed-length ASCII (fixed_strings)
 
 
 def test_identical_pixels_for_two_shard_layouts(tmp_path, instrument):
@@ -164,9 +164,10 @@ def test_shard_file_follows_the_contract(tmp_path, instrument):
         assert h5["object_id"].dtype == np.int64
         np.testing.assert_array_equal(h5["object_id"][...], [103, 104])
         assert h5["noise_sigma"].shape == (2, 7) and h5["noise_sigma"].dtype == np.float32
-        assert list(h5.attrs["bands"]) == list(BANDS)
+        # text attributes are fixed-length ASCII (photoz.products.simulate.fixed_strings)
+        assert [b.decode() for b in h5.attrs["bands"]] == list(BANDS)
         assert h5.attrs["pixel_scale"] == pytest.approx(0.074)
-        assert h5.attrs["seed"] == 9 and h5.attrs["psf"] == "gaussian"
+        assert h5.attrs["seed"] == 9 and h5.attrs["psf"] == b"gaussian"
         assert h5.attrs["stamp_size"] == 48
     assert [p.name for p in out.parent.iterdir()] == ["shard_1.h5"]  # no temp file left
 
@@ -295,3 +296,14 @@ def test_real_galaxy_flux_is_the_truth_flux(tmp_path, instrument):
     sums = read_shard(out)["images"].sum(axis=(2, 3), dtype=np.float64) / flux
     # Only the (whitened) HST noise remains, ~6% of 3000 e- per stamp: the median is close to 1.
     assert np.median(sums) == pytest.approx(1.0, abs=0.03)
+
+
+def test_an_empty_shard_is_a_warning_in_its_log(tmp_path, instrument, caplog):
+    """catalog.n_galaxies 0 (all) lets simulate.n_shards exceed the galaxies unseen by the config
+    check: the shard's job says so (issue 30: 1,023 empty shards without a word)."""
+    truth = make_truth(tmp_path / "truth.parquet", 2)
+    out = tmp_path / "images" / "shard_4.h5"
+    with caplog.at_level("WARNING"):
+        simulate_shard(truth, out, 4, 5, instrument, sim(n_shards=5), seed=1)
+    assert "shard 4/5 holds no galaxy: simulate.n_shards (5) exceeds the 2 galaxies" in caplog.text
+    assert read_shard(out)["images"].shape[0] == 0

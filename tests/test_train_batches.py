@@ -121,3 +121,13 @@ def test_hybrid_forward_repeats_the_cnn_features_per_flux_draw():
         many = model(f, x)
         one = torch.cat([model(f[2 * j:2 * j + 2], x) for j in range(3)])
     torch.testing.assert_close(many, one, rtol=0, atol=1e-6)
+
+
+def test_a_lone_last_sample_is_left_out_of_the_epoch():
+    """BatchNorm cannot normalise one sample in training: 65 samples in batches of 64 give one
+    batch of 64 (the lone sample waits for the next shuffle); 66 give 64 + 2; 1 gives 1."""
+    gen = torch.Generator().manual_seed(0)
+    for n, sizes in ((65, [64]), (66, [64, 2]), (64, [64]), (1, [1])):
+        prov = FluxBatches(torch.randn(1, n, 20), torch.rand(n), batch_size=64)
+        got = [z.shape[0] for _, z in prov.batches(gen)]
+        assert got == sizes and prov.n_batches == len(sizes), (n, got)

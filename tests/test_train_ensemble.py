@@ -17,7 +17,7 @@ from photoz.config import default_config, load_config
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.evaluate.pdfscores import score_ensemble
 from photoz.instrument import load_instrument
-from photoz.mixture import mixture_ppf
+from photoz.mixture import Z_LOWER, truncated_cdf, truncated_ppf
 from photoz.products.train import ensemble_arrays, load_checkpoint, read_ensemble
 from photoz.train.ensemble import combine_members, member_seed, mixture_of_members, train_member
 from photoz.train.network import train_network
@@ -102,12 +102,15 @@ def test_member_zero_is_the_single_training(members):
     assert not torch.equal(m0["state_dict"]["output.weight"], m1["state_dict"]["output.weight"])
     pd.testing.assert_frame_equal(pd.read_parquet(tmp / "single/mlp.parquet"),
                                   pd.read_parquet(files[0]["predictions"]))
-    # the member's p(z) file of every galaxy: its medians are its predictions table's
+    # the member's file of every galaxy holds its untruncated mixtures (a qp mixmod); the
+    # medians of those truncated at z = 0 are its predictions table's
     ens = read_ensemble(files[0]["mixtures"])
     table = pd.read_parquet(files[0]["predictions"])
     np.testing.assert_array_equal(ens.ancil["object_id"], table["object_id"])
+    assert ens.gen_class.name == "mixmod"
     w, mu, sig = ensemble_arrays(ens)
-    np.testing.assert_allclose(mixture_ppf(0.5, w, mu, sig), table["z_median"], atol=1e-6)
+    np.testing.assert_allclose(truncated_ppf(0.5, w, mu, sig, Z_LOWER), table["z_median"],
+                               atol=1e-6)
 
 
 def test_two_member_ensemble(members, tmp_path):
@@ -116,8 +119,10 @@ def test_two_member_ensemble(members, tmp_path):
     assert summary["size"] == 2 and summary["seeds"] == [3, 4]
     ens = qp.read(str(tmp_path / "pdfs/mlp.hdf5"))
     test = frame.query("split == 'test'")
-    assert ens.npdf == len(test) > 0 and ens.objdata["means"].shape == (len(test), 2 * 2)
-    np.testing.assert_allclose(ens.objdata["weights"].sum(axis=1), 1.0, rtol=1e-12)
+    ew, emu, esig = ensemble_arrays(ens)  # the calibrated mixture the truncated p(z) is drawn from
+    assert ens.npdf == len(test) > 0 and emu.shape == (len(test), 2 * 2)
+    np.testing.assert_allclose(ew.sum(axis=1), 1.0, rtol=1e-12)
+    assert ens.gen_class.name == "interp" and float(np.max(ens.cdf(0.0))) < 1e-3  # none below 0
     assert float(ens.ancil["width_scale"][0]) == summary["width_scale"] > 0
     # The ensemble's mean (sum_k w_k mu_k) is the mean of the members' means, galaxy by galaxy.
     member_means = []
@@ -125,13 +130,15 @@ def test_two_member_ensemble(members, tmp_path):
         w, mu, _ = ensemble_arrays(read_ensemble(files[k]["mixtures"]))
         rows = pd.read_parquet(files[k]["predictions"])["split"].to_numpy() == "test"
         member_means.append((w * mu).sum(axis=1)[rows])
-    mean = (ens.objdata["weights"] * ens.objdata["means"]).sum(axis=1)
+    mean = (ew * emu).sum(axis=1)
     np.testing.assert_allclose(mean, np.mean(member_means, axis=0), rtol=1e-12)
     assert not np.allclose(member_means[0], member_means[1], atol=1e-4)  # two different members
     # Its median is the z_pred of the table; the ensemble checkpoint's predict() gives the table.
     np.testing.assert_array_equal(frame["z_pred"], frame["z_median"])
-    cdf = np.squeeze(ens.cdf(np.vstack(test["z_median"].to_numpy())))
-    np.testing.assert_allclose(cdf, 0.5, atol=1e-6)
+    np.testing.assert_allclose(truncated_cdf(test["z_median"].to_numpy(), ew, emu, esig), 0.5,
+                               atol=1e-9)
+    cdf = np.squeeze(ens.cdf(np.vstack(test["z_median"].to_numpy())))  # qp's, of the grid
+    np.testing.assert_allclose(cdf, 0.5, atol=3e-3)
     ckpt = load_checkpoint(tmp_path / "models/mlp.pt")
     assert ckpt["ensemble"]["size"] == 2 and len(ckpt["ensemble"]["members"]) == 2
     again = predict(tmp_path / "models/mlp.pt", phot, shards, None)

@@ -126,6 +126,20 @@ def test_load_stamps_matches_object_ids_across_shards(tmp_path):
         load_stamps(shards, np.array([1, 4]), 32, np.ones(7), np.random.default_rng(0))
 
 
+def test_padding_stamps_to_the_network_size_is_a_warning(tmp_path, caplog):
+    """Issue 30: stamps smaller than train.image_size were padded with noise without a word."""
+    write_stamps(tmp_path / "shard_0.h5", np.ones((2, 7, 24, 24), np.float32), [1, 2], np.ones(7))
+    with caplog.at_level("WARNING"):
+        load_stamps([tmp_path / "shard_0.h5"], np.array([2]), 24, np.ones(7),
+                    np.random.default_rng(0))
+    assert "smaller than" not in caplog.text  # the right size: no warning
+    with caplog.at_level("WARNING"):
+        out = load_stamps([tmp_path / "shard_0.h5"], np.array([2, 1]), 32, np.ones(7),
+                          np.random.default_rng(0))
+    assert out.shape == (2, 7, 32, 32)
+    assert "shard_0.h5 are 24x24 pixels, smaller than train.image_size 32: padded" in caplog.text
+
+
 def test_toy_inputs_follow_the_contract(tmp_path, instrument):
     phot, shards = write_toy_inputs(tmp_path, 50, instrument, seed=0, stamp_size=24)
     df = pd.read_parquet(phot)

@@ -23,7 +23,7 @@ from dry_runs import dry_run, job_counts
 
 from photoz import BANDS
 from photoz.names import LABELS
-from photoz.products.catalog import TRUTH_COLUMNS, read_truth
+from photoz.products.catalog import TRUTH_COLUMNS, TRUTH_COMPONENT_COLUMNS, read_truth
 from photoz.products.photometry import PHOTOMETRY_COLUMNS, read_photometry
 from photoz.products.simulate import open_shard, read_shard_ids
 from photoz.products.train import read_history, read_predictions
@@ -70,8 +70,8 @@ def test_summary_has_finite_metrics_for_every_network(test_run):
             if line.startswith("| ")}
     for net in NETWORKS:
         cells = [c.strip() for c in rows[LABELS[net]].split("|")]
-        assert cells[3].startswith(f"{summary[net]['sigma_nmad']:.4f} ± "), (net, cells)
-    assert [c.strip() for c in rows["MLP"].split("|")][4] == "0.0230"  # paper Table 2, 30k
+        assert cells[4].startswith(f"{summary[net]['sigma_nmad']:.4f} ± "), (net, cells)
+    assert [c.strip() for c in rows["MLP"].split("|")][5] == "0.0230"  # paper Table 2, 30k
 
 
 @pytest.mark.slow
@@ -94,6 +94,43 @@ def test_every_peer_of_the_test_config_is_scored_and_drawn(test_run):
 
 
 @pytest.mark.slow
+def test_every_p_z_method_has_the_same_scores_and_every_row_its_flux(test_run):
+    """Issue 29: the networks and the RAIL peers (FlexZBoost, KNearNeigh, BPZ) have the same p(z)
+    scores in summary.json; every row names the flux measurement its method read, the peers the
+    networks' (the photometry table's photometry.flux_type; matched in config/config.yaml)."""
+    from photoz.train.inputs import load_photometry
+
+    summary = json.loads((test_run / "results/metrics/summary.json").read_text())
+    for method in (*NETWORKS, "flexzboost", "knn", "bpz"):
+        for key in ("crps", "pit_ks", "coverage_68", "coverage_95"):
+            assert math.isfinite(summary[method][key]), (method, key)
+        assert 0 < summary[method]["crps"] < 1 and 0 <= summary[method]["coverage_95"] <= 1
+    for peer in ("random_forest", "gradient_boosting"):
+        assert "crps" not in summary[peer], peer  # no p(z)
+    peers = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())["peers"]
+    flux = load_photometry(test_run / "results/photometry/photometry.parquet").attrs["flux_type"]
+    assert flux in ("kron", "matched") and {summary[p]["input_flux"] for p in peers} == {flux}
+    assert [summary[n]["input_flux"] for n in NETWORKS] == [flux, "none", flux, flux]
+
+
+@pytest.mark.slow
+def test_no_network_p_z_has_mass_below_redshift_zero(test_run):
+    """Issue 29: no network's p(z) (the qp file, as qp.read gives it) holds more than 0.1% of its
+    mass below z = 0 for any test galaxy; its point estimates are those of that p(z)."""
+    import qp
+
+    for net in NETWORKS:
+        ens = qp.read(str(test_run / "results/pdfs" / f"{net}.hdf5"))
+        below = np.asarray(ens.cdf(np.zeros((ens.npdf, 1)))).ravel()
+        assert ens.npdf > 0 and below.max() <= 1e-3, (net, below.max())
+        pred = read_predictions(test_run / "results/predictions" / f"{net}.parquet")
+        assert (pred[["z_pred", "z_mode", "z_lo68", "z_hi68"]].to_numpy() >= 0).all(), net
+        np.testing.assert_array_equal(np.asarray(ens.ancil["object_id"]), pred["object_id"])
+        cdf = np.asarray(ens.cdf(pred["z_median"].to_numpy()[:, None])).ravel()
+        np.testing.assert_allclose(cdf, 0.5, atol=5e-3)  # the median, to the grid's error
+
+
+@pytest.mark.slow
 def test_every_figure_exists_in_png_and_pdf(test_run):
     for fig in FIGURES:
         for ext in ("png", "pdf"):
@@ -106,7 +143,7 @@ def test_intermediate_products_hold_finite_numbers(test_run):
     # the readers of photoz.products check the whole contract of each product (columns, types,
     # finite values, unique ids, split labels, shard layout) and raise naming file/column/row
     truth = read_truth(test_run / "results/catalog/truth.parquet")
-    assert len(truth) == 400 and list(truth.columns) == list(TRUTH_COLUMNS)
+    assert len(truth) == 400 and list(truth.columns) == list(TRUTH_COLUMNS + TRUTH_COMPONENT_COLUMNS)
     assert set(truth["split"]) <= {"train", "validation", "test", "unused"}
     assert np.isfinite(truth[[f"flux_{b}" for b in BANDS]].to_numpy()).all()
     n_images = 0
@@ -176,7 +213,7 @@ def check_report(workdir: Path, report: Path) -> None:
 
     cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
     results = _report_results(report.read_text())
-    expected = FIGURES + ("pdf_calibration",) + (("peers_comparison",) if cfg.get("peers") else ())
+    expected = FIGURES + ("pdf_calibration", "peers_comparison")  # with or without peers
     assert {k for k in results if k.startswith("results/figures/")} == {
         f"results/figures/{name}.png" for name in expected}
     for name in expected:
@@ -193,8 +230,9 @@ def check_report(workdir: Path, report: Path) -> None:
     cells = _TableCells()
     cells.feed(page)
     header, *rows = cells.rows
-    assert header[:8] == ["network", "n_test", "sigma_NMAD", "paper", "outlier fraction", "paper",
-                          "MAE", "paper"]
+    assert header[:9] == ["network", "input flux", "n_test", "sigma_NMAD", "paper",
+                          "outlier fraction", "paper", "MAE", "paper"]
+    assert header[-4:] == ["CRPS", "PIT KS", "coverage 68", "coverage 95"]
     by_label = {row[0]: row for row in rows}
     summary = json.loads((workdir / "results" / "metrics" / "summary.json").read_text())
     labels = dict(LABELS)
@@ -202,14 +240,16 @@ def check_report(workdir: Path, report: Path) -> None:
     assert sorted(by_label) == sorted(labels[m] for m in methods)
     for method in methods:
         row, m = by_label[labels[method]], summary[method]
-        assert row[1] == str(m["n_test"]), method
-        assert row[2] == f"{m['sigma_nmad']:.4f} ± {m['sigma_nmad_err']:.4f}", method
-        assert row[4] == (f"{100 * m['outlier_fraction']:.2f}% ± "
+        assert row[1] == ("none (stamps)" if m["input_flux"] == "none" else m["input_flux"])
+        assert row[2] == str(m["n_test"]), method
+        assert row[3] == f"{m['sigma_nmad']:.4f} ± {m['sigma_nmad_err']:.4f}", method
+        assert row[5] == (f"{100 * m['outlier_fraction']:.2f}% ± "
                           f"{100 * m['outlier_fraction_err']:.2f}"), method
-        assert row[6] == f"{m['mae']:.4f} ± {m['mae_err']:.4f}", method
+        assert row[7] == f"{m['mae']:.4f} ± {m['mae_err']:.4f}", method
+        assert row[-4] == (f"{m['crps']:.4f}" if "crps" in m else "—"), method
     # the paper's 30k row (Zhou et al. 2022, Table 2) beside the 3:1 run
-    assert by_label["MLP"][3] == "0.0230" and by_label["MLP"][5] == "1.43%"
-    assert by_label["Hybrid-transfer"][5] == "0.90%" and by_label["CNN"][7] == "0.0290"
+    assert by_label["MLP"][4] == "0.0230" and by_label["MLP"][6] == "1.43%"
+    assert by_label["Hybrid-transfer"][6] == "0.90%" and by_label["CNN"][8] == "0.0290"
 
 
 @pytest.mark.slow
@@ -256,10 +296,8 @@ def test_report_renders_in_a_browser(test_run):
         browser.evaluate(click.format("Figures"))
         listed = browser.wait_for(f"{rows}.map(r => r.cells[0].textContent.trim())")
         # the rendered DOM lists every figure: the paper's eight, the p(z) calibration, and the
-        # peers' comparison when .test/config.yaml runs peers (it does, so the test suite runs them)
-        test_cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
-        expected = FIGURES + ("pdf_calibration",) + (
-            ("peers_comparison",) if test_cfg.get("peers") else ())
+        # comparison of the methods (drawn with or without peers; .test/config.yaml runs them)
+        expected = FIGURES + ("pdf_calibration", "peers_comparison")
         assert sorted(listed) == sorted(expected)
         for name in expected:
             browser.evaluate(f"{rows}.find(r => r.cells[0].textContent.trim() === {name!r})"
@@ -450,7 +488,8 @@ def test_paper_config_dag(tmp_path):
     assert jobs["simulate_images"] == 40
     assert jobs["train_network"] == 3 * 4
     assert jobs["split_ratio"] == 2
-    assert jobs["plot_figure"] == 9  # the paper's eight and the p(z) calibration
+    # the paper's eight, the p(z) calibration and the comparison of the methods (issue 29)
+    assert jobs["plot_figure"] == 10
 
 
 def _digests(directory: Path) -> dict:
@@ -630,3 +669,75 @@ def test_cropped_stamps_give_the_networks_the_same_predictions(test_run, tmp_pat
     crop = pd.read_parquet(work / "results/predictions/cnn.parquet")
     pd.testing.assert_frame_equal(crop, full)
     assert (work / "results/figures/fig3_example_stamps.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_photoz_verify_finds_every_product_of_the_run_good(test_run, capsys):
+    """Issue 30: every product of a run carries a checksum that `photoz verify` checks."""
+    from photoz.cli import main
+
+    assert main(["verify", str(test_run / "results")]) == 0
+    out = capsys.readouterr().out
+    summary = out.strip().splitlines()[-1]
+    assert ", 0 bad," in summary and "BAD" not in out, out[-3000:]
+    # the kinds without a checksum: figures as PDF, pickled peer models, BPZ's data files
+    unchecked = summary[summary.index("(not checked: "):]
+    assert all(kind not in unchecked for kind in (".parquet", ".h5", ".hdf5", ".pt", ".json",
+                                                  ".csv", ".png")), summary
+
+
+def _zero_inside_data(path: Path, n: int = 64, keep_mtime: bool = True) -> None:
+    """Zero ``n`` bytes in the middle of a parquet file's data pages, as bit rot would."""
+    raw = bytearray(path.read_bytes())
+    footer = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")
+    st = path.stat()
+    raw[footer // 2:footer // 2 + n] = bytes(n)
+    path.write_bytes(bytes(raw))
+    if keep_mtime:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.slow
+def test_a_zeroed_photometry_table_stops_verify_and_the_next_job(test_run, tmp_path):
+    """Issue 30's case on a copy of the finished run: 64 zeroed bytes in photometry.parquet.
+    With its modification time kept Snakemake has nothing to do, and `photoz verify` names the
+    file; with a new one the next job that reads it stops, naming it."""
+    import shutil
+
+    from photoz.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(test_run, run, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    table = run / "results" / "photometry" / "photometry.parquet"
+    _zero_inside_data(table, keep_mtime=True)
+    dry = _snakemake(run, "-n", timeout=300)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, (dry.stdout + dry.stderr)[-2000:]
+    assert main(["verify", str(run / "results")]) == 1
+    os.utime(table)  # touched: the jobs after it rerun, and the first one reading it stops
+    proc = _snakemake(run, "--cores", "2", "--until", "train_network", timeout=900)
+    out = proc.stdout + proc.stderr + "".join(p.read_text() for p in (run / "logs").rglob("*.log"))
+    assert proc.returncode != 0
+    assert f"photometry table {table.relative_to(run)} is corrupt" in out or \
+        f"photometry table {table} is corrupt" in out, out[-4000:]
+    assert "snakemake --forcerun measure_photometry" in out
+
+
+@pytest.mark.slow
+def test_two_runs_with_the_same_seed_write_the_same_bytes(test_run, tmp_path):
+    """Issue 30: a second .test run with the same seed, in a new directory, writes every file of
+    results/ with the same SHA-256 (the histories held each epoch's seconds and the peers' tables
+    the fit's wall time; those stay in logs/ and benchmarks/)."""
+    import hashlib
+
+    second = tmp_path / "second"
+    proc = _snakemake(second, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def digests(root: Path) -> dict[str, str]:
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted((root / "results").rglob("*")) if p.is_file()}
+
+    a, b = digests(test_run), digests(second)
+    assert sorted(a) == sorted(b)
+    differ = [name for name in a if a[name] != b[name]]
+    assert not differ, differ

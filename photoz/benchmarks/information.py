@@ -13,9 +13,19 @@ and scored on the test galaxies with :func:`photoz.evaluate.metrics.sigma_nmad` 
 - ``matched+measured_shape``: plus log10 of the Kron radius and of sep's a, b (what photometry
   measures of the shape);
 - ``matched+true_morphology``: plus the true log10 half-light radius, log10 Sersic index and
-  axis ratio from the truth table: everything the simulated profile is, with no noise. Every band
-  of a galaxy has the same profile (one Sersic per galaxy, :mod:`photoz.catalog.morphology`), so the
-  images carry no colour gradient beyond this.
+  axis ratio from the truth table: everything a one-Sersic galaxy's profile is, with no noise
+  (``catalog.galaxy_model: sersic``: every band has that same profile, so its images carry no
+  colour gradient beyond this);
+- per-band rows, what a colour gradient could add: ``kron+matched``, both measured fluxes of
+  every band (the matched-filter weight favours the centre, the Kron aperture takes more of the
+  outskirts, so their ratio per band measures the colour gradient photometry sees), and, for a
+  truth table with the bulge + disk + knots columns (:mod:`photoz.catalog.components`),
+  ``matched+true_components``: plus each band's true half-light radius (log10, no PSF,
+  :func:`photoz.catalog.components.combined_half_light_radius`) and bulge fraction, and the
+  components' sizes, axis ratios and knot fraction.
+
+R, the ratio of the best per-band row's mean sigma_NMAD to ``matched``'s, is what the pixels hold
+beyond the fluxes for this estimator (R = 1: nothing).
 
 If the true morphology does not lower sigma_NMAD, the images add information only through the
 S/N of the fluxes, which the matched-filter flux already measures (Horne 1986): no image network
@@ -37,7 +47,10 @@ import numpy as np
 
 from photoz import BANDS
 
-INPUTS = ("kron", "matched", "matched+measured_shape", "matched+true_morphology")
+INPUTS = ("kron", "matched", "matched+measured_shape", "matched+true_morphology", "kron+matched",
+          "matched+true_components")
+#: The rows that see each band's profile (:data:`INPUTS`); R is the best of them over ``matched``.
+PER_BAND_INPUTS = ("kron+matched", "matched+true_components")
 
 
 def _features(results: Path, instrument) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -59,8 +72,35 @@ def _features(results: Path, instrument) -> tuple[dict[str, np.ndarray], np.ndar
     true = np.c_[np.log10(t["half_light_radius"]), np.log10(t["sersic_n"]), t["axis_ratio"]]
     inputs = {"kron": fluxes["kron"], "matched": fluxes["matched"],
               "matched+measured_shape": np.c_[fluxes["matched"], measured],
-              "matched+true_morphology": np.c_[fluxes["matched"], true]}
+              "matched+true_morphology": np.c_[fluxes["matched"], true],
+              "kron+matched": np.c_[fluxes["matched"], fluxes["kron"]]}
+    if "bulge_fraction" in t.columns:
+        inputs["matched+true_components"] = np.c_[fluxes["matched"], _true_components(t)]
     return inputs, df["redshift"].to_numpy(dtype=float), df["split"].to_numpy()
+
+
+def _true_components(t) -> np.ndarray:
+    """Per galaxy: each band's true log10 half-light radius and bulge fraction, the components'
+    log10 sizes, axis ratios and knot fraction (truth-table rows ``t``)."""
+    from photoz.catalog.components import (
+        BULGE_SERSIC_N,
+        DISK_SERSIC_N,
+        combined_half_light_radius,
+    )
+
+    sizes = [t[f"{c}_half_light_radius"].to_numpy() for c in ("bulge", "disk_old", "disk_young")]
+    q_disk = t["disk_axis_ratio"].to_numpy()
+    qs = [t["bulge_axis_ratio"].to_numpy(), q_disk, q_disk]
+    cols = []
+    for b in BANDS:
+        weights = [t[f"flux_bulge_{b}"].to_numpy(), t[f"flux_disk_old_{b}"].to_numpy(),
+                   t[f"flux_disk_young_{b}"].to_numpy() + t[f"flux_knots_{b}"].to_numpy()]
+        hlr = combined_half_light_radius(weights, sizes,
+                                         [BULGE_SERSIC_N, DISK_SERSIC_N, DISK_SERSIC_N])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols += [np.log10(hlr), np.nan_to_num(weights[0] / sum(weights))]
+    return np.column_stack([*cols, *np.log10(sizes), *qs[:2],
+                            t["young_fraction"].to_numpy(), t["knot_fraction"].to_numpy()])
 
 
 def run(results: str | Path, instrument, seeds=(2022, 2023, 2024)) -> dict:
@@ -94,7 +134,7 @@ def run(results: str | Path, instrument, seeds=(2022, 2023, 2024)) -> dict:
     inputs, z, split = _features(Path(results), instrument)
     fit, test = np.isin(split, ["train", "validation"]), split == "test"
     rows = []
-    for name in INPUTS:
+    for name in [n for n in INPUTS if n in inputs]:
         x = inputs[name]
         for seed in seeds:
             model = HistGradientBoostingRegressor(
@@ -108,16 +148,19 @@ def run(results: str | Path, instrument, seeds=(2022, 2023, 2024)) -> dict:
             print(f"{name:26s} seed {seed}  sigma_NMAD {rows[-1]['sigma_nmad']:.4f}  "
                   f"outliers {100 * rows[-1]['outlier_fraction']:.2f}%", flush=True)
     summary = {}
-    for name in INPUTS:
+    for name in [n for n in INPUTS if n in inputs]:
         s = np.array([r["sigma_nmad"] for r in rows if r["inputs"] == name])
         o = np.array([r["outlier_fraction"] for r in rows if r["inputs"] == name])
         summary[name] = {"sigma_nmad_mean": float(s.mean()),
                          "sigma_nmad_sd": float(s.std(ddof=1)) if len(s) > 1 else 0.0,
                          "outlier_fraction_mean": float(o.mean())}
-    for name in INPUTS:
+    for name in summary:
         summary[name]["ratio_to_matched"] = (summary[name]["sigma_nmad_mean"]
                                              / summary["matched"]["sigma_nmad_mean"])
-    return {"rows": rows, "summary": summary, "bands": list(BANDS)}
+    best = min((n for n in PER_BAND_INPUTS if n in summary),
+               key=lambda n: summary[n]["ratio_to_matched"])
+    return {"rows": rows, "summary": summary, "bands": list(BANDS),
+            "R": summary[best]["ratio_to_matched"], "R_input": best}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in res["summary"].items():
         print(f"{name:26s} {s['sigma_nmad_mean']:.4f} +- {s['sigma_nmad_sd']:.4f}"
               f"{s['ratio_to_matched']:>14.3f} {100 * s['outlier_fraction_mean']:>8.2f}%")
+    print(f"\nR = {res['R']:.3f} ({res['R_input']} over matched; 1 = the pixels add nothing to "
+          "the fluxes)")
     if args.out:
         write_json(res, args.out)
     else:

@@ -125,7 +125,7 @@ def write_stamps(path: str | Path, images, object_id, noise_sigma, pixel_scale: 
     noise_sigma : array-like (N, 7) or (7,), electrons
     pixel_scale : float, arcsec
     chunk_rows : int or None
-        HDF5 chunk length (None: contiguous).
+        HDF5 chunk length along N (None: the writer's default, 8).
     """
     images = np.asarray(images, dtype=np.float32)
     n = images.shape[0]
@@ -139,15 +139,20 @@ def write_stamps(path: str | Path, images, object_id, noise_sigma, pixel_scale: 
     return Path(path)
 
 
-def write_toy_predictions(path: str | Path, z_true, z_pred, split, object_id=None) -> Path:
-    """Write a predictions table (docs/outputs.md §4) with its writer; return the path."""
+def write_toy_predictions(path: str | Path, z_true, z_pred, split, object_id=None,
+                          input_flux: str | None = None) -> Path:
+    """Write a predictions table (docs/outputs.md §4) with its writer; return the path.
+
+    ``input_flux`` (``kron``, ``matched``, ``none``) goes into its metadata, as the networks and
+    peers write it.
+    """
     z_true = np.asarray(z_true, dtype=float)
     if object_id is None:
         object_id = np.arange(len(z_true), dtype=np.int64)
     frame = pd.DataFrame({"object_id": np.asarray(object_id, dtype=np.int64), "z_true": z_true,
                           "z_pred": np.asarray(z_pred, dtype=float),
                           "split": np.broadcast_to(np.asarray(split, dtype=str), z_true.shape)})
-    write_predictions(frame, path)
+    write_predictions(frame, path, None if input_flux is None else {"input_flux": input_flux})
     return Path(path)
 
 

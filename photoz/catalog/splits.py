@@ -23,7 +23,6 @@ ratio on average, not exactly.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -31,10 +30,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.products.catalog import read_truth
+from photoz.products.common import metadata_json, parquet_metadata, read_parquet
 from photoz.products.photometry import write_photometry
 
 log = logging.getLogger(__name__)
@@ -116,9 +115,11 @@ def assign_split(n: int, test_size: int, ratio: str, validation_fraction: float,
 
 #: The independent random streams of the catalogue stage, in the order they are spawned from the
 #: run seed (``np.random.SeedSequence(seed).spawn``): the subset of galaxies kept, the morphology
-#: draws, the split's permutation. The order is part of the products: changing it changes every
-#: truth table.
-CATALOG_STREAMS: tuple[str, ...] = ("subset", "morphology", "split")
+#: draws, the split's permutation, the galaxy components (:mod:`photoz.catalog.components`).
+#: The order is part of the products: changing it changes every truth table; a stream appended
+#: at the end leaves the others as they were (child i of a SeedSequence does not depend on how
+#: many are spawned).
+CATALOG_STREAMS: tuple[str, ...] = ("subset", "morphology", "split", "components")
 
 
 def catalog_streams(seed: int) -> dict[str, np.random.Generator]:
@@ -258,11 +259,9 @@ def write_ratio_photometry(photometry_path: str | os.PathLike, truth_path: str |
         )
     labels = pd.Series(ratio_labels(len(truth), seed, ratio, *args),
                        index=truth["object_id"].to_numpy())
-    try:
-        df = pd.read_parquet(photometry_path)
-        meta = pq.read_schema(photometry_path).metadata or {}
-    except Exception as exc:  # pyarrow raises several types
-        raise PhotozDataError(f"cannot read photometry table {photometry_path}: {exc}") from exc
+    what = "photometry table"
+    df = read_parquet(photometry_path, None, what)  # page checksums verified
+    meta = parquet_metadata(photometry_path, what)
     missing = ~df["object_id"].isin(labels.index).to_numpy()
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
@@ -281,7 +280,8 @@ def write_ratio_photometry(photometry_path: str | os.PathLike, truth_path: str |
             f"{RATIO_KEY} {ratio!r}: too few selected galaxies per split for training: {have}; "
             f"use a less extreme ratio or more galaxies (catalog.n_galaxies)"
         )
-    metadata = {k.decode(): json.loads(v) for k, v in meta.items() if k != b"pandas"}
+    metadata = {k.decode(): metadata_json(photometry_path, what, k.decode())
+                for k in meta if k != b"pandas"}
     metadata["train_test_ratio"] = {"ratio": ratio, "first_ratio": first, "counts": counts}
     write_photometry(df, out_path, metadata)
     log.info("%s %s: %s", RATIO_KEY, ratio, counts)

@@ -38,6 +38,7 @@ import galsim
 import numpy as np
 import pandas as pd
 
+from photoz.catalog.components import assign_components
 from photoz.catalog.cosmos import read_cosmos_catalog, resolve_cosmos_dir
 from photoz.catalog.flow import sample_catalog, sample_seed
 from photoz.catalog.morphology import COSMOLOGY, assign_morphology, is_early_type
@@ -325,6 +326,36 @@ def _truth_frame(df: pd.DataFrame, split: np.ndarray, templates: np.ndarray, sed
     return table
 
 
+def _with_components(table: pd.DataFrame, grid: FluxGrid, csst_grid: np.ndarray, sed: tuple,
+                     f814: np.ndarray, instrument: Instrument, rng: np.random.Generator,
+                     params: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """The truth table with the bulge + disk + knots columns, and each bulge's share of F814W.
+
+    Parametric galaxies only: a galaxy with a real COSMOS image (``real_image_index`` >= 0)
+    keeps its own pixels and gets no components (B/T 0, the whole light in the old disk, no young
+    disk, no knots).
+    """
+    t_idx, e_idx, amp, _, amp2 = sed
+    rows = np.arange(len(table))
+    unit_e = csst_grid[rows, :, e_idx] * (instrument.area * instrument.total_exposure_time)
+    early = is_early_type(table["sed_template"].to_numpy())
+    comp, drawn = assign_components(table, grid.templates, unit_e, amp + amp2, early, rng,
+                                    params)
+    real = table["real_image_index"].to_numpy() >= 0
+    if real.any():  # drawn from their own image: all light in the (old) disk, nothing else
+        comp.loc[real, ["bulge_fraction", "young_fraction", "knot_fraction", "n_knots"]] = 0
+        for b in instrument.bands:
+            comp.loc[real, f"flux_disk_old_{b}"] = table.loc[real, f"flux_{b}"]
+            comp.loc[real, [f"flux_{c}_{b}" for c in ("bulge", "disk_young", "knots")]] = 0.0
+    b_idx = np.array([grid.templates.index(s) for s in comp["bulge_template"]])
+    g814 = grid.to_maggies(grid.at(table["redshift"].to_numpy(float), ["F814W"]), ["F814W"])
+    bulge814 = comp["bulge_fraction"].to_numpy() * (amp + amp2) * g814[rows, b_idx, e_idx, 0]
+    log.info("bulge + disk + knots: median B/T %.3f (drawn %.3f), %d of %d galaxies carry knots",
+             np.median(comp["bulge_fraction"]), np.median(drawn), int((comp["n_knots"] > 0).sum()),
+             len(table))
+    return pd.concat([table, comp], axis=1), np.clip(bulge814 / f814, 0.0, 1.0)
+
+
 def prepare_truth(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir=None
                   ) -> tuple[pd.DataFrame, dict, dict]:
     """Everything of :func:`build_truth_table` except writing; also returns extra per-galaxy columns.
@@ -339,7 +370,8 @@ def prepare_truth(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir
     table : pandas.DataFrame
         The truth table (docs/outputs.md §1).
     extra : dict of ndarray
-        ``mag_F814W`` (model ACS F814W AB mag) and ``abs_mag_r`` per row of ``table``.
+        ``mag_F814W`` (model ACS F814W AB mag), ``abs_mag_r`` and, with ``galaxy_model``
+        ``bulge_disk_knots``, ``bulge_fraction_F814W`` per row of ``table``.
     report : dict
         What the JSON report holds (:data:`photoz.products.catalog.FIT_QUALITY_KEYS`).
     """
@@ -383,6 +415,11 @@ def prepare_truth(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir
                          cfg["validation_fraction"], streams["split"])
     table = _truth_frame(df, split, templates, sed, grid.ebv, flux_e, mag_csst, morph,
                          real_index, instrument.bands, mixing, grid.templates)
+    extra = {"mag_F814W": -2.5 * np.log10(f814), "abs_mag_r": abs_r}
+    if cfg.get("galaxy_model", "sersic") == "bulge_disk_knots":  # absent = sersic (the workflow)
+        table, extra["bulge_fraction_F814W"] = _with_components(
+            table, grid, csst_grid, sed, f814, instrument, streams["components"],
+            cfg["components"])
     counts = {k: int(np.sum(split == k)) for k in ("train", "validation", "test", "unused")}
     report = {
         "source": cfg["source"], "seed": int(seed), "sed_library": lib,
@@ -396,7 +433,6 @@ def prepare_truth(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir
         log.info("template mixing: %d of %d galaxies take a pair of neighbouring templates",
                  report["n_sed_pairs"], n)
     log.info("split: %s", counts)
-    extra = {"mag_F814W": -2.5 * np.log10(f814), "abs_mag_r": abs_r}
     return table, extra, report
 
 

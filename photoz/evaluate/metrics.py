@@ -25,7 +25,15 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from photoz.errors import PhotozConfigError, PhotozDataError
+from photoz.errors import (
+    PhotozDataError,
+    PhotozValueError,
+    check_array,
+    check_choice,
+    check_number,
+    check_seed,
+    float_array,
+)
 from photoz.products.evaluate import BINNED_METRICS
 
 #: The paper's outlier threshold on |dz| / (1 + z_true) (Zhou et al. 2022, Sect. 5).
@@ -38,6 +46,8 @@ RAIL_MAD_FACTOR = 1.4826
 RAIL_IQR_DIVISOR = 1.349
 #: RAIL/qp's floor on the outlier cut (qp ``PointOutlierRate``).
 RAIL_OUTLIER_FLOOR = 0.06
+#: Most redshift bins :func:`redshift_bin_edges` makes (z_max / width).
+MAX_BINS = 10_000
 
 
 
@@ -47,8 +57,11 @@ RAIL_OUTLIER_FLOOR = 0.06
 # --------------------------------------------------------------------------------------------
 def _pairs(z_pred, z_true) -> tuple[np.ndarray, np.ndarray]:
     """Validate and return ``(z_pred, z_true)`` as 1-d float arrays of equal length."""
-    z_pred = np.asarray(z_pred, dtype=float).ravel()
-    z_true = np.asarray(z_true, dtype=float).ravel()
+    z_pred, z_true = float_array("z_pred", z_pred), float_array("z_true", z_true)
+    for name, z in (("z_pred", z_pred), ("z_true", z_true)):
+        if z.ndim > 1:
+            raise PhotozValueError(name, "must have shape (n,)", z.shape)
+    z_pred, z_true = z_pred.ravel(), z_true.ravel()
     if z_pred.shape != z_true.shape:
         raise PhotozDataError(
             f"z_pred and z_true differ in length ({z_pred.size} vs {z_true.size})"
@@ -84,6 +97,8 @@ def ez(z_pred, z_true) -> np.ndarray:
     ------
     PhotozDataError
         If the lengths differ, the arrays are empty or hold non-finite values, or z_true <= -1.
+    PhotozValueError
+        If ``z_pred`` or ``z_true`` is not an array of numbers of shape (n,) (named).
     """
     z_pred, z_true = _pairs(z_pred, z_true)
     return (z_pred - z_true) / (1.0 + z_true)
@@ -133,7 +148,10 @@ def outlier_fraction(z_pred, z_true, threshold: float = OUTLIER_THRESHOLD) -> fl
     ------
     PhotozDataError
         As :func:`ez`.
+    PhotozValueError
+        If ``threshold`` is not a finite number >= 0 (NaN gave 0.0).
     """
+    check_number("threshold", threshold, low=0.0)
     return float(np.mean(np.abs(ez(z_pred, z_true)) > threshold))
 
 
@@ -286,6 +304,14 @@ def _metric_values(z_pred: np.ndarray, z_true: np.ndarray, names) -> np.ndarray:
     return np.array([METRICS[n](z_pred, z_true) for n in names])
 
 
+def _check_names(names) -> None:
+    """``names`` must be a non-empty sequence of :data:`METRICS` keys."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, (tuple, list)) or not names:
+        raise PhotozValueError("names", f"must be a non-empty tuple of {list(METRICS)}", names)
+    for name in names:
+        check_choice("names", name, tuple(METRICS))
+
+
 def bootstrap_metrics(
     z_pred,
     z_true,
@@ -315,9 +341,14 @@ def bootstrap_metrics(
     ------
     PhotozDataError
         As :func:`ez`.
+    PhotozValueError
+        If ``n_bootstrap`` is not an integer >= 0, ``seed`` not an integer >= 0 or a
+        Generator, or ``names`` not a sequence of :data:`METRICS` names.
     """
     z_pred, z_true = _pairs(z_pred, z_true)
-    rng = np.random.default_rng(seed)
+    check_number("n_bootstrap", n_bootstrap, low=0, integer=True)
+    _check_names(names)
+    rng = np.random.default_rng(check_seed("seed", seed))
     if n_bootstrap < 2:
         return {f"{n}_err": float("nan") for n in names}
     values = np.empty((n_bootstrap, len(names)))
@@ -340,9 +371,18 @@ def redshift_bin_edges(z_max: float, width: float = 0.5) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n_bins + 1,)
+
+    Raises
+    ------
+    PhotozValueError
+        If ``z_max`` or ``width`` is not a finite number, ``width`` <= 0, or the bins would be
+        more than :data:`MAX_BINS`.
     """
-    if not width > 0:
-        raise PhotozConfigError(f"metrics: bin width must be > 0, got {width}")
+    z_max = check_number("z_max", z_max)
+    width = check_number("width", width, low=0.0, low_open=True)
+    if z_max / width > MAX_BINS:
+        raise PhotozValueError("width", f"must give at most {MAX_BINS} bins up to z_max = "
+                               f"{z_max:g}", width)
     top = max(4.0, float(np.ceil(z_max / width - 1e-9)) * width)
     return np.round(np.arange(0.0, top + width / 2, width), 10)
 
@@ -350,6 +390,21 @@ def redshift_bin_edges(z_max: float, width: float = 0.5) -> np.ndarray:
 def _bin_index(z: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin of each z; values below 0 go to the first bin and above the top to the last."""
     return np.clip(np.searchsorted(edges, z, side="right") - 1, 0, edges.size - 2)
+
+
+def _binned_arguments(z_pred, z_true, by, width, edges, n_bootstrap, seed):
+    """:func:`binned_metrics`'s checked arguments: z_pred, z_true, the binned z and the edges."""
+    check_choice("by", by, ("z_true", "z_pred"))
+    z_pred, z_true = _pairs(z_pred, z_true)
+    check_number("n_bootstrap", n_bootstrap, low=0, integer=True)
+    check_seed("seed", seed)
+    key = z_true if by == "z_true" else z_pred
+    if edges is None:
+        edges = redshift_bin_edges(float(max(key.max(), 0.0)), width)
+    edges = np.asarray(check_array("edges", edges, shape=(None,)), dtype=float)
+    if edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise PhotozValueError("edges", "must be at least 2 increasing bin edges", edges.tolist())
+    return z_pred, z_true, key, edges
 
 
 def binned_metrics(
@@ -388,18 +443,15 @@ def binned_metrics(
 
     Raises
     ------
-    PhotozConfigError
-        For an unknown ``by``.
     PhotozDataError
         As :func:`ez`.
+    PhotozValueError
+        Naming the argument: an unknown ``by``; ``width`` as :func:`redshift_bin_edges`;
+        ``edges`` not finite, increasing, of shape (m,) with m >= 2; ``n_bootstrap`` or
+        ``seed`` as :func:`bootstrap_metrics`.
     """
-    if by not in ("z_true", "z_pred"):
-        raise PhotozConfigError(f"metrics: 'by' must be 'z_true' or 'z_pred', got {by!r}")
-    z_pred, z_true = _pairs(z_pred, z_true)
-    key = z_true if by == "z_true" else z_pred
-    if edges is None:
-        edges = redshift_bin_edges(float(max(key.max(), 0.0)), width)
-    edges = np.asarray(edges, dtype=float)
+    z_pred, z_true, key, edges = _binned_arguments(z_pred, z_true, by, width, edges,
+                                                   n_bootstrap, seed)
     n_bins = edges.size - 1
     names = BINNED_METRICS
     idx = _bin_index(key, edges)

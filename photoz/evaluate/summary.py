@@ -1,9 +1,12 @@
 """The metrics stage's files: summary.json, summary.md, summary.html and binned.csv.
 
 :func:`write_summary` scores every network's (and peer's) test-set predictions with the pure
-metrics of :mod:`photoz.evaluate.metrics` beside the paper's Table 2 (:mod:`photoz.paper`), and writes the
-table as JSON, Markdown and HTML, and the metrics per redshift bin as ``binned.csv``, the file
-Fig. 8 and the peers' comparison are drawn from (:func:`photoz.products.evaluate.read_binned`).
+metrics of :mod:`photoz.evaluate.metrics` beside the paper's Table 2 (:mod:`photoz.paper`), the p(z)
+of every method that gives one (the networks' and the RAIL peers' qp files) with the one scorer of
+:mod:`photoz.evaluate.pdfscores`, names the flux measurement each method read (``input_flux``,
+from its predictions table's metadata), and writes the table as JSON, Markdown and HTML, and the
+metrics per redshift bin as ``binned.csv``, the file Fig. 8 and the peers' comparison are drawn
+from (:func:`photoz.products.evaluate.read_binned`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ from photoz.evaluate.metrics import (
     point_metrics,
     redshift_bin_edges,
 )
-from photoz.evaluate.pdfscores import score_ensemble
+from photoz.evaluate.pdfscores import score_file
 from photoz.io import write_text
 from photoz.names import LABELS, METHODS, NETWORKS
 from photoz.paper import PAPER_N_SELECTED, PAPER_RESULTS, PAPER_SPLIT_SIZES, paper_row
 from photoz.products.evaluate import write_binned, write_summary_json
 from photoz.products.photometry import read_selection
-from photoz.products.train import read_ensemble, read_predictions
+from photoz.products.train import prediction_metadata, read_predictions
 
 
 def _fmt(value: float | None, kind: str) -> str:
@@ -51,8 +54,13 @@ def _fmt_err(value: float, err: float | None, kind: str) -> str:
     return f"{text} ± {err:.4f}"
 
 
+#: The cells of the paper's Table 2 beside ours (:func:`_paper_cells`), in both tables.
+_PAPER_HEADER = ("n_test", "sigma_NMAD", "paper", "outlier fraction", "paper", "MAE", "paper")
+#: The p(z) scores of every method that gives a p(z) (:mod:`photoz.evaluate.pdfscores`).
+_PDF_HEADER = ("CRPS", "PIT KS", "coverage 68", "coverage 95")
 _TABLE_HEADER = (
     "network",
+    "input flux",
     "n_test",
     "sigma_NMAD",
     "paper",
@@ -64,11 +72,17 @@ _TABLE_HEADER = (
     "sigma_MAD (RAIL)",
     "sigma_IQR (RAIL)",
     "outliers (RAIL)",
+    *_PDF_HEADER,
 )
 _TABLE_NOTE = (
+    "input flux: the flux measurement the method read (matched: matched-filter fluxes; kron: the "
+    "Kron aperture's; none: stamps only). "
     "sigma_NMAD = 1.48 median(|dz - median(dz)| / (1 + z)); outlier: |dz| / (1 + z) > 0.15; "
     "MAE = mean(|dz| / (1 + z)); bias = median(dz / (1 + z)); RAIL outliers: "
-    "|dz| / (1 + z) > max(0.06, 3 sigma_IQR). The paper gives MAE only for 30k."
+    "|dz| / (1 + z) > max(0.06, 3 sigma_IQR). The paper gives MAE only for 30k. "
+    "CRPS (in z), the KS statistic of the PIT against U(0, 1) and the fraction of true redshifts "
+    "in the central 68% and 95% of the p(z), from every method's p(z) file by one scorer "
+    "(photoz.evaluate.pdfscores; the networks' p(z) truncated at z = 0); — : no p(z)."
 )
 
 
@@ -84,7 +98,7 @@ def _intro(summary: Mapping, paper_row: str | None, train_test_ratio: str) -> st
 
 #: Header of the table of every train:test ratio (:func:`ratio_rows`), several ratios only.
 _RATIO_HEADER = ("train:test", "paper row", "network", "n_train", "paper n_train",
-                 *_TABLE_HEADER[1:8])
+                 *_PAPER_HEADER)
 _RATIO_TITLE = "Every train:test ratio beside the paper's Table 2"
 _RATIO_NOTE = (
     "One seeded permutation of the catalogue is cut for every ratio (photoz.catalog.splits): the test "
@@ -97,7 +111,7 @@ _RATIO_NOTE = (
 
 def _paper_cells(m: Mapping, p: Mapping) -> list[str]:
     """n_test and our sigma_NMAD, outlier fraction and MAE (with bootstrap errors), each beside
-    the paper's: the cells both tables share (``_TABLE_HEADER[1:8]``)."""
+    the paper's: the cells both tables share (``_PAPER_HEADER``)."""
     return [
         str(m["n_test"]),
         _fmt_err(m["sigma_nmad"], m.get("sigma_nmad_err"), "plain"),
@@ -134,14 +148,27 @@ def summary_rows(summary: Mapping, paper_row: str) -> list[list[str]]:
         rows.append(
             [
                 labels[net],
+                _input_flux_cell(m.get("input_flux")),
                 *_paper_cells(m, p),
                 _fmt_err(m["bias"], m.get("bias_err"), "signed"),
                 _fmt(m["sigma_mad"], "plain"),
                 _fmt(m["sigma_iqr"], "plain"),
                 _fmt(m["outlier_rate_rail"], "percent"),
+                _fmt(m.get("crps"), "plain"),
+                _fmt(m.get("pit_ks"), "plain"),
+                _fmt(m.get("coverage_68"), "plain"),
+                _fmt(m.get("coverage_95"), "plain"),
             ]
         )
     return rows
+
+
+def _input_flux_cell(flux: str | None) -> str:
+    """The table's cell of ``input_flux``: ``matched``, ``kron``, ``none (stamps)``, or — when a
+    predictions table does not say (written before issue 29)."""
+    if flux is None:
+        return "—"
+    return "none (stamps)" if flux == "none" else str(flux)
 
 
 def ratio_rows(summary: Mapping) -> list[list[str]]:
@@ -247,15 +274,19 @@ def summary_html(summary: Mapping, paper_row: str | None, train_test_ratio: str)
 
 def _score(path: str | os.PathLike, rng: np.random.Generator, n_bootstrap: int,
            pdf_path: str | os.PathLike | None = None) -> dict:
-    """Test-set metrics of one predictions file: point, bootstrap errors and, given its p(z)
-    file, the p(z) scores (:func:`photoz.evaluate.pdfscores.score_ensemble`)."""
+    """Test-set metrics of one predictions file: point, bootstrap errors, the flux it read
+    (``input_flux``: ``matched``, ``kron``, ``none`` for stamps only; None if its metadata does
+    not say) and, given its p(z) file, the p(z) scores
+    (:func:`photoz.evaluate.pdfscores.score_file`)."""
     df = read_predictions(path, split="test")
     zp, zt = df["z_pred"].to_numpy(), df["z_true"].to_numpy()
     metrics = point_metrics(zp, zt)
     metrics["n_test"] = metrics.pop("n")
     metrics.update(bootstrap_metrics(zp, zt, n_bootstrap=n_bootstrap, seed=rng))
+    metrics["input_flux"] = prediction_metadata(path).get("input_flux")
     if pdf_path is not None:
-        metrics.update(score_ensemble(read_ensemble(pdf_path)))  # crps, pit_ks, coverage ...
+        # crps, pit_ks, coverage ...: the p(z) of the test galaxies, matched by object_id
+        metrics.update(score_file(pdf_path, df["object_id"].to_numpy(), zt))
     return metrics
 
 
@@ -361,10 +392,10 @@ def write_summary(
     out_json, out_md, out_binned_csv, out_html : path
         Outputs (written atomically, :mod:`photoz.products.evaluate`): ``summary.json`` (method
         -> ``sigma_nmad, outlier_fraction, mae, bias, n_test``, the RAIL forms, bootstrap errors
-        ``<metric>_err`` and, for a method in ``pdfs``, the p(z) scores ``crps, pit_ks,
-        coverage_68, coverage_95 ...``), ``summary.md`` (:func:`summary_markdown`),
+        ``<metric>_err``, ``input_flux`` (:func:`_score`) and, for a method in ``pdfs``, the
+        p(z) scores ``crps, pit_ks, coverage_68, coverage_95 ...``), ``summary.md``,
         ``binned.csv`` (:func:`binned_metrics` by z_true and by z_pred, bins of 0.5) and,
-        optionally, ``summary.html`` (:func:`summary_html`, what the report shows).
+        optionally, ``summary.html`` (what the report shows).
     train_test_ratio : str
         The run's (first) ratio, e.g. ``"3:1"``: picks the paper's row
         (:func:`photoz.paper.paper_row`; another ratio's paper columns read "—").
@@ -379,8 +410,10 @@ def write_summary(
         summary.md and .html get a second table (:func:`ratio_rows`). Further ratio k
         bootstraps with streams spawned from ``SeedSequence([seed, k])``.
     pdfs, ratio_pdfs : mapping, optional
-        The p(z) files of the first ratio's methods (method -> path) and of each further
-        ratio's networks (ratio -> network -> path), as the rule's inputs name them.
+        The p(z) files of the first ratio's methods (method -> path: the networks'
+        ``results/pdfs/<net>.hdf5`` and the RAIL peers' ``results/peers/<peer>_pz.hdf5``) and of
+        each further ratio's networks (ratio -> network -> path), as the rule's inputs name them;
+        scored on the predictions' test galaxies, matched by ``object_id``.
 
     Returns
     -------

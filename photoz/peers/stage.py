@@ -1,11 +1,17 @@
-"""Classical peer estimators on the networks' photometry table and split.
+"""Classical peer estimators on the networks' photometry table, split and flux measurement.
 
 A user choosing a photo-z method asks how the networks compare with what they would use instead.
 Each peer here fits the galaxies the networks train on (``split == "train"`` of the selected rows
 of ``results/photometry/photometry.parquet``; the networks' validation rows, which only steer
 their early stopping, are not used), predicts every selected galaxy, and
 writes ``results/predictions/<peer>.parquet`` in the networks' format
-(:data:`photoz.products.train.PREDICTION_COLUMNS`), so :mod:`photoz.evaluate.metrics` scores it beside them:
+(:data:`photoz.products.train.PREDICTION_COLUMNS`, metadata ``input_flux``), so
+:mod:`photoz.evaluate.metrics` scores it beside them.
+
+Inputs on equal terms (issue 29): a peer reads the flux measurement the networks read, the table's
+``photometry.flux_type`` (Kron or matched-filter fluxes), as the AB magnitudes and errors the
+photometry stage converted them to (:func:`photoz.photometry.matched.magnitude_columns`);
+``peer_settings.flux_type`` scores the peers on the other measurement instead. The estimators:
 
 - ``random_forest``: scikit-learn ``RandomForestRegressor`` on 7 magnitudes + 6 adjacent colours.
 - ``gradient_boosting``: XGBoost ``XGBRegressor`` (already installed as FlexZBoost's regressor)
@@ -61,7 +67,8 @@ from photoz.peers.rail import (
     zmode,
 )
 from photoz.peers.trees import fit_gradient_boosting, fit_random_forest, tree_features
-from photoz.products.train import write_predictions
+from photoz.photometry.matched import magnitude_columns
+from photoz.products.train import write_ensemble, write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -89,39 +96,51 @@ def one_sigma_limits(limiting_mag_5sigma) -> np.ndarray:
     return np.asarray(limiting_mag_5sigma, dtype=float) + FIVE_TO_ONE_SIGMA_MAG
 
 
-def load_peer_photometry(path: str | os.PathLike) -> pd.DataFrame:
+def load_peer_photometry(path: str | os.PathLike, flux_type: str | None = None) -> pd.DataFrame:
     """Selected rows of the photometry table with magnitudes, errors, redshift and split.
 
     Parameters
     ----------
     path : path-like
         ``results/photometry/photometry.parquet`` (docs/outputs.md §3).
+    flux_type : {None, "kron", "matched"}
+        The flux measurement to read; None: the table's ``photometry.flux_type``, the one the
+        networks read (:func:`photoz.train.inputs.load_photometry`).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``object_id, redshift, split, mag_<b>, mag_err_<b>`` of the rows with
-        ``selected``; index reset.
+        ``selected``, index reset; the magnitudes and errors (AB mag) are those of
+        ``flux_type``'s fluxes (:func:`photoz.photometry.matched.magnitude_columns`), and
+        ``attrs["flux_type"]`` names it.
 
     Raises
     ------
     PhotozDataError
         If the file is unreadable, a column is missing, no row is selected, or a selected row
         has a non-finite redshift or an unknown split.
+    PhotozValueError
+        For an unknown ``flux_type``.
     """
     from photoz.train.inputs import load_photometry
 
     path = Path(path)
     # The one checked reader of the table: columns, finite redshift and fluxes, split labels.
     df = load_photometry(path)
-    cols = ["object_id", "redshift", "split"]
-    cols += [f"mag_{b}" for b in BANDS] + [f"mag_err_{b}" for b in BANDS]
+    flux_type = flux_type or df.attrs["flux_type"]
+    mag_cols, err_cols = magnitude_columns(flux_type, BANDS)
+    cols = ["object_id", "redshift", "split", *mag_cols, *err_cols]
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise PhotozDataError(f"photometry table {path}: missing columns {missing}")
     if df.empty:
         raise PhotozDataError(f"photometry {path}: no selected galaxy; nothing to fit")
-    return df[cols].reset_index(drop=True)
+    out = df[cols].reset_index(drop=True)
+    out.columns = ["object_id", "redshift", "split", *(f"mag_{b}" for b in BANDS),
+                   *(f"mag_err_{b}" for b in BANDS)]
+    out.attrs["flux_type"] = flux_type
+    return out
 
 
 def magnitudes(df: pd.DataFrame, limits_1sigma) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -165,7 +184,8 @@ def magnitudes(df: pd.DataFrame, limits_1sigma) -> tuple[np.ndarray, np.ndarray,
 def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str | os.PathLike,
              out_model: str | os.PathLike, instrument_cfg: dict | None, settings: Mapping,
              seed: int, threads: int = 1, out_pdf: str | os.PathLike | None = None,
-             sed_library: str = "cosmos", work_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+             sed_library: str = "cosmos", work_dir: str | os.PathLike | None = None,
+             flux_type: str | None = None) -> pd.DataFrame:
     """Fit one peer on the training galaxies and predict every selected galaxy.
 
     Parameters
@@ -176,7 +196,9 @@ def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str
         ``results/photometry/photometry.parquet``.
     out_predictions, out_model : path-like
         ``results/predictions/<peer>.parquet`` (:data:`photoz.products.train.PREDICTION_COLUMNS`,
-        every selected galaxy) and the fitted model, pickled; both written atomically.
+        every selected galaxy; metadata ``peer``, ``seed``, ``settings`` and ``input_flux``, the
+        flux measurement read; no wall time) and the fitted model, pickled; both written
+        atomically.
     instrument_cfg : dict or None
         The ``instrument`` config section (:func:`photoz.instrument.load_instrument`): its
         5-sigma limits give the 1-sigma ones, its bandpasses BPZ's filters.
@@ -184,11 +206,15 @@ def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str
         ``peer_settings.<peer>`` of the config (schema-validated; every key present).
     seed, threads : int
     out_pdf : path-like, optional
-        For the RAIL peers, the p(z) of every selected galaxy as a qp file (HDF5), atomically.
+        For the RAIL peers, the p(z) of every selected galaxy as a qp file (HDF5; ancillary
+        ``object_id``, ``z_true``, ``split``, ``zmode``), atomically.
     sed_library : str
         ``catalog.sed_library``: the templates BPZ fits.
     work_dir : path-like, optional
         BPZ's data directory (default beside ``out_model``).
+    flux_type : {None, "kron", "matched"}
+        ``peer_settings.flux_type``: the flux measurement to fit and predict from; None (the
+        default): the table's ``photometry.flux_type``, the networks' (:func:`load_peer_photometry`).
 
     Returns
     -------
@@ -208,11 +234,12 @@ def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str
     start = time.perf_counter()
     instrument = load_instrument(instrument_cfg)
     limits = one_sigma_limits(instrument.limiting_mag)
-    df, fit = _peer_table(photometry_path)
+    df, fit = _peer_table(photometry_path, flux_type)
     mag, mag_err, nondet = magnitudes(df, limits)
     z = df["redshift"].to_numpy(dtype=float)
-    log.info("%s: fitting %d galaxies, predicting %d; 1-sigma limits %s; non-detected fraction "
-             "per band %s", peer, fit.sum(), len(df), limits.round(3), nondet.mean(0).round(4))
+    log.info("%s: %s fluxes; fitting %d galaxies, predicting %d; 1-sigma limits %s; non-detected "
+             "fraction per band %s", peer, df.attrs["flux_type"], fit.sum(), len(df),
+             limits.round(3), nondet.mean(0).round(4))
     s = dict(settings)
     if peer in RAIL_PEERS:
         data_dir = Path(work_dir) if work_dir else Path(out_model).parent / "bpz_data"
@@ -225,20 +252,34 @@ def run_peer(peer: str, photometry_path: str | os.PathLike, out_predictions: str
         (z_pred, model), ensemble = fn(x[fit], z[fit], x, seed=seed, threads=threads, **s), None
     out = _predictions(peer, df, z, z_pred)
     seconds = time.perf_counter() - start
-    write_predictions(out, out_predictions, metadata={"peer": peer, "seed": seed,
-                                                      "settings": s, "seconds": round(seconds, 2)})
+    # No wall time in the metadata: a product is the same bits in every run with the same seed
+    # (the time is in the log line below and in benchmarks/).
+    meta = {"peer": peer, "seed": seed, "settings": s, "input_flux": df.attrs["flux_type"]}
+    _write_peer(peer, out, meta, model, ensemble, out_predictions, out_model, out_pdf)
+    _log_test_metrics(peer, out, seconds)
+    return out
+
+
+def _write_peer(peer: str, out: pd.DataFrame, meta: dict, model, ensemble, out_predictions,
+                out_model, out_pdf) -> None:
+    """Write a peer's predictions (with ``meta``), its pickled model and (RAIL) its p(z) file.
+
+    Raises
+    ------
+    PhotozConfigError
+        If a p(z) file is asked of a peer without p(z).
+    """
+    if out_pdf is not None and ensemble is None:
+        raise PhotozConfigError(f"peers: {peer} gives no p(z); only {list(RAIL_PEERS)} do")
+    write_predictions(out, out_predictions, metadata=meta)
     with atomic_path(out_model) as tmp, open(tmp, "wb") as fh:
         pickle.dump(model, fh)
     if out_pdf is not None:
-        if ensemble is None:
-            raise PhotozConfigError(f"peers: {peer} gives no p(z); only {list(RAIL_PEERS)} do")
-        ensemble.set_ancil({"object_id": df["object_id"].to_numpy(),
+        ensemble.set_ancil({"object_id": out["object_id"].to_numpy(),
+                            "z_true": out["z_true"].to_numpy(dtype=np.float64),
+                            "split": out["split"].to_numpy().astype(str),
                             "zmode": out["z_pred"].to_numpy()})
-        with atomic_path(out_pdf, suffix=".hdf5") as tmp:
-            tmp.unlink()  # qp (h5py) creates the file itself
-            ensemble.write_to(str(tmp))
-    _log_test_metrics(peer, out, seconds)
-    return out
+        write_ensemble(out_pdf, ensemble)  # with the digest photoz verify checks
 
 
 def _log_test_metrics(peer: str, out: pd.DataFrame, seconds: float) -> None:
@@ -250,9 +291,9 @@ def _log_test_metrics(peer: str, out: pd.DataFrame, seconds: float) -> None:
                  100 * outlier_fraction(out.z_pred[test], out.z_true[test]), int(test.sum()))
 
 
-def _peer_table(photometry_path) -> tuple[pd.DataFrame, np.ndarray]:
+def _peer_table(photometry_path, flux_type: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The selected galaxies (:func:`load_peer_photometry`) and which of them to fit (train)."""
-    df = load_peer_photometry(photometry_path)
+    df = load_peer_photometry(photometry_path, flux_type)
     fit = (df["split"] == "train").to_numpy()
     if not fit.any():
         raise PhotozDataError(f"photometry {photometry_path}: no selected galaxy in split "

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from photoz.errors import PhotozValueError
+from photoz.errors import PhotozValueError, check_array, check_choice, check_number
 from photoz.products.photometry import MATCHED_SHAPE_COLUMNS, MATCHED_TEMPLATES
 
 #: Weight sigma in units of the detection ellipse's second-moment semi-axes (a, b). For a
@@ -85,6 +85,11 @@ MIN_SIGMA_PIXELS = 1.0
 WINDOW_SIGMAS = 4.0
 #: Window sizes (pixels) galaxies are grouped into; larger windows are the whole stamp.
 _WINDOWS = (9, 13, 17, 25, 33, 49)
+#: Smallest ``min_sigma`` :func:`matched_fluxes` accepts, pixels: with a centre inside the stamp
+#: the nearest pixel centre is then within 5 sigma, so the weight never vanishes on every pixel.
+MIN_SIGMA_FLOOR = 0.15
+#: Largest ``a``, ``b``, ``scale`` and ``min_sigma`` it accepts (pixels; far beyond any stamp).
+MAX_SIGMA_PIXELS = 1e8
 
 
 def _windows_for(x, y, sa, h, w):
@@ -106,21 +111,28 @@ def _checked_inputs(images, x, y, a, b, theta, scale, min_sigma):
     PhotozValueError
         As :func:`matched_fluxes`.
     """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4:
-        raise PhotozValueError("images", "must have shape (n_gal, n_band, H, W)", images.shape)
-    n = images.shape[0]
+    check_array("images", images)
+    with np.errstate(over="ignore"):
+        images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or 0 in images.shape[1:]:
+        raise PhotozValueError("images", "must have shape (n_gal, n_band, H, W) with H, W >= 1",
+                               images.shape)
+    if not np.all(np.isfinite(images)):
+        raise PhotozValueError("images", "pixels must be finite (within the float32 range)")
+    n, _, h, w = images.shape
     arrs = []
     for name, v in (("x", x), ("y", y), ("a", a), ("b", b), ("theta", theta)):
-        v = np.asarray(v, dtype=float)
-        if v.shape != (n,) or not np.all(np.isfinite(v)):
-            raise PhotozValueError(name, f"must be finite with shape ({n},)", v.shape)
+        v = np.asarray(check_array(name, v, shape=(n,)), dtype=float)
         arrs.append(v)
     x, y, a, b, theta = arrs
-    if np.any(a <= 0) or np.any(b <= 0):
-        raise PhotozValueError("a, b", "must be > 0")
-    if not (np.isfinite(scale) and scale > 0 and np.isfinite(min_sigma) and min_sigma > 0):
-        raise PhotozValueError("scale, min_sigma", "must be finite and > 0", (scale, min_sigma))
+    # The weight's centre inside the stamp (its pixel centres span -0.5 ... W - 0.5): a centre
+    # far outside gave a weight of 0 on every pixel and a NaN flux.
+    check_array("x", x, low=-0.5, high=w - 0.5)
+    check_array("y", y, low=-0.5, high=h - 0.5)
+    check_array("a", a, low=0.0, low_open=True, high=MAX_SIGMA_PIXELS)
+    check_array("b", b, low=0.0, low_open=True, high=MAX_SIGMA_PIXELS)
+    check_number("scale", scale, low=0.0, low_open=True, high=MAX_SIGMA_PIXELS)
+    check_number("min_sigma", min_sigma, low=MIN_SIGMA_FLOOR, high=MAX_SIGMA_PIXELS)
     return images, x, y, a, b, theta
 
 
@@ -183,8 +195,11 @@ def matched_fluxes(images: np.ndarray, x, y, a, b, theta, scale: float = MATCHED
     Raises
     ------
     PhotozValueError
-        If ``images`` is not 4-D or the ellipse arrays do not have shape (n_gal,), are not
-        finite, or ``a``, ``b``, ``scale`` or ``min_sigma`` are not > 0.
+        Naming the argument: ``images`` not numbers, not of shape (n_gal, n_band, H, W) or with a
+        pixel not finite in float32; an ellipse array not of shape (n_gal,) or not finite;
+        ``x``, ``y`` outside the stamp (-0.5 to W - 0.5, H - 0.5); ``a``, ``b``, ``scale`` not in
+        (0, :data:`MAX_SIGMA_PIXELS`]; ``min_sigma`` not in [:data:`MIN_SIGMA_FLOOR`,
+        :data:`MAX_SIGMA_PIXELS`]; or pixels so large that a weighted sum overflows float32.
 
     Notes
     -----
@@ -207,6 +222,8 @@ def matched_fluxes(images: np.ndarray, x, y, a, b, theta, scale: float = MATCHED
     for size in np.unique(win):
         sel = np.flatnonzero(win == size)
         out["flux"][sel], out["npix"][sel] = _window_fluxes(images, sel, size, x, y, qa, qb, qc)
+    if not (np.all(np.isfinite(out["flux"])) and np.all(np.isfinite(out["npix"]))):
+        raise PhotozValueError("images", "pixels too large: a weighted sum overflows float32")
     return out
 
 
@@ -217,8 +234,23 @@ def matched_fluxes(images: np.ndarray, x, y, a, b, theta, scale: float = MATCHED
 #: RAIL-style name templates (``<quantity>_<band>_<survey>``, as RAIL's ``mag_{band}_lsst``) of
 
 
+def _check_bands(bands) -> list[str]:
+    """``bands`` as a list of band names (strings), or :class:`PhotozValueError`."""
+    if isinstance(bands, (str, bytes)) or not isinstance(bands, (list, tuple)) or \
+            not all(isinstance(bd, str) and bd for bd in bands):
+        raise PhotozValueError("bands", "must be a list of band names", bands)
+    return list(bands)
+
+
 def matched_columns(bands) -> list[str]:
-    """Names of the matched-filter columns, in table order, for ``bands``."""
+    """Names of the matched-filter columns, in table order, for ``bands``.
+
+    Raises
+    ------
+    PhotozValueError
+        If ``bands`` is not a list or tuple of non-empty strings.
+    """
+    bands = _check_bands(bands)
     cols = [tpl.format(band=bd) for tpl in MATCHED_TEMPLATES.values() for bd in bands]
     return cols + list(MATCHED_SHAPE_COLUMNS)
 
@@ -242,8 +274,26 @@ def matched_table(flux: np.ndarray, npix: np.ndarray, sigma_a: np.ndarray, sigma
     dict of str to ndarray, shape (n_gal,)
         The columns of :func:`matched_columns`. Errors: paper eq. 6 denominator with N_pix =
         N_eff (module docstring); mag_err = 2.5 / ln 10 sigma / F; magnitudes NaN for F <= 0.
+
+    Raises
+    ------
+    PhotozValueError
+        Naming the argument: ``instrument`` not an :class:`~photoz.instrument.Instrument`;
+        ``bands`` as :func:`matched_columns`; ``flux`` not of shape
+        (n_gal, len(bands)) or holding +-inf; ``npix``, ``sigma_a``, ``sigma_b`` not of shape
+        (n_gal,), or ``npix`` not > 0 where measured (NaN: not measured).
     """
+    from photoz.instrument import Instrument
     from photoz.photometry.noise import aperture_flux_error, snr
+
+    if not isinstance(instrument, Instrument):
+        raise PhotozValueError("instrument", "must be a photoz.instrument.Instrument",
+                               type(instrument).__name__)
+    bands = _check_bands(bands)
+    n = check_array("flux", flux, shape=(None, len(bands)), allow_nan=True).shape[0]
+    check_array("npix", npix, shape=(n,), allow_nan=True, low=0.0, low_open=True)
+    check_array("sigma_a", sigma_a, shape=(n,), allow_nan=True)
+    check_array("sigma_b", sigma_b, shape=(n,), allow_nan=True)
 
     ok = np.isfinite(npix)
     err = np.full_like(flux, np.nan)
@@ -275,11 +325,39 @@ def network_flux_columns(flux_type: str, bands) -> tuple[list[str], list[str], s
     Raises
     ------
     PhotozValueError
-        For another ``flux_type``.
+        For another ``flux_type``, or ``bands`` not a list of band names.
     """
+    check_choice("flux_type", flux_type, ("kron", "matched"))
+    bands = _check_bands(bands)
     if flux_type == "kron":
         return [f"flux_{b}" for b in bands], [f"flux_err_{b}" for b in bands], "npix"
     if flux_type == "matched":
         return ([MATCHED_TEMPLATES["flux"].format(band=b) for b in bands],
                 [MATCHED_TEMPLATES["flux_err"].format(band=b) for b in bands], "npix_matched")
+    raise PhotozValueError("flux_type", "must be 'kron' or 'matched'", flux_type)
+
+
+def magnitude_columns(flux_type: str, bands) -> tuple[list[str], list[str]]:
+    """AB magnitude and magnitude-error columns of the flux measurement ``flux_type``.
+
+    The magnitudes the photometry stage wrote from the fluxes :func:`network_flux_columns` gives
+    (m = ZP - 2.5 log10(F / t), NaN for F <= 0; sigma_m = 2.5 / ln 10 sigma_F / F): what the
+    classical peers read (:mod:`photoz.peers.stage`), so they see the networks' measurement.
+
+    Returns
+    -------
+    mag_cols, mag_err_cols : list of str
+        ``mag_<b>``, ``mag_err_<b>`` (``kron``) or the matched-filter ones (``matched``).
+
+    Raises
+    ------
+    PhotozValueError
+        For another ``flux_type``, or ``bands`` not a list of band names.
+    """
+    bands = _check_bands(bands)
+    if flux_type == "kron":
+        return [f"mag_{b}" for b in bands], [f"mag_err_{b}" for b in bands]
+    if flux_type == "matched":
+        return ([MATCHED_TEMPLATES["mag"].format(band=b) for b in bands],
+                [MATCHED_TEMPLATES["mag_err"].format(band=b) for b in bands])
     raise PhotozValueError("flux_type", "must be 'kron' or 'matched'", flux_type)

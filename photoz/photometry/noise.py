@@ -10,6 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from photoz.errors import PhotozValueError, check_array, check_number
+
+#: Largest aperture area, background, read noise and number of exposures
+#: :func:`aperture_flux_error` accepts (far beyond any instrument; their products stay finite).
+MAX_NOISE_INPUT = 1e50
+#: Largest |flux| (electrons) it accepts, so that the variance stays finite in float64.
+MAX_FLUX = 1e300
+
 
 def aperture_flux_error(flux: np.ndarray, npix: np.ndarray, background_per_pixel: np.ndarray,
                         read_noise: float, n_exposures: np.ndarray) -> np.ndarray:
@@ -31,6 +39,15 @@ def aperture_flux_error(flux: np.ndarray, npix: np.ndarray, background_per_pixel
     Returns
     -------
     ndarray, shape (n_gal, 7), electrons
+        NaN where ``flux`` is NaN (not measured).
+
+    Raises
+    ------
+    PhotozValueError
+        Naming the argument: ``flux`` not of shape (n_gal, n_band), holding +-inf or beyond
+        +-:data:`MAX_FLUX`; ``npix`` not of shape (n_gal,) or (n_gal, 1); ``npix``,
+        ``background_per_pixel``, ``n_exposures`` (shape (n_band,)) or ``read_noise`` not
+        finite, negative or beyond :data:`MAX_NOISE_INPUT`.
 
     Notes
     -----
@@ -41,6 +58,15 @@ def aperture_flux_error(flux: np.ndarray, npix: np.ndarray, background_per_pixel
     overlap o < 1, whose noise is o^2 sigma^2, so it overestimates the error by about 1-3 %
     for apertures of ~100 pixels (tests/test_photometry.py).
     """
+    n, nb = check_array("flux", flux, shape=(None, None), allow_nan=True, low=-MAX_FLUX,
+                        high=MAX_FLUX).shape
+    limit = {"low": 0.0, "high": MAX_NOISE_INPUT}
+    if check_array("npix", npix, **limit).shape not in ((n,), (n, 1)):
+        raise PhotozValueError("npix", f"must have shape (n_gal,) = ({n},) or ({n}, 1)",
+                               np.shape(npix))
+    check_array("background_per_pixel", background_per_pixel, shape=(nb,), **limit)
+    check_array("n_exposures", n_exposures, shape=(nb,), **limit)
+    check_number("read_noise", read_noise, **limit)
     flux = np.asarray(flux, dtype=float)
     npix = np.asarray(npix, dtype=float).reshape(-1, 1)
     var = (np.clip(flux, 0.0, None) + npix * np.asarray(background_per_pixel)
@@ -53,7 +79,28 @@ def snr(flux: np.ndarray, flux_err: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    flux, flux_err : ndarray, same shape, electrons
+    flux, flux_err : ndarray, same shape (or broadcastable), electrons
+        NaN where not measured (the ratio is then NaN).
+
+    Returns
+    -------
+    ndarray, the broadcast shape
+
+    Raises
+    ------
+    PhotozValueError
+        Naming the argument: not numbers, +-inf, shapes that do not broadcast, or a
+        ``flux_err`` <= 0 (``snr(flux, 0)`` was +-inf).
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(flux, dtype=float) / np.asarray(flux_err, dtype=float)
+    shape = check_array("flux", flux, allow_nan=True).shape
+    err = check_array("flux_err", flux_err, allow_nan=True, low=0.0, low_open=True)
+    try:
+        np.broadcast_shapes(shape, err.shape)
+    except ValueError:
+        raise PhotozValueError("flux_err", f"must have the shape of flux {shape}",
+                               err.shape) from None
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.asarray(flux, dtype=float) / np.asarray(flux_err, dtype=float)
+    if np.any(np.isinf(out)):
+        raise PhotozValueError("flux_err", "too small for its flux: the ratio overflows")
+    return out

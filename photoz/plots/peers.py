@@ -1,9 +1,11 @@
-"""The comparison figure of the networks and the classical peers (issue 14).
+"""The comparison figure of the networks and the classical peers (issues 14, 29).
 
 Three panels, drawn from the compute_metrics products so that the numbers are the summary table's:
 sigma_NMAD and the outlier fraction of every method on the test set with bootstrap errors
 (``summary.json``), and the outlier fraction in 0.5-wide bins of true redshift (``binned.csv``;
-the paper's Fig. 8 binning). Networks are drawn solid, peers hatched / dashed.
+the paper's Fig. 8 binning). Networks are drawn solid, peers hatched / dashed; each method's label
+names the flux measurement it read (``input_flux``). Every run draws it: without peers it compares
+the networks alone (``config/peers.yaml`` adds the five peers).
 """
 
 from __future__ import annotations
@@ -30,8 +32,15 @@ _COLOURS = dict(zip(METHODS, [f"C{i}" for i in range(len(METHODS))], strict=True
 MIN_BIN_COUNT = 5
 
 
-def _labels() -> dict[str, str]:
-    return {**LABELS, **LABELS}
+def _labels(summary: dict) -> dict[str, str]:
+    """Each method's label with the flux it read, e.g. ``MLP (matched)``, ``CNN (stamps)``."""
+    out = {}
+    for method, label in LABELS.items():
+        row = summary.get(method)
+        flux = row.get("input_flux") if isinstance(row, dict) else None
+        out[method] = label if flux is None else (
+            f"{label} ({'stamps' if flux == 'none' else flux})")
+    return out
 
 
 def read_comparison(summary_path: str | os.PathLike, binned_path: str | os.PathLike
@@ -71,7 +80,7 @@ def plot_peer_comparison(summary: str | os.PathLike, binned: str | os.PathLike) 
         As :func:`read_comparison`.
     """
     summary, binned, methods = read_comparison(summary, binned)
-    labels = _labels()
+    labels = _labels(summary)
     fig = Figure(figsize=(13.0, 4.2))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.3]})
@@ -101,12 +110,15 @@ def plot_peer_comparison(summary: str | os.PathLike, binned: str | os.PathLike) 
             continue
         ax.errorbar(r["z_mid"], 100 * r["outlier_fraction"], yerr=100 * r["outlier_fraction_err"],
                     color=_COLOURS[m], ls="--" if m in PEERS else "-", marker="o", ms=3,
-                    capsize=2, lw=1.2, label=labels[m])
+                    capsize=2, lw=1.2, label=LABELS[m])
     ax.set_xlabel(rf"$z_{{\rm true}}$ (bins of 0.5; $\geq {MIN_BIN_COUNT}$ galaxies)")
     ax.set_ylabel(r"outlier fraction $\eta$ (%)")
     ax.legend(fontsize=7, ncol=2)
     n_test = summary[methods[0]].get("n_test")
-    fig.suptitle(f"Networks (solid) and classical peers (hatched, dashed) on the same test set "
-                 f"({n_test} galaxies)", fontsize=10)
+    title = (f"Networks (solid) and classical peers (hatched, dashed) on the same test set "
+             f"({n_test} galaxies)" if set(methods) & set(PEERS) else
+             f"Networks on the test set ({n_test} galaxies); the classical peers join them with "
+             "--configfile config/peers.yaml")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

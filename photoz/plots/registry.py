@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from photoz.errors import PhotozConfigError
+from photoz.names import RAIL_PEERS
 from photoz.plots.architecture import fig5_architectures
 from photoz.plots.outliers import fig8_outlier_fraction
 from photoz.plots.pdf import plot_pdf_calibration
@@ -29,8 +30,8 @@ from photoz.plots.stamps import fig3_example_stamps, fig4_aperture_fluxes
 from photoz.plots.style import _RC, _need, _save
 
 #: The products figures are drawn from: input name -> path in the run directory (as the stages'
-#: rules write them; docs/outputs.md). ``{shard}`` and ``{net}`` are expanded over the run's
-#: shards and networks.
+#: rules write them; docs/outputs.md). ``{shard}``, ``{net}`` and ``{peer}`` are expanded over
+#: the run's shards, networks and RAIL peers (the peers with a p(z)).
 PRODUCT_PATHS: dict[str, str] = {
     "photometry": "results/photometry/photometry.parquet",
     "truth": "results/catalog/truth.parquet",
@@ -42,9 +43,12 @@ PRODUCT_PATHS: dict[str, str] = {
     "summary": "results/metrics/summary.json",
     "binned": "results/metrics/binned.csv",
     "pdfs": "results/pdfs/{net}.hdf5",
+    "peer_pdfs": "results/peers/{peer}_pz.hdf5",
 }
 #: Inputs with one file per network: the drawing function takes them as a dict network -> path.
 PER_NETWORK: frozenset[str] = frozenset({"histories", "predictions", "pdfs"})
+#: Inputs with one file per RAIL peer of the run (none without peers): a dict peer -> path.
+PER_PEER: frozenset[str] = frozenset({"peer_pdfs"})
 
 #: The config values figures take: keyword argument -> how to read it from the validated config.
 CONFIG_PARAMS: dict[str, Callable[[Mapping], object]] = {
@@ -71,8 +75,8 @@ class FigureSpec:
     params : tuple of str
         Config values it takes, keys of :data:`CONFIG_PARAMS`.
     paper : bool
-        One of the paper's eight figures (PAPER_SPEC §7); the others are drawn only when their
-        stage runs (the peers' comparison when ``peers`` is set).
+        One of the paper's eight figures (PAPER_SPEC §7); the others are the p(z) calibration and
+        the comparison with the peers (:func:`run_figures`).
     paper_style : bool
         Draw under the paper figures' rc settings (:data:`photoz.plots.style._RC`).
     """
@@ -106,7 +110,7 @@ REGISTRY: dict[str, FigureSpec] = {
         FigureSpec("fig8_outlier_fraction", fig8_outlier_fraction, ("binned",)),
         FigureSpec("peers_comparison", plot_peer_comparison, ("summary", "binned"), paper=False,
                    paper_style=False),
-        FigureSpec("pdf_calibration", plot_pdf_calibration, ("pdfs",), paper=False,
+        FigureSpec("pdf_calibration", plot_pdf_calibration, ("pdfs", "peer_pdfs"), paper=False,
                    paper_style=False),
     )
 }
@@ -120,14 +124,20 @@ def _spec(name: str) -> FigureSpec:
     return REGISTRY[name]
 
 
-def run_figures(with_peers: bool) -> list[str]:
-    """The figures a run draws: the paper's eight, the p(z) calibration (issue 13) and the
-    peers' comparison when peers run."""
-    return [*FIGURES, "pdf_calibration", *(["peers_comparison"] if with_peers else [])]
+def run_figures() -> list[str]:
+    """The figures every run draws: the paper's eight, the p(z) calibration (issue 13) and the
+    comparison of the methods (issue 29: with peers or without, the networks' sigma_NMAD and
+    outliers with their errors; the peers join it when ``peers`` is set)."""
+    return [*FIGURES, "pdf_calibration", "peers_comparison"]
+
+
+def _rail(peers: Sequence[str]) -> list[str]:
+    """The peers of ``peers`` that give a p(z) (:data:`photoz.names.RAIL_PEERS`), in order."""
+    return [p for p in peers if p in RAIL_PEERS]
 
 
 def figure_inputs(name: str, networks: Sequence[str], shards: Sequence[int],
-                  cropped: bool = False) -> dict:
+                  cropped: bool = False, peers: Sequence[str] = ()) -> dict:
     """The files one figure is drawn from, for a Snakemake ``input:`` (``unpack``).
 
     Parameters
@@ -140,11 +150,14 @@ def figure_inputs(name: str, networks: Sequence[str], shards: Sequence[int],
         The run's shard numbers.
     cropped : bool
         Read the cropped shards (``simulate.keep_full_stamps: false``) instead of the full ones.
+    peers : sequence of str
+        The run's peers (``peers``); the per-peer inputs are those of its RAIL peers.
 
     Returns
     -------
     dict of str to str or list of str
-        Input name -> path; per-shard and per-network inputs as lists, in the given order.
+        Input name -> path; per-shard, per-network and per-peer inputs as lists, in the given
+        order.
     """
     out: dict[str, str | list[str]] = {}
     for key in _spec(name).inputs:
@@ -154,6 +167,8 @@ def figure_inputs(name: str, networks: Sequence[str], shards: Sequence[int],
             out[key] = [pattern.format(shard=s) for s in shards]
         elif key in PER_NETWORK:
             out[key] = [pattern.format(net=n) for n in networks]
+        elif key in PER_PEER:
+            out[key] = [pattern.format(peer=p) for p in _rail(peers)]
         else:
             out[key] = pattern
     return out
@@ -170,7 +185,8 @@ def figure_params(name: str, config: Mapping, networks: Sequence[str] = ()) -> d
         The validated run config.
     networks : sequence of str
         The run's networks; included (as ``networks``) only for figures with per-network inputs,
-        to pair each file with its network.
+        to pair each file with its network. Likewise the RAIL peers of ``config["peers"]`` (as
+        ``peers``) for figures with per-peer inputs.
 
     Returns
     -------
@@ -180,6 +196,8 @@ def figure_params(name: str, config: Mapping, networks: Sequence[str] = ()) -> d
     out = {key: CONFIG_PARAMS[key](config) for key in spec.params}
     if PER_NETWORK & set(spec.inputs):
         out["networks"] = list(networks)
+    if PER_PEER & set(spec.inputs):
+        out["peers"] = _rail(config.get("peers", []))
     return out
 
 
@@ -198,25 +216,27 @@ def figure_kwargs(name: str, inputs: Mapping, params: Mapping) -> dict:
     Returns
     -------
     dict
-        Per-network inputs as dict network -> path; shards as a list; other paths as str.
+        Per-network (per-peer) inputs as dict network (peer) -> path; shards as a list; other
+        paths as str.
 
     Raises
     ------
     PhotozConfigError
-        When a per-network input does not hold one file per network.
+        When a per-network (per-peer) input does not hold one file per network (RAIL peer).
     """
     spec = _spec(name)
-    kwargs = {key: value for key, value in params.items() if key != "networks"}
+    kwargs = {key: value for key, value in params.items() if key not in ("networks", "peers")}
     for key in spec.inputs:
         value = inputs[key]
-        if key in PER_NETWORK:
-            files, nets = list(value), list(params.get("networks", ()))
-            if len(files) != len(nets):
+        if key in PER_NETWORK | PER_PEER:
+            who = "networks" if key in PER_NETWORK else "peers"
+            files, names = list(value), list(params.get(who, ()))
+            if len(files) != len(names):
                 raise PhotozConfigError(
-                    f"figure {name}: {len(files)} {key} files for networks {nets}; "
-                    "give one per network"
+                    f"figure {name}: {len(files)} {key} files for {who} {names}; "
+                    f"give one per {who[:-1]}"
                 )
-            kwargs[key] = dict(zip(nets, files, strict=True))
+            kwargs[key] = dict(zip(names, files, strict=True))
         elif key == "shards":
             kwargs[key] = [str(v) for v in value]
         else:
@@ -259,7 +279,8 @@ def plot_figure(name: str, out_png, out_pdf, **inputs) -> None:
         ``max_epochs`` (dict net -> int); ``fig7_zphot_vs_zspec``: ``predictions`` (dict net ->
         parquet); ``fig8_outlier_fraction``: ``binned`` (``results/metrics/binned.csv``);
         ``peers_comparison``: ``summary``, ``binned``; ``pdf_calibration``: ``pdfs`` (dict net ->
-        ``results/pdfs/<net>.hdf5``).
+        ``results/pdfs/<net>.hdf5``), ``peer_pdfs`` (dict RAIL peer ->
+        ``results/peers/<peer>_pz.hdf5``; may be empty).
 
     Raises
     ------

@@ -9,6 +9,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from astropy import constants
+from astropy.visualization import make_lupton_rgb
 from matplotlib.colors import AsinhNorm
 from matplotlib.figure import Figure
 
@@ -138,8 +139,10 @@ def fig3_example_stamps(photometry, shards: Sequence, truth) -> Figure:
     -------
     matplotlib.figure.Figure
         One row per galaxy, one column per band; each row on a common asinh stretch (linear
-        within the row's background sigma), so colours compare across bands. The title gives
-        the rows' redshift span beside the selected sample's.
+        within the row's background sigma), so colours compare across bands. A last column is
+        the i, r, g colour composite (:func:`colour_composite`): a bulge redder than its disk, or
+        blue knots, show as colour changing across the galaxy. The title gives the rows'
+        redshift span beside the selected sample's.
     """
     phot, ex = _examples(photometry, shards)
     ids = ex["object_id"].to_numpy(dtype=np.int64)
@@ -148,9 +151,10 @@ def fig3_example_stamps(photometry, shards: Sequence, truth) -> Figure:
     z_sample = sample["redshift"].to_numpy(dtype=float)
     tr = _truth_rows(truth, ids)
     n_rows, n_bands = len(ids), len(BANDS)
-    fig = _new_figure(1.25 * n_bands + 0.9, 1.3 * n_rows + 0.5)
+    fig = _new_figure(1.25 * (n_bands + 1) + 0.9, 1.3 * n_rows + 0.5)
     grid = fig.add_gridspec(
-        n_rows, n_bands, wspace=0.04, hspace=0.06, left=0.13, right=0.99, top=0.94, bottom=0.02
+        n_rows, n_bands + 1, wspace=0.04, hspace=0.06, left=0.12, right=0.99, top=0.94,
+        bottom=0.02
     )
     for r, oid in enumerate(ids):
         img, noise, scale = stamps[int(oid)]
@@ -158,6 +162,12 @@ def fig3_example_stamps(photometry, shards: Sequence, truth) -> Figure:
         sigma = sigma if sigma > 0 else 1.0
         vmax = max(float(np.nanmax(img)), 5 * sigma)
         norm = AsinhNorm(linear_width=sigma, vmin=-3 * sigma, vmax=vmax)
+        ax = fig.add_subplot(grid[r, n_bands])
+        ax.imshow(colour_composite(img, sigma), origin="lower", interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if r == 0:
+            ax.set_title("i, r, g", fontweight="bold")
         for b in range(n_bands):
             ax = fig.add_subplot(grid[r, b])
             ax.imshow(img[b], origin="lower", cmap="gray", norm=norm, interpolation="nearest")
@@ -190,6 +200,30 @@ def fig3_example_stamps(photometry, shards: Sequence, truth) -> Figure:
         fontsize=9,
     )
     return fig
+
+
+def colour_composite(stamp: np.ndarray, sigma: float, q: float = 8.0) -> np.ndarray:
+    """The i, r, g colour composite of one seven-band stamp (Lupton et al. 2004, PASP 116, 133).
+
+    :func:`astropy.visualization.make_lupton_rgb` with red = i, green = r, blue = g, an asinh
+    softening ``q`` and a stretch of 5 background sigmas, so that the galaxy's colour (not its
+    brightness) sets the hue and a colour gradient shows as a hue changing across it.
+
+    Parameters
+    ----------
+    stamp : ndarray, shape (7, H, W), electrons
+        Bands in the order of :data:`photoz.BANDS`.
+    sigma : float, electrons
+        Background sigma (the stretch's unit).
+    q : float
+        ``Q`` of the asinh stretch.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), uint8
+    """
+    i, r, g = (stamp[BANDS.index(b)] for b in ("i", "r", "g"))
+    return make_lupton_rgb(i, r, g, minimum=0.0, stretch=5.0 * sigma, Q=q)
 
 
 def electrons_to_ujy(

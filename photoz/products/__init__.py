@@ -14,11 +14,14 @@ reader, one writer each.
   checkpoints, training histories, predictions tables, p(z) files;
 - :mod:`~photoz.products.evaluate` (§5, rule ``compute_metrics``): ``summary.json``,
   ``binned.csv``;
-- :mod:`~photoz.products.common`: the split names and the checks the readers share.
+- :mod:`~photoz.products.common`: the split names and the checks the readers share;
+- :mod:`~photoz.products.verify`: ``python -m photoz verify``, every product of a run against
+  its checksum.
 
 Each reader checks the file once (readable, every required column / dataset / key present, the
 values the consumers rely on finite and in range) and raises :class:`photoz.errors.PhotozDataError`
-naming the file, the column and the first bad row. Each writer writes atomically through the one
+naming the file, the column and the first bad row; each product carries a checksum its reader
+verifies (docs/outputs.md, "Checksums"), and a mismatch names the file and how to remake it. Each writer writes atomically through the one
 atomic writer, :func:`photoz.io.atomic_path`. Small contract-conforming fakes of these products,
 for tests and benchmarks, come from :mod:`photoz.benchmarks.toydata`.
 """

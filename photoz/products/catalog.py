@@ -37,6 +37,22 @@ TRUTH_COLUMNS: tuple[str, ...] = (
 TRUTH_MIXING_COLUMNS: tuple[str, ...] = ("sed_template_2", "sed_amplitude_2")
 
 
+#: Columns appended (after :data:`TRUTH_MIXING_COLUMNS` where those are present) when
+#: ``catalog.galaxy_model`` is ``bulge_disk_knots`` (:mod:`photoz.catalog.components`): the
+#: bulge-to-total ratio at rest 5500 A and the bulge's template; the circularised half-light radii
+#: (arcsec) of the bulge, of the whole disk (at rest 5500 A) and of its old and young parts, the
+#: bulge's and the disks' axis ratios (all share ``position_angle``); the young disk's share of the
+#: disk light and template (``disk``: the disk's own SED); the knots' share of the disk light, their
+#: number (0: none) and Gaussian sigma (arcsec); and each component's band fluxes (electrons),
+#: which add up to ``flux_<band>``. Absent with ``sersic``, so such a run writes the same table
+#: as before the option existed.
+TRUTH_COMPONENT_COLUMNS: tuple[str, ...] = (
+    "bulge_fraction", "bulge_template", "bulge_half_light_radius", "bulge_axis_ratio",
+    "disk_half_light_radius", "disk_old_half_light_radius", "disk_young_half_light_radius",
+    "disk_axis_ratio", "young_fraction", "young_template", "knot_fraction", "n_knots",
+    "knot_sigma",
+    *(f"flux_{c}_{b}" for c in ("bulge", "disk_old", "disk_young", "knots") for b in BANDS),
+)
 #: Parquet key-value metadata of the truth table (JSON values).
 TRUTH_METADATA: tuple[str, ...] = ("source", "seed", "sed_library")
 
@@ -116,6 +132,7 @@ def read_truth(path: str | os.PathLike, columns: Sequence[str] | None = None,
     if "split" in df.columns:
         first_bad(path, what, df, "split", ~df["split"].isin(SPLITS).to_numpy(),
                    f"expected one of {list(SPLITS)}")
+    _check_components(path, df)
     if "object_id" in df.columns:
         first_bad(path, what, df, "object_id", df["object_id"].duplicated().to_numpy(),
                    "duplicate id: object_id must be unique (it seeds the galaxy's noise)")
@@ -132,9 +149,12 @@ def write_truth(table: pd.DataFrame, path: str | os.PathLike, metadata: dict) ->
         :data:`TRUTH_MIXING_COLUMNS` with template mixing), or a metadata key is missing (a bug
         in the caller, named before anything is written).
     """
-    mixing = TRUTH_MIXING_COLUMNS[0] in table.columns
-    check_columns(table, TRUTH_COLUMNS + TRUTH_MIXING_COLUMNS if mixing else TRUTH_COLUMNS,
-                   "truth table", path)
+    expected = TRUTH_COLUMNS
+    if TRUTH_MIXING_COLUMNS[0] in table.columns:
+        expected += TRUTH_MIXING_COLUMNS
+    if TRUTH_COMPONENT_COLUMNS[0] in table.columns:
+        expected += TRUTH_COMPONENT_COLUMNS
+    check_columns(table, expected, "truth table", path)
     missing = [k for k in TRUTH_METADATA if k not in metadata]
     if missing:
         raise PhotozDataError(f"truth table {path}: metadata lacks {missing}")
@@ -152,3 +172,33 @@ def write_fit_quality(report: dict, path: str | os.PathLike) -> None:
     if missing:
         raise PhotozDataError(f"SED-fit report {path}: missing key(s) {missing}")
     write_json(report, path)
+
+
+#: Ranges of the numeric component columns (:data:`TRUTH_COMPONENT_COLUMNS`): (low, high,
+#: low included, high included).
+_COMPONENT_RANGES = {
+    "bulge_fraction": (0.0, 1.0, True, True), "knot_fraction": (0.0, 1.0, True, False),
+    "young_fraction": (0.0, 1.0, True, True),
+    "bulge_half_light_radius": (0.0, np.inf, False, False),
+    "disk_half_light_radius": (0.0, np.inf, False, False),
+    "disk_old_half_light_radius": (0.0, np.inf, False, False),
+    "disk_young_half_light_radius": (0.0, np.inf, False, False),
+    "bulge_axis_ratio": (0.0, 1.0, False, True), "disk_axis_ratio": (0.0, 1.0, False, True),
+    "knot_sigma": (0.0, np.inf, True, False), "n_knots": (0, np.inf, True, False),
+    **{f"flux_{c}_{b}": (0.0, np.inf, True, False)
+       for c in ("bulge", "disk_old", "disk_young", "knots") for b in BANDS},
+}
+
+
+def _check_components(path: Path, df: pd.DataFrame) -> None:
+    """The component columns present are finite numbers in their ranges (the first bad row named)."""
+    for col, (lo, hi, lo_in, hi_in) in _COMPONENT_RANGES.items():
+        if col not in df.columns:
+            continue
+        v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        ok = np.isfinite(v) & ((v >= lo) if lo_in else (v > lo)) & ((v <= hi) if hi_in else (v < hi))
+        rule = (f"must be a finite number in {'[' if lo_in else '('}{lo}, {hi}"
+                f"{']' if hi_in else ')'}")
+        first_bad(path, "truth table", df, col, ~ok, rule)
+        if col != "n_knots":
+            df[col] = v

@@ -6,6 +6,7 @@ figures (Fig. 8, the peers' comparison) and the report.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pandas as pd
 
 from photoz.errors import PhotozDataError
 from photoz.io import write_json, write_text
-from photoz.products.common import read_json
+from photoz.products.common import corrupt, read_json, read_text
 
 #: Top-level keys of ``results/metrics/summary.json`` besides one object per method.
 SUMMARY_KEYS: tuple[str, ...] = ("n_selected", "train_test_ratio", "paper_row", "n_bootstrap",
@@ -64,13 +65,15 @@ def read_binned(path: str | os.PathLike) -> pd.DataFrame:
     Raises
     ------
     PhotozDataError
-        If the file is unreadable or a column is missing (rerun compute_metrics).
+        If the file is unreadable, corrupt (:func:`photoz.products.common.read_text`) or a
+        column is missing (rerun compute_metrics).
     """
     path = Path(path)
+    text = read_text(path, "binned metrics")
     try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise PhotozDataError(f"cannot read binned metrics {path}: {exc}") from exc
+        df = pd.read_csv(io.StringIO(text))
+    except ValueError as exc:
+        raise corrupt(path, "binned metrics", exc) from exc
     missing = [c for c in BINNED_COLUMNS if c not in df.columns]
     if missing:
         raise PhotozDataError(

@@ -8,19 +8,24 @@ and the figures.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from photoz import BANDS
 from photoz.errors import PhotozDataError
 from photoz.io import write_json, write_parquet
-from photoz.products.common import SPLITS, check_columns, first_bad, read_json, read_parquet
+from photoz.products.common import (
+    SPLITS,
+    check_columns,
+    first_bad,
+    metadata_json,
+    read_json,
+    read_parquet,
+)
 
 #: The matched-filter columns (issue 17; photoz.photometry.matched), RAIL-style names per band.
 MATCHED_TEMPLATES: dict[str, str] = {
@@ -52,7 +57,8 @@ SELECTION_KEYS: tuple[str, ...] = ("n_total", "n_measured", "n_selected", "snr_t
                                    "snr_bands")
 
 
-#: What the networks read of a selected row (finite; errors and npix > 0).
+#: What the networks read of a selected row with ``photometry.flux_type: kron`` (finite; errors
+#: and npix > 0); :func:`photoz.photometry.matched.network_flux_columns` gives them per flux type.
 _NETWORK_INPUTS = ("npix", *(f"flux_{b}" for b in BANDS), *(f"flux_err_{b}" for b in BANDS))
 
 
@@ -63,7 +69,8 @@ def write_photometry(df: pd.DataFrame, path: str | os.PathLike, metadata: dict) 
 
 
 def read_photometry(path: str | os.PathLike, require_truth: bool = True,
-                    selected_only: bool = True, columns: Sequence[str] = ()) -> pd.DataFrame:
+                    selected_only: bool = True, columns: Sequence[str] = (),
+                    network_columns: Sequence[str] = _NETWORK_INPUTS) -> pd.DataFrame:
     """Read the photometry table (docs/outputs.md §3) and check what the consumers use.
 
     Parameters
@@ -79,30 +86,36 @@ def read_photometry(path: str | os.PathLike, require_truth: bool = True,
         the checks below apply to the selected rows either way (an unmeasured row has NaN).
     columns : sequence of str
         Further columns the caller needs (e.g. ``mag_<b>``), checked present.
+    network_columns : sequence of str
+        The fluxes, errors and aperture area the networks read (default the Kron ones; a
+        matched-flux network's from :func:`photoz.photometry.matched.network_flux_columns`):
+        each must be present, and finite in every selected row, the errors (``flux_err*``) and
+        areas (``npix*``) > 0.
 
     Returns
     -------
     pandas.DataFrame
-        The kept rows, index reset, with the original row number in column ``_row``.
+        The kept rows, index reset, with the original row number in column ``_row`` and the
+        file's number of rows in ``df.attrs["n_rows"]``.
 
     Raises
     ------
     PhotozDataError
-        If the file cannot be read, a column is missing, or a kept row has a non-finite flux,
-        error, npix or redshift (errors and npix must be > 0), an unknown split, or a repeated
-        object_id (the message names file, column and row).
+        If the file cannot be read or is corrupt (a page failing its checksum), a column is
+        missing, or a selected row has a non-finite flux, error, npix or redshift (errors and
+        npix must be > 0), an unknown split, or a repeated object_id (the message names file,
+        column and row).
     """
     path = Path(path)
     what = "photometry table"
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types
-        raise PhotozDataError(f"cannot read {what} {path}: {exc}") from exc
-    needed = ["object_id", *_NETWORK_INPUTS] + (["redshift", "split"] if require_truth else [])
+    df = read_parquet(path, None, what)
+    needed = (["object_id", *network_columns]
+              + (["redshift", "split"] if require_truth else []))
     missing = [c for c in [*needed, *columns] if c not in df.columns]
     if missing:
         raise PhotozDataError(f"{what} {path}: missing columns {missing}")
-    df = df.assign(_row=np.arange(len(df)))
+    n_rows = len(df)
+    df = df.assign(_row=np.arange(n_rows))
     if "selected" in df.columns:
         sel = df[df["selected"].astype(bool).to_numpy()].reset_index(drop=True)
     else:
@@ -115,17 +128,23 @@ def read_photometry(path: str | os.PathLike, require_truth: bool = True,
             frame["redshift"] = np.nan
         if "split" not in frame.columns:
             frame["split"] = ""
-    _check_selected(path, what, sel, require_truth)
+    _check_selected(path, what, sel, require_truth, network_columns)
+    df["redshift"] = pd.to_numeric(df["redshift"], errors="coerce")  # checked in selected rows
+    df.attrs["n_rows"] = n_rows
     return df
 
 
-def _check_selected(path: Path, what: str, df: pd.DataFrame, require_truth: bool) -> None:
+def _check_selected(path: Path, what: str, df: pd.DataFrame, require_truth: bool,
+                    network_columns: Sequence[str]) -> None:
     """Check the selected rows ``df`` of a photometry table (what the networks read)."""
     rows = df["_row"].to_numpy()
-    for col in [*_NETWORK_INPUTS, *(["redshift"] if require_truth else [])]:
-        values = df[col].to_numpy(dtype=float)
+    if not pd.api.types.is_integer_dtype(df["object_id"]):
+        raise PhotozDataError(f"{what} {path}: column 'object_id' must be integer, is "
+                              f"{df['object_id'].dtype}")
+    for col in [*network_columns, *(["redshift"] if require_truth else [])]:
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values)
-        positive = col.startswith("flux_err") or col == "npix"
+        positive = col.startswith("flux_err") or col.startswith("npix")
         if positive:
             bad |= values <= 0
         first_bad(path, what, df, col, bad,
@@ -133,6 +152,10 @@ def _check_selected(path: Path, what: str, df: pd.DataFrame, require_truth: bool
     if require_truth:
         first_bad(path, what, df, "split", ~df["split"].isin(SPLITS).to_numpy(),
                    f"expected one of {list(SPLITS)}", rows)
+    elif "redshift" in df.columns:  # optional (a catalogue to predict), but numbers if there
+        z = pd.to_numeric(df["redshift"], errors="coerce")
+        first_bad(path, what, df, "redshift", (z.isna() & df["redshift"].notna()).to_numpy(),
+                   "must be a number (or empty)", rows)
     first_bad(path, what, df, "object_id", df["object_id"].duplicated().to_numpy(),
                "repeats an id", rows)
 
@@ -178,5 +201,4 @@ def read_shard_measurements(path: str | os.PathLike) -> tuple[pd.DataFrame, int]
     path = Path(path)
     what = "photometry measurements"
     df = read_parquet(path, MEASUREMENT_COLUMNS, what)
-    meta = pq.read_schema(path).metadata or {}
-    return df, int(json.loads(meta.get(b"n_sigma_mismatch", b"0")))
+    return df, int(metadata_json(path, what, "n_sigma_mismatch", 0))

@@ -221,6 +221,10 @@ def _simulate_shard(truth_path, out_path, shard_index, n_shards, instrument, sim
     cfg = sim_cfg
     truth = read_drawing_truth(truth_path, tuple(instrument.bands))
     rows = shard_rows(len(truth), shard_index, n_shards)
+    if rows.size == 0:  # catalog.n_galaxies 0 (all) can leave shards empty; the config can't tell
+        logger.warning("shard %d/%d holds no galaxy: simulate.n_shards (%d) exceeds the %d "
+                       "galaxies of %s; lower simulate.n_shards", shard_index, n_shards, n_shards,
+                       len(truth), truth_path)
     part = truth.iloc[rows]
     n_real = int((part["real_image_index"].to_numpy() >= 0).sum())
     real_catalog = load_real_catalog(catalog_cfg, data_dir) if n_real else None

@@ -133,6 +133,79 @@ def sersic_galaxy(
     return gal
 
 
+def component_profiles(row, gsparams: galsim.GSParams | None, rng: galsim.BaseDeviate
+                       ) -> dict[str, galsim.GSObject]:
+    """Unit-flux profiles of one galaxy's components (:mod:`photoz.catalog.components`).
+
+    As skyCatalogs ``GalaxyObject.get_gsobject_components`` builds them: a de Vaucouleurs bulge
+    and exponential disks (here an old and a young one), each sheared to its axis ratio at the
+    galaxy's position angle, and ``galsim.RandomKnots(n_knots, profile=<the sheared young disk>)``:
+    point knots, which the drawing gives the knots' Gaussian size (``get_knot_size``: 250 pc FWHM;
+    :func:`knot_image_profile`).
+
+    Parameters
+    ----------
+    row : namedtuple or pandas row
+        With ``bulge_half_light_radius``, ``disk_old_half_light_radius``,
+        ``disk_young_half_light_radius`` (arcsec, circularised), ``bulge_axis_ratio``,
+        ``disk_axis_ratio``, ``position_angle`` (degrees), ``n_knots`` and ``knot_sigma``
+        (arcsec).
+    gsparams : galsim.GSParams or None
+    rng : galsim.BaseDeviate
+        The galaxy's own deviate (:func:`galaxy_seed`): the knots take 2 n_knots values from it
+        before the noise, so they depend on (seed, object_id) only, not on the shard.
+
+    Returns
+    -------
+    dict of str to galsim.GSObject
+        ``bulge``, ``disk_old``, ``disk_young`` and, where ``n_knots`` > 0, ``knots``.
+    """
+    beta = float(row.position_angle) * galsim.degrees
+    parts = {}
+    for name, cls, size, q in (
+            ("bulge", galsim.DeVaucouleurs, row.bulge_half_light_radius, row.bulge_axis_ratio),
+            ("disk_old", galsim.Exponential, row.disk_old_half_light_radius, row.disk_axis_ratio),
+            ("disk_young", galsim.Exponential, row.disk_young_half_light_radius,
+             row.disk_axis_ratio)):
+        prof = cls(half_light_radius=float(size), flux=1.0, gsparams=gsparams)
+        parts[name] = prof.shear(q=float(q), beta=beta) if q < 1.0 else prof
+    if int(row.n_knots) > 0:
+        parts["knots"] = galsim.RandomKnots(int(row.n_knots), profile=parts["disk_young"],
+                                            rng=rng, gsparams=gsparams)
+    return parts
+
+
+def knot_image_profile(knots: galsim.RandomKnots, knot_sigma: float, psf: galsim.GSObject,
+                       gsparams: galsim.GSParams | None = None) -> galsim.GSObject:
+    """The knots convolved with their Gaussian size (arcsec) and the PSF, ready to draw.
+
+    With a Gaussian PSF the convolution of each point with two Gaussians is one Gaussian of the
+    summed variance, so the knots are drawn as a ``galsim.Sum`` of shifted Gaussians: exactly
+    the same profile as ``Convolve(knots, Gaussian(knot_sigma), psf)``, 3x faster to draw (2.7
+    vs 7.6 ms for a 64-pixel stamp; the FFT of point sources needs a large k grid). Any other PSF
+    takes the general convolution.
+
+    Parameters
+    ----------
+    knots : galsim.RandomKnots
+    knot_sigma : float, arcsec
+    psf : galsim.GSObject
+    gsparams : galsim.GSParams, optional
+
+    Returns
+    -------
+    galsim.GSObject
+        Unit flux.
+    """
+    if isinstance(psf, galsim.Gaussian):
+        sigma = float(np.hypot(psf.sigma, knot_sigma))
+        flux = 1.0 / len(knots.points)
+        return galsim.Sum([galsim.Gaussian(sigma=sigma, flux=flux, gsparams=gsparams).shift(x, y)
+                           for x, y in knots.points], gsparams=gsparams)
+    return galsim.Convolve([knots, galsim.Gaussian(sigma=knot_sigma, gsparams=gsparams), psf],
+                           gsparams=gsparams)
+
+
 # --------------------------------------------------------------------------------------------
 # Drawing
 # --------------------------------------------------------------------------------------------
@@ -215,6 +288,36 @@ class StampSimulator:
             for psf in self.psfs
         ]
 
+    def _components(self, row, rng: galsim.BaseDeviate) -> list[galsim.Image]:
+        """Unit-flux noiseless images of a bulge + disks + knots galaxy, one per band.
+
+        Each component (:func:`component_profiles`) is drawn once per distinct PSF at unit flux;
+        a band's image is their sum weighted by each component's share of the band flux, so the
+        galaxy's colour changes across the image (a linear sum per band: the PSF does not vary
+        within a band, so no per-wavelength drawing is needed).
+        """
+        parts = component_profiles(row, self.gsparams, rng)
+        cache: dict[int, dict[str, np.ndarray]] = {}
+        images = []
+        for band, psf in zip(self.bands, self.psfs, strict=True):
+            if id(psf) not in cache:
+                if psf is None:
+                    psf = galsim.Gaussian(sigma=NONE_PSF_SIGMA_PIXELS * self.scale,
+                                          gsparams=self.gsparams)
+                drawn = {c: galsim.Convolve(prof, psf, gsparams=self.gsparams)
+                         for c, prof in parts.items() if c != "knots"}
+                if "knots" in parts:
+                    drawn["knots"] = knot_image_profile(parts["knots"], float(row.knot_sigma),
+                                                        psf, self.gsparams)
+                cache[id(psf)] = {c: self._draw(prof, self.psf_pixelised).array
+                                  for c, prof in drawn.items()}
+            unit = cache[id(psf)]
+            total = float(getattr(row, f"flux_{band}"))
+            image = sum(float(getattr(row, f"flux_{c}_{band}")) * unit[c] for c in parts)
+            images.append(galsim.Image(image / total if total > 0 else image * 0.0,
+                                       scale=self.scale))
+        return images
+
     def _real(self, index: int, rng: galsim.BaseDeviate) -> tuple[list[galsim.Image], list[float]]:
         """Unit-flux images of a COSMOS real galaxy, with its HST noise whitened.
 
@@ -281,6 +384,8 @@ class StampSimulator:
             unit_images, unit_vars = self._real(real_index, rng)
         elif real_index >= 0:
             self._real(real_index, rng)  # raises the config error
+        elif int(getattr(row, "n_knots", -1)) >= 0:  # catalog.galaxy_model bulge_disk_knots
+            unit_images, unit_vars = self._components(row, rng), [0.0] * len(self.bands)
         else:
             unit_images, unit_vars = self._parametric(row), [0.0] * len(self.bands)
         stamp = np.empty((len(self.bands), self.size, self.size), dtype=np.float32)

@@ -59,8 +59,11 @@ class _Provider:
 
     @property
     def n_batches(self) -> int:
-        """Batches per epoch (the last one may be short)."""
-        return -(-self.n_per_epoch // self.batch_size)
+        """Batches per epoch (the last one may be short, but not a single sample: BatchNorm
+        cannot normalise one sample in training, so a lone last sample is left out of the epoch;
+        the next epoch's shuffle gives it a batch)."""
+        full, rest = divmod(self.n_per_epoch, self.batch_size)
+        return full + (rest > 1 or (rest == 1 and full == 0))
 
     def _slices(self) -> Iterator[slice]:
         for b in range(self.n_batches):

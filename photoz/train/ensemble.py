@@ -4,7 +4,7 @@ With ``train.ensemble_size: N`` > 1 every network is trained N times (Lakshminar
 2017, NeurIPS 30, "Simple and scalable predictive uncertainty estimation using deep ensembles"),
 each training a separate workflow job (:func:`train_member`, rule ``train_member``), and its p(z)
 is the equal-weight mixture of the members' mixtures (:func:`combine_members`, rule
-``combine_ensemble``): a ``qp.mixmod`` of N K components per galaxy, weights ``w_ik / N``.
+``combine_ensemble``): N K components per galaxy, weights ``w_ik / N``, truncated at z = 0.
 
 Seeds: member ``k`` (0 ... N - 1) is trained with seed ``seed + k`` (:func:`member_seed`), every
 other setting the network's; member 0 is therefore exactly the single training of
@@ -13,15 +13,19 @@ other setting the network's; member 0 is therefore exactly the single training o
 member ``k`` starts from the MLP's and the CNN's member ``k``.
 
 Calibration: one width factor for the whole ensemble, fitted on the ensemble mixture of the
-*validation* galaxies by negative log-likelihood (:func:`photoz.mixture.fit_width_scale`) and applied
-to the members' raw (uncalibrated) widths: the mixture is what is scored, and its spread already
+*validation* galaxies by negative log-likelihood (:func:`photoz.mixture.fit_width_scale`; the
+likelihood of the mixture truncated at z = 0, as for one network) and applied to the members' raw
+(uncalibrated) widths: the mixture is what is scored, and its spread already
 holds the members' disagreement, so factors fitted per member would make it too wide. The members'
 own factors (each fitted as for a single network) stay in their checkpoints and member files.
 ``width_scale`` of the qp file and summary.json is the ensemble's; the ``_raw`` scores are those of
 the mixture of raw members.
 
-Point estimates come from the mixture exactly as for one network (:func:`photoz.mixture.point_estimates`;
-``z_pred`` is its median, also when the members are point regressions).
+Point estimates come from the mixture exactly as for one network: from the ensemble mixture
+truncated at z = 0 (:func:`photoz.mixture.point_estimates`; ``z_pred`` is its median, also when the
+members are point regressions), and ``results/pdfs/<net>.hdf5`` holds that truncated p(z)
+(:func:`photoz.products.train.make_ensemble`). The members' files hold their untruncated mixtures
+(``qp.mixmod``), the raw material of the combination.
 """
 
 from __future__ import annotations
@@ -36,11 +40,14 @@ import pandas as pd
 
 from photoz.errors import PhotozDataError
 from photoz.io import atomic_path
-from photoz.mixture import fit_width_scale, mixture_of_members
+from photoz.mixture import Z_LOWER, fit_width_scale, mixture_of_members
 from photoz.products.train import (
     ensemble_arrays,
     load_checkpoint,
+    prediction_metadata,
     read_ensemble,
+    read_history,
+    read_predictions,
     save_checkpoint,
     write_ensemble,
     write_predictions,
@@ -83,8 +90,9 @@ def train_member(net: str, member: int, photometry_path: str | Path,
         ``results/models/<net>_m<k>.pt``, ``results/models/<net>_m<k>_history.csv``,
         ``results/members/<net>_m<k>.parquet``.
     out_mixtures : path-like
-        ``results/members/<net>_m<k>.hdf5`` (:func:`photoz.products.train.make_ensemble`, every selected
-        galaxy in the predictions table's order; ancillary ``width_scale`` is the member's).
+        ``results/members/<net>_m<k>.hdf5`` (:func:`photoz.products.train.make_mixture_ensemble`:
+        the member's calibrated, untruncated mixtures of every selected galaxy in the predictions
+        table's order; ancillary ``width_scale`` is the member's).
     seed : int
         The run seed.
 
@@ -117,11 +125,12 @@ def combine_members(member_models: Sequence[str | Path], member_predictions: Seq
         ``results/models/<net>_history.csv``: member 0's history (a copy; the training-history
         figure draws it).
     out_predictions : path-like
-        ``results/predictions/<net>.parquet``: ``z_pred`` (the mixture's median), ``z_mode``,
-        ``z_median``, ``z_lo68``, ``z_hi68`` of the ensemble mixture, every selected galaxy.
+        ``results/predictions/<net>.parquet``: ``z_pred`` (the median), ``z_mode``, ``z_median``,
+        ``z_lo68``, ``z_hi68`` of the ensemble mixture truncated at z = 0, every selected galaxy.
     out_pdfs : path-like
-        ``results/pdfs/<net>.hdf5``: the calibrated ensemble mixture of the test galaxies,
-        N K components, ancillary ``width_scale`` the ensemble's.
+        ``results/pdfs/<net>.hdf5``: the calibrated ensemble mixture (N K components) of the test
+        galaxies truncated at z = 0 (:func:`photoz.products.train.make_ensemble`), ancillary
+        ``width_scale`` the ensemble's.
 
     Returns
     -------
@@ -139,21 +148,24 @@ def combine_members(member_models: Sequence[str | Path], member_predictions: Seq
         raise PhotozDataError(f"deep ensemble: {n} member checkpoints, {len(member_predictions)} "
                               f"prediction tables, {len(member_mixtures)} p(z) files and "
                               f"{len(member_histories)} histories: one of each per member")
-    table = pd.read_parquet(member_predictions[0], columns=["object_id", "z_true", "split"])
+    table = read_predictions(member_predictions[0], split=None)[["object_id", "z_true", "split"]]
     raw_members, scales = _raw_members(member_mixtures, table, member_predictions[0])
     w, mu, raw_sig = mixture_of_members(raw_members)
     z = table["z_true"].to_numpy(np.float64)
     split = table["split"].to_numpy()
     val = split == "validation"
-    width_scale = fit_width_scale(z[val], w[val], mu[val], raw_sig[val])
+    width_scale = fit_width_scale(z[val], w[val], mu[val], raw_sig[val], lower=Z_LOWER)
     mix = Mixtures("ensemble", table["object_id"].to_numpy(np.int64), z, split, w, mu,
-                   raw_sig * width_scale, float(width_scale), None, "pdf", None)
+                   raw_sig * width_scale, float(width_scale), None, "pdf", None,
+                   prediction_metadata(member_predictions[0]).get("input_flux"))
     ckpts = [load_checkpoint(p) for p in member_models]
     seeds = [int(c["seed"]) for c in ckpts]
     ensemble = {"size": n, "seeds": seeds, "width_scale": float(width_scale), "members": ckpts}
     save_checkpoint(out_model, {**ckpts[0], "ensemble": ensemble})
+    read_history(member_histories[0])  # checked (not corrupt) before it is copied
     _copy_atomic(member_histories[0], out_history)
-    write_predictions(predictions_table(mix), out_predictions)
+    write_predictions(predictions_table(mix), out_predictions,
+                      metadata={"input_flux": mix.input_flux})
     write_ensemble(out_pdfs, mixtures_ensemble(mix, split == "test"))
     return {"size": n, "seeds": seeds, "width_scale": float(width_scale),
             "member_width_scales": scales}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from photoz import BANDS
-from photoz.errors import PhotozValueError, float_array
+from photoz.errors import PhotozValueError, check_array, float_array
 
 N_FEATURES = 20
 """7 scaled fluxes + 6 adjacent-band flux ratios + 7 relative errors (paper eq. 7)."""
@@ -37,7 +37,14 @@ def signed_log10(x: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray, same shape, float64
+        NaN stays NaN and +-inf gives +-inf, as ``log10`` does.
+
+    Raises
+    ------
+    PhotozValueError
+        If ``x`` is not an array of numbers.
     """
+    check_array("x", x, finite=False)
     x = np.asarray(x, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(x > 0, np.log10(np.abs(x)), -np.log10(np.abs(x)))

@@ -26,7 +26,6 @@ per-sample Python, no data loader workers): 8,000 stamps of 7 x 32 x 32 float32 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,13 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import torch
 
 import photoz
 from photoz import BANDS
 from photoz.errors import PhotozConfigError, PhotozDataError
 from photoz.photometry.matched import network_flux_columns
+from photoz.products.common import metadata_json
 from photoz.products.photometry import read_photometry
 from photoz.products.simulate import read_shard_rows
 from photoz.train.features import flux_features
@@ -55,19 +54,49 @@ IMAGE_SCALINGS: tuple[str, ...] = ("none", "sigma", "asinh")
 # --------------------------------------------------------------------------------------------
 # Photometry
 # --------------------------------------------------------------------------------------------
-def load_photometry(path: str | Path, require_truth: bool = True) -> pd.DataFrame:
-    """The selected rows of the photometry table, checked: :func:`photoz.products.photometry.read_photometry`,
-    with the table's ``photometry.flux_type`` (which fluxes :func:`flux_arrays` gives) in
-    ``df.attrs["flux_type"]``."""
-    df = read_photometry(path, require_truth=require_truth)
-    df.attrs["flux_type"] = _table_flux_type(path)
+def load_photometry(path: str | Path, require_truth: bool = True,
+                    flux_type: str | None = None) -> pd.DataFrame:
+    """The selected rows of the photometry table, checked, with the flux type in ``df.attrs``.
+
+    Parameters
+    ----------
+    path : path-like
+        Photometry table (docs/outputs.md §3).
+    require_truth : bool
+        Require ``redshift`` and ``split`` (training); prediction does not.
+    flux_type : str, optional
+        ``kron`` or ``matched``: the fluxes the network reads (prediction: the checkpoint's).
+        Default: the table's ``photometry.flux_type`` metadata, ``kron`` when absent (training
+        reads the table the photometry stage wrote).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`photoz.products.photometry.read_photometry` of the table, its network columns
+        (:func:`photoz.photometry.matched.network_flux_columns`) checked present and finite in
+        every selected row, with ``df.attrs["flux_type"]`` (which fluxes :func:`flux_arrays`
+        gives).
+
+    Raises
+    ------
+    PhotozDataError
+        As :func:`photoz.products.photometry.read_photometry`.
+    PhotozValueError
+        For a ``flux_type`` other than ``kron`` and ``matched``.
+    """
+    if flux_type is None:
+        flux_type = _table_flux_type(path)
+    flux_cols, err_cols, npix_col = network_flux_columns(flux_type, BANDS)
+    df = read_photometry(path, require_truth=require_truth,
+                         network_columns=[npix_col, *flux_cols, *err_cols])
+    df.attrs["flux_type"] = flux_type
     return df
 
 
 def _table_flux_type(path: Path) -> str:
     """``photometry.flux_type`` in the table's metadata (``kron`` when absent)."""
-    meta = pq.read_schema(path).metadata or {}
-    return json.loads(meta.get(b"photometry_config", b"{}")).get("flux_type", "kron")
+    config = metadata_json(path, "photometry table", "photometry_config", {})
+    return config.get("flux_type", "kron") if isinstance(config, dict) else "kron"
 
 
 def flux_arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -138,7 +167,7 @@ def load_stamps(shard_paths: Sequence[str | Path], object_ids: np.ndarray, size:
     """Stamps of the given galaxies from the simulation shards (docs/outputs.md §2).
 
     Each shard is read once; only the wanted rows are kept, cropped or padded to ``size``
-    (:func:`crop_or_pad`) as they are read.
+    (:func:`crop_or_pad`) as they are read. Padding is a warning in the log (once per shard).
 
     Parameters
     ----------
@@ -169,6 +198,10 @@ def load_stamps(shard_paths: Sequence[str | Path], object_ids: np.ndarray, size:
         ids, rows, block, _, _ = read_shard_rows(path, object_ids)
         if rows.size == 0:
             continue
+        if min(block.shape[2:]) < size:
+            log.warning("stamps of %s are %dx%d pixels, smaller than train.image_size %d: padded "
+                        "with background noise of the band's sigma (paper Sect. 4.2)", path,
+                        *block.shape[2:], size)
         dest = position.loc[ids].to_numpy()
         out[dest] = crop_or_pad(block, size, noise_sigma, rng)
         found[dest] = True

@@ -61,7 +61,7 @@ from photoz.train.inputs import NetworkInputs, flux_arrays, load_photometry, pre
 from photoz.train.loop import (
     fit,
 )
-from photoz.train.predict import Mixtures, mixtures_ensemble, predictions_table
+from photoz.train.predict import Mixtures, input_flux, mixtures_ensemble, predictions_table
 from photoz.train.settings import (
     check_train_cfg,
     int_seed,
@@ -231,7 +231,8 @@ def _predict_every_galaxy(run: _Run, model, data: NetworkInputs) -> Mixtures:
     w, mu, sig, width_scale = calibrate(raw, output, data.z, data.split == "validation")
     log.info("%s: p(z) width scale %.3f (fitted on the validation split)", run.net, width_scale)
     return Mixtures(run.net, data.object_id, data.z.astype(np.float64), data.split, w, mu, sig,
-                    width_scale, raw, output, run.device)
+                    width_scale, raw, output, run.device,
+                    input_flux(model.inputs, data.input_scaling["flux_type"]))
 
 
 def _checkpoint(run: _Run, model, train_cfg: dict, data: NetworkInputs, result, mix: Mixtures
@@ -276,8 +277,10 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
         ``results/models/<net>.pt``, ``<net>_history.csv``, ``results/predictions/<net>.parquet``
         (:mod:`photoz.products.train`), written atomically.
     out_pdfs, out_mixtures : path-like, optional
-        The calibrated p(z) as a qp file: of the test galaxies (``results/pdfs/<net>.hdf5``), of
-        every selected galaxy (a deep-ensemble member's, :mod:`photoz.train.ensemble`).
+        The calibrated p(z) as a qp file: of the test galaxies, truncated at z = 0
+        (``results/pdfs/<net>.hdf5``, :func:`photoz.products.train.make_ensemble`), and the
+        untruncated mixtures of every selected galaxy (a deep-ensemble member's, a ``qp.mixmod``
+        that :mod:`photoz.train.ensemble` combines).
     train_cfg : dict
         The schema-filled ``train`` config section, or one network's settings from it
         (:func:`photoz.train.settings.network_settings` plus ``device``, what the workflow passes).
@@ -326,11 +329,11 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     mix = _predict_every_galaxy(run, model, data)
     save_checkpoint(out_model, _checkpoint(run, model, train_cfg, data, result, mix))
     write_history(result.history, out_history)
-    write_predictions(predictions_table(mix), out_predictions)
+    write_predictions(predictions_table(mix), out_predictions, {"input_flux": mix.input_flux})
     if out_pdfs is not None:
         write_ensemble(out_pdfs, mixtures_ensemble(mix, mix.split == "test"))
     if out_mixtures is not None:
-        write_ensemble(out_mixtures, mixtures_ensemble(mix))
+        write_ensemble(out_mixtures, mixtures_ensemble(mix, truncated=False))
     summary = _summary(run, model, result, mix, len(train_idx), len(val_idx), t_start)
     log.info("%s done: %s", net, summary)
     return summary

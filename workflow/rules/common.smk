@@ -87,7 +87,7 @@ def all_targets():
         "results/metrics/summary.md",
         "results/metrics/summary.html",
         "results/metrics/binned.csv",
-        *expand("results/figures/{figure}.{ext}", figure=figure_registry.run_figures(bool(PEERS)),
+        *expand("results/figures/{figure}.{ext}", figure=figure_registry.run_figures(),
                 ext=("png", "pdf")),
     ]
 
@@ -107,6 +107,11 @@ def ratio_products():
 def ratio_predictions():
     """Predictions of every network for each further ratio, ratio by ratio (none with one)."""
     return expand("results/predictions/r{ratio}/{net}.parquet", ratio=RATIO_TAGS, net=NETWORKS)
+
+
+def rail_peer_pdfs():
+    """The p(z) files of the run's RAIL peers (rule fit_rail_peer), in the order of PEERS."""
+    return [f"results/peers/{p}_pz.hdf5" for p in PEERS if p in RAIL_PEERS]
 
 
 def ratio_pdfs():
@@ -163,7 +168,7 @@ def training_inputs(wildcards):
 def figure_inputs(wildcards):
     """The files one figure is drawn from (photoz.plots.registry)."""
     return figure_registry.figure_inputs(wildcards.figure, NETWORKS, SHARDS,
-                                        cropped=not KEEP_FULL_STAMPS)
+                                        cropped=not KEEP_FULL_STAMPS, peers=PEERS)
 
 
 def figure_params(wildcards):
@@ -204,9 +209,9 @@ def catalog_settings():
     """The ``catalog`` keys prepare_catalog reads (photoz.catalog.build_truth_table).
 
     ``cosmos.sample`` only tells download_cosmos what to fetch, and ``cosmos`` is read only for
-    the cosmos source. ``emission_lines`` and ``template_mixing`` are left out when off
-    (photoz.catalog reads them as off when absent), so a results/ made before the key existed is
-    not remade. Of a list of train:test ratios only the first (the truth table's split): adding a
+    the cosmos source. ``emission_lines`` and ``template_mixing`` are left out when off, and
+    ``galaxy_model`` and ``components`` with the one-Sersic model (photoz.catalog reads them as
+    off / ``sersic`` when absent), so a results/ made before the key existed is not remade. Of a list of train:test ratios only the first (the truth table's split): adding a
     ratio remakes no catalogue, nor the stamps and photometry after it.
     """
     cat = dict(config["catalog"])
@@ -214,6 +219,9 @@ def catalog_settings():
     for key in ("emission_lines", "template_mixing"):
         if not cat.get(key, False):
             cat.pop(key, None)  # off = the SEDs before the key existed: no rerun
+    if cat.get("galaxy_model", "sersic") == "sersic":
+        cat.pop("galaxy_model", None)
+        cat.pop("components", None)
     cosmos = cat.pop("cosmos")
     if cat["source"] == "cosmos":
         cat["cosmos"] = {k: v for k, v in cosmos.items() if k != "sample"}

@@ -1,11 +1,13 @@
-# Stage 5: sigma_NMAD, outlier fraction, MAE and bias beside the paper's table (paper Sect. 6).
+# Stage 5: sigma_NMAD, outlier fraction, MAE and bias beside the paper's table (paper Sect. 6), and
+# the same p(z) scores (CRPS, PIT, coverage) for every method that gives a p(z).
 
 
 rule compute_metrics:
     input:
         predictions=expand("results/predictions/{net}.parquet", net=NETWORKS + PEERS),
         selection="results/photometry/selection.json",
-        pdfs=expand("results/pdfs/{net}.hdf5", net=NETWORKS),  # p(z) scores (photoz.train.heads)
+        # p(z) scores of every method with a p(z): the networks' and the RAIL peers' qp files
+        pdfs=expand("results/pdfs/{net}.hdf5", net=NETWORKS) + rail_peer_pdfs(),
         # each further train:test ratio's networks, ratio by ratio (none with one ratio)
         ratio_predictions=ratio_predictions(),
         ratio_pdfs=ratio_pdfs(),
@@ -20,7 +22,7 @@ rule compute_metrics:
         binned="results/metrics/binned.csv",
     params:
         methods=NETWORKS + PEERS,
-        pdf_methods=NETWORKS,
+        pdf_methods=NETWORKS + [p for p in PEERS if p in RAIL_PEERS],
         train_test_ratio=RATIOS[0],
         n_bootstrap=config["evaluate"]["n_bootstrap"],
         seed=config["seed"],

@@ -1,5 +1,6 @@
-# Stage 4b: classical peer estimators on the networks' photometry and split (photoz.peers), scored
-# beside the networks by compute_metrics. The RAIL peers also write their p(z) as qp files.
+# Stage 4b: classical peer estimators on the networks' photometry, split and flux measurement
+# (photoz.peers; peer_settings.flux_type null = photometry.flux_type), scored beside the networks by
+# compute_metrics. The RAIL peers also write their p(z) as qp files, scored as the networks' are.
 
 
 rule fit_peer:
@@ -13,6 +14,7 @@ rule fit_peer:
     params:
         settings=lambda wc: config["peer_settings"][wc.peer],
         instrument=config["instrument"],
+        flux_type=config["peer_settings"]["flux_type"],
         seed=config["seed"],
     conda:
         "../envs/photoz.yaml"
@@ -42,6 +44,7 @@ rule fit_rail_peer:
         instrument=config["instrument"],
         sed_library=lambda wc: config["catalog"]["sed_library"] if wc.peer == "bpz" else None,
         work_dir=lambda wc: f"results/peers/{wc.peer}_data",
+        flux_type=config["peer_settings"]["flux_type"],
         seed=config["seed"],
     conda:
         "../envs/photoz.yaml"

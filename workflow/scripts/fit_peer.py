@@ -19,4 +19,5 @@ run_peer(
     threads=snakemake.threads,  # noqa: F821
     sed_library=p.sed_library if "sed_library" in p.keys() else "cosmos",
     work_dir=p.work_dir if "work_dir" in p.keys() else None,
+    flux_type=p.flux_type,
 )
