@@ -5,7 +5,7 @@
 # `python -m photoz validate-config`, which names the file and line of a YAML error (Snakemake
 # does not). A run killed with SIGKILL leaves Snakemake's lock: `python -m photoz unlock` removes
 # it when no snakemake runs in this directory, so `make run` resumes in one command.
-# torch is pinned to 2.13.0 (on this kind of machine its CPU build is on disk); see README for GPUs.
+# torch is pinned to 2.13.0 (on this kind of machine its CPU build is on disk); for GPUs see docs/cluster.md.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

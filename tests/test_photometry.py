@@ -1,7 +1,7 @@
 """Tests of photoz.photometry: Kron-aperture photometry, flags, files and the SNR selection.
 
 Stamps are made here with GalSim (Sersic profiles at 0.074"/px, CCDNoise with the instrument's
-sky + dark and read noise, sky subtracted), following docs/data_products.md §2.
+sky + dark and read noise, sky subtracted), following docs/outputs.md §2.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Tests of photoz.plots: every figure renders from small fixture files and has data on its axes.
 
-The fixtures follow docs/data_products.md exactly (truth parquet, stamp shards, photometry
+The fixtures follow docs/outputs.md exactly (truth parquet, stamp shards, photometry
 parquet, training histories, predictions).
 """
 

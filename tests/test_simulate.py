@@ -40,7 +40,7 @@ def instrument() -> Instrument:
 
 def make_truth(path: Path, n: int, *, flux=1000.0, sersic_n=1.0, hlr=0.3, q=0.7, pa=30.0,
                real_index=-1, first_id=100, rng_seed=0) -> Path:
-    """A truth table following docs/data_products.md §1 (SED columns are dummies)."""
+    """A truth table following docs/outputs.md §1 (SED columns are dummies)."""
     rng = np.random.default_rng(rng_seed)
     table = truth_table(np.arange(first_id, first_id + n, dtype=np.int64),
                         redshift=rng.uniform(0.1, 3.0, n),

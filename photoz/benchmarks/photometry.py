@@ -1,6 +1,6 @@
 """Photometry throughput benchmark: galaxy-bands per second of the aperture photometry.
 
-It writes a truth table and one stamp shard (docs/data_products.md §1-2) of ``n_galaxies``
+It writes a truth table and one stamp shard (docs/outputs.md §1-2) of ``n_galaxies``
 seven-band 64x64 stamps, then times, in this one process (i.e. per core):
 
 - ``core``: :func:`photoz.photometry.kron.measure_stamps` on stamps already in memory (detection,

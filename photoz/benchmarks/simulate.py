@@ -1,6 +1,6 @@
 """Simulation throughput benchmark: galaxies per second of :func:`photoz.simulate.simulate_shard`.
 
-It writes a truth table that follows docs/data_products.md §1 with realistic morphologies
+It writes a truth table that follows docs/outputs.md §1 with realistic morphologies
 (:func:`photoz.catalog.morphology.assign_morphology`: Shen et al. 2003 sizes, Sersic indices of discs
 and spheroids) and i-band magnitudes 20-25, then runs ``n_workers`` shards in parallel processes,
 as Snakemake runs the ``simulate_images`` jobs, and reports the overall galaxies per second and
@@ -28,7 +28,7 @@ from photoz.simulate.stage import simulate_shard
 
 
 def write_benchmark_truth(path: str | Path, n_galaxies: int, instrument, seed: int = 0) -> Path:
-    """A synthetic truth table (docs/data_products.md §1) for timing the simulation.
+    """A synthetic truth table (docs/outputs.md §1) for timing the simulation.
 
     Parameters
     ----------

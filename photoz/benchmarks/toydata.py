@@ -4,7 +4,7 @@ Every fake truth table, stamp shard, photometry table, history and predictions t
 and benchmarks comes from here and is written through the writers of :mod:`photoz.products`, so a
 change of a product's layout shows up in one place:
 
-- :func:`truth_table` / :func:`write_truth_table`: a truth table (docs/data_products.md §1) with
+- :func:`truth_table` / :func:`write_truth_table`: a truth table (docs/outputs.md §1) with
   every column; the caller gives the ones it cares about, the rest get harmless defaults.
 - :func:`synthetic_truth`: a truth table with realistic redshifts, morphologies and fluxes (the
   simulation benchmark).
@@ -116,7 +116,7 @@ def synthetic_truth(n_galaxies: int, instrument, seed: int = 0) -> pd.DataFrame:
 
 def write_stamps(path: str | Path, images, object_id, noise_sigma, pixel_scale: float = 0.074,
                  seed: int = 0, psf: str = "none", chunk_rows: int | None = None) -> Path:
-    """Write a stamp shard (docs/data_products.md §2) of the given stamps with its writer.
+    """Write a stamp shard (docs/outputs.md §2) of the given stamps with its writer.
 
     Parameters
     ----------
@@ -141,7 +141,7 @@ def write_stamps(path: str | Path, images, object_id, noise_sigma, pixel_scale: 
 
 def write_toy_predictions(path: str | Path, z_true, z_pred, split, object_id=None,
                           input_flux: str | None = None) -> Path:
-    """Write a predictions table (docs/data_products.md §4) with its writer; return the path.
+    """Write a predictions table (docs/outputs.md §4) with its writer; return the path.
 
     ``input_flux`` (``kron``, ``matched``, ``none``) goes into its metadata, as the networks and
     peers write it.
@@ -179,7 +179,7 @@ def add_matched_columns(table) -> None:
 def write_toy_inputs(directory: str | Path, n_gal: int, instrument, seed: int,
                      stamp_size: int = 40, n_shards: int = 2,
                      fractions: tuple[float, float] = (0.7, 0.1)) -> tuple[Path, list[Path]]:
-    """Write a small photometry table and stamp shards that follow docs/data_products.md §2-3.
+    """Write a small photometry table and stamp shards that follow docs/outputs.md §2-3.
 
     A stand-in for the simulation and photometry stages, used by the tests and the training
     benchmark: redshift z ~ 0.05 + Gamma(2, 0.35), a 4000 A break (a factor 4 drop in flux

@@ -216,7 +216,7 @@ def write_ratio_photometry(photometry_path: str | os.PathLike, truth_path: str |
     Parameters
     ----------
     photometry_path : path
-        ``results/photometry/photometry.parquet`` (docs/data_products.md §3), split of the first
+        ``results/photometry/photometry.parquet`` (docs/outputs.md §3), split of the first
         ratio.
     truth_path : path
         ``results/catalog/truth.parquet``; its rows fix the permutation, and its ``split`` must

@@ -1,4 +1,4 @@
-"""Galaxy input catalogues -> the truth table (docs/data_products.md §1).
+"""Galaxy input catalogues -> the truth table (docs/outputs.md §1).
 
 Reproduces the input stage of Zhou et al. 2022 (MNRAS 512, 4593, Sect. 2; PAPER_SPEC §1-2): real
 galaxies with a true redshift, an SED fitted at that redshift, the CSST fluxes it predicts
@@ -368,7 +368,7 @@ def prepare_truth(catalog_cfg: dict, instrument: Instrument, seed: int, data_dir
     Returns
     -------
     table : pandas.DataFrame
-        The truth table (docs/data_products.md §1).
+        The truth table (docs/outputs.md §1).
     extra : dict of ndarray
         ``mag_F814W`` (model ACS F814W AB mag), ``abs_mag_r`` and, with ``galaxy_model``
         ``bulge_disk_knots``, ``bulge_fraction_F814W`` per row of ``table``.
@@ -456,7 +456,7 @@ def build_truth_table(catalog_cfg: dict, instrument: Instrument, out_path, seed:
     instrument : photoz.instrument.Instrument
         CSST bands, area and exposures (:func:`photoz.instrument.load_instrument`).
     out_path : path
-        Parquet file to write (docs/data_products.md §1), atomically.
+        Parquet file to write (docs/outputs.md §1), atomically.
     seed : int
         Seeds the subset, the morphology draws and the split (independent streams).
     data_dir : path, optional

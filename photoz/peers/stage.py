@@ -102,7 +102,7 @@ def load_peer_photometry(path: str | os.PathLike, flux_type: str | None = None) 
     Parameters
     ----------
     path : path-like
-        ``results/photometry/photometry.parquet`` (docs/data_products.md §3).
+        ``results/photometry/photometry.parquet`` (docs/outputs.md §3).
     flux_type : {None, "kron", "matched"}
         The flux measurement to read; None: the table's ``photometry.flux_type``, the one the
         networks read (:func:`photoz.train.inputs.load_photometry`).

@@ -455,7 +455,7 @@ def measure_stamps(images: np.ndarray, noise_sigma: np.ndarray, kron_factor: flo
     Parameters
     ----------
     images : ndarray, shape (n_gal, 7, H, W), electrons
-        Background-subtracted stamps, bands NUV u g r i z y (docs/data_products.md §2).
+        Background-subtracted stamps, bands NUV u g r i z y (docs/outputs.md §2).
     noise_sigma : ndarray, shape (n_gal, 7), electrons
         Background pixel sigma per band (paper eq. 4); sets the detection threshold.
     kron_factor : float

@@ -76,7 +76,7 @@ from photoz.products.photometry import MATCHED_SHAPE_COLUMNS, MATCHED_TEMPLATES
 #: forest on the eq. 7 features (mean of 3 forest seeds) gives sigma_NMAD 0.0321 (s = 1.25),
 #: 0.0327 (1.5), 0.0321 (adaptive) against 0.0356 for Kron; the point MLP, seed 2022: 0.0304
 #: (1.25), 0.0308 (1.5), 0.0309 (adaptive). No weight reached issue 17's 10% below Kron; 1.25
-#: stays (README, "Matched-filter fluxes").
+#: stays (docs/science.md, "Matched-filter fluxes").
 MATCHED_SCALE = 1.25
 #: Floor on the weight's sigma, pixels (about the default Gaussian PSF's sigma of 1.1 pixels:
 #: R80 = 0.15" at 0.074"/pixel).
@@ -228,7 +228,7 @@ def matched_fluxes(images: np.ndarray, x, y, a, b, theta, scale: float = MATCHED
 
 
 # --------------------------------------------------------------------------------------------
-# Table columns (docs/data_products.md §3)
+# Table columns (docs/outputs.md §3)
 # --------------------------------------------------------------------------------------------
 
 #: RAIL-style name templates (``<quantity>_<band>_<survey>``, as RAIL's ``mag_{band}_lsst``) of

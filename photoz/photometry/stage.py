@@ -116,7 +116,7 @@ def measure_shard(shard, cfg: PhotometryConfig, inst_sigma: np.ndarray, bar=None
     Parameters
     ----------
     shard : path-like
-        A stamp shard (docs/data_products.md §2), read in chunks of about 32 MiB.
+        A stamp shard (docs/outputs.md §2), read in chunks of about 32 MiB.
     cfg : PhotometryConfig
     inst_sigma : ndarray, shape (7,), electrons
         The instrument's eq. 4 background sigma (fallback and check of the shard's).
@@ -409,7 +409,7 @@ def measure_photometry(truth_path, shard_paths: list, out_path, selection_path, 
     Parameters
     ----------
     truth_path : str or Path
-        Truth table, parquet (docs/data_products.md §1); object_id, redshift, split are used.
+        Truth table, parquet (docs/outputs.md §1); object_id, redshift, split are used.
     shard_paths : list of str or Path
         Stamp shards, HDF5 (§2), read chunk by chunk (about 32 MiB of stamps at a time).
         Ignored when ``measured_paths`` is given.

@@ -30,7 +30,7 @@ from photoz.plots.stamps import fig3_example_stamps, fig4_aperture_fluxes
 from photoz.plots.style import _RC, _need, _save
 
 #: The products figures are drawn from: input name -> path in the run directory (as the stages'
-#: rules write them; docs/data_products.md). ``{shard}``, ``{net}`` and ``{peer}`` are expanded over
+#: rules write them; docs/outputs.md). ``{shard}``, ``{net}`` and ``{peer}`` are expanded over
 #: the run's shards, networks and RAIL peers (the peers with a p(z)).
 PRODUCT_PATHS: dict[str, str] = {
     "photometry": "results/photometry/photometry.parquet",

@@ -1,4 +1,4 @@
-"""The data products of docs/data_products.md, grouped by the stage that writes them.
+"""The data products of docs/outputs.md, grouped by the stage that writes them.
 
 Every stage, figure, benchmark and test reads and writes the files that pass between stages
 through this package, so that a product's layout is written down once: one column list, one
@@ -21,7 +21,7 @@ reader, one writer each.
 Each reader checks the file once (readable, every required column / dataset / key present, the
 values the consumers rely on finite and in range) and raises :class:`photoz.errors.PhotozDataError`
 naming the file, the column and the first bad row; each product carries a checksum its reader
-verifies (docs/data_products.md, "Checksums"), and a mismatch names the file and how to remake it. Each writer writes atomically through the one
+verifies (docs/outputs.md, "Checksums"), and a mismatch names the file and how to remake it. Each writer writes atomically through the one
 atomic writer, :func:`photoz.io.atomic_path`. Small contract-conforming fakes of these products,
 for tests and benchmarks, come from :mod:`photoz.benchmarks.toydata`.
 """

@@ -1,4 +1,4 @@
-"""The catalogue stage's products (docs/data_products.md §1): ``truth.parquet`` and ``fit_quality.json``.
+"""The catalogue stage's products (docs/outputs.md §1): ``truth.parquet`` and ``fit_quality.json``.
 
 Written by rule ``prepare_catalog`` (:func:`photoz.catalog.truth.build_truth_table`), read by the
 simulation, the photometry, the ratio splits and the figures.
@@ -22,7 +22,7 @@ from photoz.products.common import SPLITS, check_columns, first_bad, read_json, 
 MORPH_COLUMNS: tuple[str, ...] = ("sersic_n", "half_light_radius", "axis_ratio", "position_angle")
 
 
-#: Columns of ``results/catalog/truth.parquet``, in order (docs/data_products.md §1).
+#: Columns of ``results/catalog/truth.parquet``, in order (docs/outputs.md §1).
 TRUTH_COLUMNS: tuple[str, ...] = (
     "object_id", "redshift", "split", "sed_template", "sed_amplitude", "ebv",
     *(f"mag_{b}" for b in BANDS), *(f"flux_{b}" for b in BANDS), *MORPH_COLUMNS,
@@ -66,7 +66,7 @@ FIT_QUALITY_KEYS: tuple[str, ...] = (
 
 def read_truth(path: str | os.PathLike, columns: Sequence[str] | None = None,
                read_all: bool = False) -> pd.DataFrame:
-    """Read and check the truth table (docs/data_products.md §1).
+    """Read and check the truth table (docs/outputs.md §1).
 
     Parameters
     ----------

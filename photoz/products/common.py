@@ -3,7 +3,7 @@
 Readers raise :class:`photoz.errors.PhotozDataError` naming the file, the column (or key) and
 the first bad row (:func:`first_bad`); writers are atomic (:func:`photoz.io.atomic_path`).
 
-Integrity (docs/data_products.md, "Checksums"): parquet pages carry CRC-32 checksums that
+Integrity (docs/outputs.md, "Checksums"): parquet pages carry CRC-32 checksums that
 :func:`read_parquet` verifies; the text products (JSON, CSV) are read by :func:`read_text`, which
 refuses a NUL byte (no text product holds one, and zeroed bytes are NUL bytes) and invalid UTF-8.
 A corrupt product's error says how to remake it (:func:`remake_hint`).
@@ -137,7 +137,7 @@ def read_parquet(path: Path, columns: Sequence[str] | None, what: str,
         missing = [c for c in columns if c not in names and c not in optional]
         if missing:
             raise PhotozDataError(
-                f"{what} {path}: missing column(s) {missing} (docs/data_products.md)"
+                f"{what} {path}: missing column(s) {missing} (docs/outputs.md)"
             )
         columns = None if read_all else [c for c in columns if c in names]
     try:

@@ -1,4 +1,4 @@
-"""The metrics stage's products (docs/data_products.md §5): ``summary.json`` and ``binned.csv``.
+"""The metrics stage's products (docs/outputs.md §5): ``summary.json`` and ``binned.csv``.
 
 Written by rule ``compute_metrics`` (:func:`photoz.evaluate.summary.write_summary`); read by the
 figures (Fig. 8, the peers' comparison) and the report.

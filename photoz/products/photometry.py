@@ -1,4 +1,4 @@
-"""The photometry stage's products (docs/data_products.md §3): ``photometry.parquet``,
+"""The photometry stage's products (docs/outputs.md §3): ``photometry.parquet``,
 ``selection.json`` and the per-shard measurements.
 
 Written by rules ``measure_photometry`` and ``measure_shard`` (:mod:`photoz.photometry.stage`) and
@@ -41,7 +41,7 @@ MATCHED_TEMPLATES: dict[str, str] = {
 MATCHED_SHAPE_COLUMNS: tuple[str, ...] = ("npix_matched", "matched_sigma_a", "matched_sigma_b")
 
 
-#: Columns of ``results/photometry/photometry.parquet``, in order (docs/data_products.md §3).
+#: Columns of ``results/photometry/photometry.parquet``, in order (docs/outputs.md §3).
 PHOTOMETRY_COLUMNS: tuple[str, ...] = (
     "object_id", "redshift", "split",
     *(f"{p}_{b}" for p in ("flux", "flux_err", "mag", "mag_err", "snr") for b in BANDS),
@@ -71,7 +71,7 @@ def write_photometry(df: pd.DataFrame, path: str | os.PathLike, metadata: dict) 
 def read_photometry(path: str | os.PathLike, require_truth: bool = True,
                     selected_only: bool = True, columns: Sequence[str] = (),
                     network_columns: Sequence[str] = _NETWORK_INPUTS) -> pd.DataFrame:
-    """Read the photometry table (docs/data_products.md §3) and check what the consumers use.
+    """Read the photometry table (docs/outputs.md §3) and check what the consumers use.
 
     Parameters
     ----------

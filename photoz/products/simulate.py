@@ -1,4 +1,4 @@
-"""Stamp shards ``results/images/shard_{i}.h5`` (docs/data_products.md §2): reader and writer.
+"""Stamp shards ``results/images/shard_{i}.h5`` (docs/outputs.md §2): reader and writer.
 
 A shard holds ``images`` (N, 7, H, W) float32 electrons, ``object_id`` (N,) int64 and
 ``noise_sigma`` (N, 7) float32 electrons, with attributes :data:`SHARD_ATTRS`. Every reader goes
@@ -10,7 +10,7 @@ Storage (config ``simulate.compression``, :data:`COMPRESSIONS`): ``none`` (the d
 shuffle and deflate level :data:`GZIP_LEVEL`, ``lzf`` with shuffle and LZF. All are
 lossless and built into every h5py, so the readers return bit-identical arrays whatever the
 writer chose. Measured on 2,048 galaxies of the default run (64 x 64 float32 stamps, 114,688
-bytes per galaxy, README "Paper scale"): gzip 1.22x smaller (93.8 kB per galaxy), lzf 1.08x.
+bytes per galaxy, docs/performance.md "Disk"): gzip 1.22x smaller (93.8 kB per galaxy), lzf 1.08x.
 The pixels are float32 sums of Poisson and Gaussian read noise of sigma ~10 e-, not integers:
 about 26 of their 32 bits are noise, so no lossless filter can do much better than 32/26 = 1.23x.
 
@@ -40,7 +40,7 @@ from photoz.errors import PhotozConfigError, PhotozDataError, PhotozError
 from photoz.io import atomic_path
 from photoz.products.common import corrupt, remake_hint
 
-#: Datasets of a shard, in the order of docs/data_products.md §2.
+#: Datasets of a shard, in the order of docs/outputs.md §2.
 SHARD_DATASETS: tuple[str, ...] = ("images", "object_id", "noise_sigma")
 #: Attributes every shard carries (the simulation adds more: psf_r80, gsparams, versions ...).
 SHARD_ATTRS: tuple[str, ...] = ("bands", "pixel_scale", "seed", "psf", "stamp_size")
@@ -142,7 +142,7 @@ def _check_layout(path, f: h5py.File) -> None:
     for name in SHARD_DATASETS:
         if name not in f:
             raise PhotozDataError(
-                f"stamp shard {path}: no dataset {name!r} (docs/data_products.md §2)"
+                f"stamp shard {path}: no dataset {name!r} (docs/outputs.md §2)"
             )
     images, oid, sigma = f["images"], f["object_id"], f["noise_sigma"]
     if images.ndim != 4 or images.shape[1] != len(BANDS):

@@ -1,4 +1,4 @@
-"""The training stage's products (docs/data_products.md §4): checkpoints, histories,
+"""The training stage's products (docs/outputs.md §4): checkpoints, histories,
 predictions and p(z) files.
 
 - ``results/models/<net>.pt``: :func:`save_checkpoint`, :func:`load_checkpoint` (a SHA-256 of the
@@ -86,7 +86,7 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-#: Columns of ``results/models/<net>_history.csv``, one row per epoch (docs/data_products.md §4).
+#: Columns of ``results/models/<net>_history.csv``, one row per epoch (docs/outputs.md §4).
 #: No wall time: the history is the same bits in every run with the same seed (the epoch times
 #: are in the training log, ``logs/``, and the job's time in ``benchmarks/``).
 HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "train_accuracy",
@@ -113,7 +113,7 @@ def write_history(rows, path: str | os.PathLike) -> None:
 
 
 def read_history(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a training-history CSV (docs/data_products.md §4).
+    """Read a training-history CSV (docs/outputs.md §4).
 
     Raises
     ------
@@ -147,7 +147,7 @@ def write_predictions(frame: pd.DataFrame, path: str | os.PathLike,
 
 
 def read_predictions(path: str | os.PathLike, split: str | None = "test") -> pd.DataFrame:
-    """Read a predictions table (docs/data_products.md §4) and check it.
+    """Read a predictions table (docs/outputs.md §4) and check it.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """``python -m photoz verify``: check every data product of a run against its checksum.
 
 A ``results/`` copied from a cluster, or left on a disk for months, can be checked before it is
-trusted: each product is read whole and compared with the checksum it carries (docs/data_products.md,
+trusted: each product is read whole and compared with the checksum it carries (docs/outputs.md,
 "Checksums"):
 
 - parquet (``*.parquet``): the CRC-32 of every data page (:func:`photoz.io.write_parquet`), and

@@ -1,8 +1,8 @@
 """CSST seven-band galaxy stamps drawn with GalSim (Zhou et al. 2022, Sect. 2).
 
-For every galaxy of the truth table (docs/data_products.md §1) this module draws a stack of seven
+For every galaxy of the truth table (docs/outputs.md §1) this module draws a stack of seven
 stamps, NUV u g r i z y, in electrons, background-subtracted, at the CSST pixel scale, and writes
-them to sharded HDF5 files (docs/data_products.md §2).
+them to sharded HDF5 files (docs/outputs.md §2).
 
 What is drawn
 -------------
@@ -159,12 +159,12 @@ def simulate_shard(
     catalog_cfg: dict | None = None,
     data_dir: str | Path | None = None,
 ) -> dict:
-    """Draw one shard of seven-band stamps and write it to HDF5 (docs/data_products.md §2).
+    """Draw one shard of seven-band stamps and write it to HDF5 (docs/outputs.md §2).
 
     Parameters
     ----------
     truth_path : str or Path
-        The truth table (parquet, docs/data_products.md §1).
+        The truth table (parquet, docs/outputs.md §1).
     out_path : str or Path
         ``results/images/shard_{i}.h5``; written atomically (temp file + ``os.replace``).
     shard_index, n_shards : int

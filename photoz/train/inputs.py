@@ -18,7 +18,7 @@ per-sample Python, no data loader workers): 8,000 stamps of 7 x 32 x 32 float32 
   batch statistics follow the one or two brightest galaxies of a batch (the i-band batch
   variance changes 333x between random batches of 128; 1.4x after asinh), and on the default
   run's 10,901 training galaxies asinh lowered the CNN's sigma_NMAD from 0.0481 to 0.0419
-  (README, "Image networks"). An earlier test on 1,428 galaxies that had not converged had
+  (docs/science.md, "Image-network recipe"). An earlier test on 1,428 galaxies that had not converged had
   found the opposite.
 - Image augmentation: the 8 elements of the dihedral group D4 (rotations by 0/90/180/270 degrees,
   with and without a flip), applied per sample as one ``gather`` (:class:`D4`).
@@ -61,7 +61,7 @@ def load_photometry(path: str | Path, require_truth: bool = True,
     Parameters
     ----------
     path : path-like
-        Photometry table (docs/data_products.md §3).
+        Photometry table (docs/outputs.md §3).
     require_truth : bool
         Require ``redshift`` and ``split`` (training); prediction does not.
     flux_type : str, optional
@@ -164,7 +164,7 @@ def crop_or_pad(images: np.ndarray, size: int, noise_sigma: np.ndarray,
 
 def load_stamps(shard_paths: Sequence[str | Path], object_ids: np.ndarray, size: int,
                 noise_sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Stamps of the given galaxies from the simulation shards (docs/data_products.md §2).
+    """Stamps of the given galaxies from the simulation shards (docs/outputs.md §2).
 
     Each shard is read once; only the wanted rows are kept, cropped or padded to ``size``
     (:func:`crop_or_pad`) as they are read. Padding is a warning in the log (once per shard).

@@ -8,7 +8,7 @@ the learning rate divided by 10 after ``lr_patience`` (5) epochs without validat
 
 Beside it, options measured to give the image networks an optimiser budget like the MLP's (the
 MLP's epoch visits all 50 flux realisations of every galaxy, an image network's epoch each
-galaxy once; README "Image networks"): ``passes_per_epoch`` (each pass a fresh flux realisation
+galaxy once; docs/science.md "Image-network recipe"): ``passes_per_epoch`` (each pass a fresh flux realisation
 and D4 element per galaxy), a cosine learning-rate schedule with linear warm-up
 (``lr_schedule: cosine``, ``warmup_epochs``), several flux realisations per stamp visit
 sharing one CNN pass (``flux_draws_per_stamp``, the hybrids), decoupled weight decay (AdamW, Loshchilov &
@@ -269,7 +269,7 @@ def train_network(net: str, photometry_path: str | Path, shard_paths: Sequence[s
     net : str
         ``"mlp"``, ``"cnn"``, ``"hybrid"`` or ``"hybrid_transfer"``.
     photometry_path : path-like
-        Photometry table (docs/data_products.md §3); rows with ``selected`` are used, split by
+        Photometry table (docs/outputs.md §3); rows with ``selected`` are used, split by
         ``split`` into train / validation / test.
     shard_paths : list of path-like
         Stamp shards (§2), matched by ``object_id``; not opened for the MLP.

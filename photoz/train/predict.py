@@ -59,7 +59,7 @@ def predict(model_path: str | Path, photometry_path: str | Path,
         ensemble's from :func:`photoz.train.ensemble.combine_members` (``train.ensemble_size`` > 1:
         the photo-z of the members' mixture).
     photometry_path : path-like
-        Photometry table (docs/data_products.md §3). Rows with ``selected == False`` are
+        Photometry table (docs/outputs.md §3). Rows with ``selected == False`` are
         skipped (all rows are used if there is no ``selected`` column); ``redshift`` and
         ``split`` are optional (NaN and ``""`` when absent).
     shard_paths : list of path-like
