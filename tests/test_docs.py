@@ -370,3 +370,23 @@ def test_config_readme_value_columns_are_the_schema_and_the_default_config():
     text = (REPO / "config" / "README.md").read_text()
     assert config_table.render(text) == text, (
         "config/README.md's key table is stale: run `python tests/config_table.py`")
+
+
+PLACEHOLDER = re.compile(r"<!--\s*(NUMBER|MERGE)\b")
+
+
+def placeholders(text: str) -> list[int]:
+    """Line numbers of the ``<!-- NUMBER ... -->`` / ``<!-- MERGE ... -->`` markers in ``text``."""
+    return [i for i, line in enumerate(text.splitlines(), 1) if PLACEHOLDER.search(line)]
+
+
+@pytest.mark.parametrize("page", LINKED, ids=lambda p: str(p.relative_to(REPO)))
+def test_no_page_keeps_a_placeholder_for_a_number(page):
+    """Every number the docs promise was measured and written in: no NUMBER or MERGE marker left."""
+    found = placeholders(page.read_text(encoding="utf-8"))
+    assert not found, f"{page.relative_to(REPO)}: placeholder on lines {found}"
+
+
+def test_the_placeholder_check_sees_one():
+    assert placeholders("| MLP | <!-- NUMBER: mean --> |\nok\n<!-- MERGE: x -->") == [1, 3]
+    assert placeholders("<!-- a comment -->") == []
