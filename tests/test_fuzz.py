@@ -679,7 +679,7 @@ def _truths(rng, n):
     return rng.uniform(0.0, 4.0, n)
 
 
-def _ens_bad(rng):
+def _ens_bad():
     import qp
 
     return ["ens", None, {"weights": 1.0},
@@ -688,7 +688,7 @@ def _ens_bad(rng):
                                          "stds": np.ones((2, 1))})]
 
 
-def _truths_bad(rng, z):
+def _truths_bad(z):
     return ["z", [[1.0], [2.0, 3.0]], _with(z, 0, np.nan), _with(z, 1, np.inf),
             _with(z, 0, 50.0), _with(z, 0, -5.0), z[:-1], np.append(z, 1.0)]
 
@@ -718,7 +718,7 @@ def case_crps_grid(rng):
     n = int(rng.integers(1, 9))
     z = _truths(rng, n)
     kwargs = {"ens": _qp_mixtures(rng, n), "z_true": z, "dz": float(rng.uniform(2e-3, 0.1))}
-    invalid = _corrupt(rng, kwargs, {"ens": _ens_bad(rng), "z_true": _truths_bad(rng, z),
+    invalid = _corrupt(rng, kwargs, {"ens": _ens_bad(), "z_true": _truths_bad(z),
                                      "dz": _dz_bad()})
     return Case(kwargs, invalid, check=lambda r: _finite(r) and np.all(np.diff(r) > 0)
                 and r[0] <= min(0.0, z.min()) and r[-1] >= z.max())
@@ -732,7 +732,7 @@ def case_crps_ensemble(rng):
               "cdf_at_truth": (None if rng.random() < 0.5 else
                                np.asarray(ens.cdf(z[:, None]), dtype=float).ravel())}
     invalid = _corrupt(rng, kwargs, {
-        "ens": _ens_bad(rng), "z_true": _truths_bad(rng, z), "dz": _dz_bad(),
+        "ens": _ens_bad(), "z_true": _truths_bad(z), "dz": _dz_bad(),
         "cdf_at_truth": ["x", np.full(n, 1.5), np.full(n + 1, 0.5), np.full(n, np.nan)]})
     return Case(kwargs, invalid, check=lambda r: _finite(r) and np.all(r >= -1e-12))
 
@@ -741,15 +741,15 @@ def case_score_pdfs(rng):
     n = int(rng.integers(3, 12))
     z = _truths(rng, n)
     kwargs = {"ens": _qp_mixtures(rng, n), "z_true": z}
-    invalid = _corrupt(rng, kwargs, {"ens": _ens_bad(rng),
-                                     "z_true": _truths_bad(rng, z) + [z[:2]]})
+    invalid = _corrupt(rng, kwargs, {"ens": _ens_bad(),
+                                     "z_true": _truths_bad(z) + [z[:2]]})
     return Case(kwargs, invalid, check=_scores_ok)
 
 
 _PZ_FILE = {}
 
 
-def _pz_file(rng):
+def _pz_file():
     """One network p(z) file of 8 galaxies (ids 10..17), written once, with its digest."""
     if "path" not in _PZ_FILE:
         import tempfile
@@ -767,11 +767,11 @@ def _pz_file(rng):
 def case_score_file(rng):
     ids = rng.permutation(np.arange(10, 18))[: int(rng.integers(3, 9))]
     z = _truths(rng, len(ids))
-    kwargs = {"path": _pz_file(rng), "object_id": ids, "z_true": z}
-    bad = {"path": [None, 3, ["a"], _pz_file(rng) + ".missing"],
+    kwargs = {"path": _pz_file(), "object_id": ids, "z_true": z}
+    bad = {"path": [None, 3, ["a"], _pz_file() + ".missing"],
            "object_id": NOT_NUMBERS + [lambda v: v + 0.5, lambda v: _with(v, 0, 99).astype(np.int64),
                                        lambda v: np.asarray(v)[:, None]],
-           "z_true": _truths_bad(rng, z)}
+           "z_true": _truths_bad(z)}
     invalid = _corrupt(rng, kwargs, bad)
     return Case(kwargs, invalid, check=_scores_ok)
 

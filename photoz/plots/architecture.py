@@ -276,7 +276,7 @@ def _draw_stack(
     return ys
 
 
-def _input_text(model, which: str) -> str:
+def _input_text(which: str) -> str:
     return {"flux": "Input: 20 flux features", "image": "Input: 7×32×32 stamp"}.get(which, which)
 
 
@@ -284,7 +284,7 @@ def _draw_sequential(ax, model, name: str, color: str) -> None:
     shapes = _record_shapes(model)
     groups = layer_groups(model, shapes)
     inputs = getattr(model, "inputs", ("flux",))
-    items = [(_input_text(model, inputs[0]), "0.5")]
+    items = [(_input_text(inputs[0]), "0.5")]
     items += [(_group_text(g), color) for g in groups]
     items[-1] = (items[-1][0].replace("\n", " (photo-z)\n", 1), color)
     _draw_stack(ax, items, 0.5, 0.93, 0.0, 0.92)
@@ -348,7 +348,7 @@ def _draw_hybrid(ax, model, name: str, color: str) -> None:
             if "mlp" in bname.lower()
             else (NET_COLORS["cnn"] if "cnn" in bname.lower() else color)
         )
-        _box(ax, xs[k], 0.9, 0.46, 0.06, _input_text(model, which), "0.5")
+        _box(ax, xs[k], 0.9, 0.46, 0.06, _input_text(which), "0.5")
         nlines = text.count("\n") + 1
         h = 0.034 * nlines + 0.02
         yc = 0.85 - 0.02 - h / 2
