@@ -405,3 +405,30 @@ def test_verify_lists_the_bad_products_and_exits_1(tmp_path, capsys):
     assert f"BAD {bad}: parquet file {bad} is corrupt" in out
     assert "snakemake --forcerun measure_photometry" in out
     assert "1 bad" in out and ".shard_0.h5.k1llm3xy.tmp is a temporary file" in out
+
+
+def test_verify_png_refuses_a_flipped_byte_and_a_truncated_file(tmp_path):
+    """Issue 30: a figure is checked chunk by chunk (CRC-32); the file is named in the error."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from photoz.errors import PhotozDataError
+    from photoz.products.verify import verify_png
+
+    good = tmp_path / "fig.png"
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    fig.savefig(good)
+    plt.close(fig)
+    verify_png(good)
+    data = good.read_bytes()
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF  # inside the image data
+    for name, content in (("flipped.png", bytes(flipped)), ("cut.png", data[: len(data) // 2]),
+                          ("text.png", b"not a png")):
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        with pytest.raises(PhotozDataError, match=name):
+            verify_png(bad)
